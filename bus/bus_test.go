@@ -1,0 +1,113 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func startBroker(t *testing.T) []string {
+	t.Helper()
+	b, err := StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addrs()
+}
+
+func TestProduceWaitsForAckAndConsumerCommitsOnlyFinishedWork(t *testing.T) {
+	brokers := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := EnsureTopics(ctx, brokers, 1, 1, "t"); err != nil {
+		t.Fatal(err)
+	}
+	p := NewProducer(brokers, ProducerOptions{})
+	defer p.Close()
+
+	// Many concurrent callers share batches; each gets its own ack.
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- p.Produce(ctx, kafka.Message{Topic: "t", Key: []byte("k"), Value: []byte(fmt.Sprint(i))})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// First consumer: finish records 0..49 except 10; only 0..9 may commit.
+	c := NewConsumer(ConsumerOptions{Brokers: brokers, Topic: "t", Group: "g", CommitEvery: 10 * time.Millisecond})
+	runCtx, stop := context.WithCancel(ctx)
+	seen := make(chan int64, 100)
+	go func() {
+		_ = c.Run(runCtx, func(_ context.Context, m kafka.Message, done func()) {
+			if m.Offset < 50 && m.Offset != 10 {
+				done()
+			}
+			seen <- m.Offset
+		})
+	}()
+	for range 100 {
+		<-seen
+	}
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	time.Sleep(200 * time.Millisecond)
+
+	// Second consumer in the same group resumes at offset 10.
+	c2 := NewConsumer(ConsumerOptions{Brokers: brokers, Topic: "t", Group: "g"})
+	runCtx2, stop2 := context.WithCancel(ctx)
+	defer stop2()
+	first := make(chan int64, 1)
+	go func() {
+		_ = c2.Run(runCtx2, func(_ context.Context, m kafka.Message, done func()) {
+			select {
+			case first <- m.Offset:
+			default:
+			}
+			done()
+		})
+	}()
+	select {
+	case off := <-first:
+		if off != 10 {
+			t.Fatalf("resumed at offset %d, want 10 (the first unfinished record)", off)
+		}
+	case <-ctx.Done():
+		t.Fatal("second consumer got nothing")
+	}
+}
+
+func TestProduceFailsWhenBrokerIsDown(t *testing.T) {
+	b, err := StartEmbedded("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := b.Addrs()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := EnsureTopics(ctx, brokers, 1, 1, "t"); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	p := NewProducer(brokers, ProducerOptions{})
+	defer p.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer pcancel()
+	if err := p.Produce(pctx, kafka.Message{Topic: "t", Value: []byte("x")}); err == nil {
+		t.Fatal("produce to a stopped broker succeeded")
+	}
+}

@@ -1,0 +1,154 @@
+// Package config reads Parley's YAML configuration. ${VAR} anywhere in the
+// file is replaced by the environment variable VAR before parsing, so
+// credentials stay out of the file.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/parleyhq/parley/tenants"
+)
+
+// Config is the whole configuration of one Parley process.
+type Config struct {
+	HTTP       HTTP             `yaml:"http"`
+	Kafka      Kafka            `yaml:"kafka"`
+	ClickHouse ClickHouse       `yaml:"clickhouse"`
+	DataDir    string           `yaml:"data_dir"`
+	Tenants    []tenants.Tenant `yaml:"tenants"`
+}
+
+// HTTP configures the ingress server.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// PublicBaseURL is the URL providers call and sign (behind a proxy it
+	// differs from the listener's).
+	PublicBaseURL string `yaml:"public_base_url"`
+	// MaxBodyBytes caps webhook bodies; larger ones get 413.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+}
+
+// Kafka configures the broker connection.
+type Kafka struct {
+	// Brokers empty means: embed a broker (parley dev only).
+	Brokers []string `yaml:"brokers"`
+	// Partitions of the topics Parley creates when they are missing.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of the topics Parley creates (3 in production).
+	ReplicationFactor int `yaml:"replication_factor"`
+}
+
+// ClickHouse configures the analytics store.
+type ClickHouse struct {
+	// Addr empty means: start a local ClickHouse child process (parley dev only).
+	Addr     string         `yaml:"addr"`
+	Database string         `yaml:"database"`
+	Username string         `yaml:"username"`
+	Password tenants.Secret `yaml:"password"`
+}
+
+// Defaults fills what the file left out.
+func (c *Config) Defaults() {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = "127.0.0.1:8080"
+	}
+	if c.HTTP.PublicBaseURL == "" {
+		c.HTTP.PublicBaseURL = "http://" + c.HTTP.Addr
+	}
+	c.HTTP.PublicBaseURL = strings.TrimRight(c.HTTP.PublicBaseURL, "/")
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = 64 << 10
+	}
+	if c.Kafka.Partitions == 0 {
+		c.Kafka.Partitions = 8
+	}
+	if c.Kafka.ReplicationFactor == 0 {
+		c.Kafka.ReplicationFactor = 1
+	}
+	if c.ClickHouse.Database == "" {
+		c.ClickHouse.Database = "parley"
+	}
+	if c.ClickHouse.Username == "" {
+		c.ClickHouse.Username = "default"
+	}
+	if c.DataDir == "" {
+		c.DataDir = ".parley"
+	}
+}
+
+// Validate reports the first thing wrong.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.HTTP.PublicBaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("http.public_base_url %q: want http(s)://host[:port]", c.HTTP.PublicBaseURL)
+	}
+	_, err = tenants.NewRegistry(c.Tenants)
+	return err
+}
+
+// Load reads, expands, parses, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(raw)
+}
+
+// Parse is Load on bytes.
+func Parse(raw []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var missing []string
+	expandScalars(&doc, &missing)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config: environment variables not set: %s", strings.Join(missing, ", "))
+	}
+	expanded, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandScalars replaces ${VAR} in every scalar value (not in comments) with
+// the variable's value. A reference to an unset variable is an error: a
+// silently empty auth token would turn every webhook into a 403 far from its
+// cause.
+func expandScalars(n *yaml.Node, missing *[]string) {
+	if n.Kind == yaml.ScalarNode {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				*missing = append(*missing, name)
+			}
+			return v
+		})
+	}
+	for _, c := range n.Content {
+		expandScalars(c, missing)
+	}
+}

@@ -1,0 +1,124 @@
+// Package tenants holds the registry of businesses Parley serves: their
+// numbers, channel credentials, backend and brain settings.
+package tenants
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+// Channel names.
+const (
+	ChannelTwilio    = "twilio"
+	ChannelSimulator = "sim"
+)
+
+// Tenant is one business.
+type Tenant struct {
+	ID      string        `yaml:"id" json:"id"`
+	Name    string        `yaml:"name" json:"name"`
+	Twilio  *Twilio       `yaml:"twilio,omitempty" json:"twilio,omitempty"`
+	Sim     bool          `yaml:"simulator,omitempty" json:"simulator,omitempty"`
+	Backend BackendConfig `yaml:"backend" json:"backend"`
+	Brain   BrainConfig   `yaml:"brain" json:"brain"`
+}
+
+// Twilio is a tenant's Twilio WhatsApp sender.
+type Twilio struct {
+	AccountSID string `yaml:"account_sid" json:"account_sid"`
+	AuthToken  Secret `yaml:"auth_token" json:"auth_token"`
+	From       string `yaml:"from" json:"from"`
+	// APIBaseURL points the sender at a Twilio-compatible API (sandboxes,
+	// tests). Empty means Twilio itself.
+	APIBaseURL string `yaml:"api_base_url,omitempty" json:"api_base_url,omitempty"`
+}
+
+// BackendConfig says where the tenant's business system is.
+type BackendConfig struct {
+	Kind    string `yaml:"kind" json:"kind"` // demo | http
+	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
+	Token   Secret `yaml:"token,omitempty" json:"token,omitempty"`
+}
+
+// BrainConfig says which brain answers the tenant's customers.
+type BrainConfig struct {
+	Kind    string `yaml:"kind" json:"kind"` // rules | openai
+	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
+	Model   string `yaml:"model,omitempty" json:"model,omitempty"`
+	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
+}
+
+// Channel is the channel replies to this tenant's customers go out on.
+func (t *Tenant) Channel() string {
+	if t.Twilio != nil {
+		return ChannelTwilio
+	}
+	return ChannelSimulator
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate reports the first thing wrong with the tenant's configuration.
+func (t *Tenant) Validate() error {
+	if !idPattern.MatchString(t.ID) {
+		return fmt.Errorf("tenant id %q: use lower-case letters, digits, - and _", t.ID)
+	}
+	if t.Twilio != nil {
+		if t.Twilio.AccountSID == "" || t.Twilio.AuthToken == "" || t.Twilio.From == "" {
+			return fmt.Errorf("tenant %s: twilio needs account_sid, auth_token and from", t.ID)
+		}
+	} else if !t.Sim {
+		return fmt.Errorf("tenant %s: no channel configured (twilio, or simulator: true)", t.ID)
+	}
+	switch t.Backend.Kind {
+	case "", "demo":
+	case "http":
+		if t.Backend.BaseURL == "" {
+			return fmt.Errorf("tenant %s: backend kind http needs base_url", t.ID)
+		}
+	default:
+		return fmt.Errorf("tenant %s: unknown backend kind %q", t.ID, t.Backend.Kind)
+	}
+	switch t.Brain.Kind {
+	case "", "rules", "openai":
+	default:
+		return fmt.Errorf("tenant %s: unknown brain kind %q", t.ID, t.Brain.Kind)
+	}
+	return nil
+}
+
+// Registry finds tenants by id. It is read-only after construction and safe
+// for concurrent use.
+type Registry struct {
+	byID map[string]*Tenant
+}
+
+// NewRegistry validates the tenants and indexes them.
+func NewRegistry(list []Tenant) (*Registry, error) {
+	r := &Registry{byID: make(map[string]*Tenant, len(list))}
+	for i := range list {
+		t := &list[i]
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := r.byID[t.ID]; dup {
+			return nil, fmt.Errorf("tenant %s configured twice", t.ID)
+		}
+		r.byID[t.ID] = t
+	}
+	return r, nil
+}
+
+// Get returns the tenant with that id, or nil.
+func (r *Registry) Get(id string) *Tenant { return r.byID[id] }
+
+// All returns the tenants sorted by id.
+func (r *Registry) All() []*Tenant {
+	out := make([]*Tenant, 0, len(r.byID))
+	for _, t := range r.byID {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
