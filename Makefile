@@ -1,0 +1,42 @@
+# Parley. `make run` runs the engine on its embedded defaults; `make test`
+# runs the whole test suite against a real ClickHouse and a real
+# Kafka-protocol broker.
+GO       ?= go
+BIN      := bin/parley
+PKGS     := ./...
+
+.PHONY: build run test test-short vet fmt fuzz bench clickhouse clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/parley
+
+# Embedded broker, local ClickHouse child process, demo tenant, simulator.
+run: clickhouse build
+	./$(BIN) dev
+
+# ClickHouse must be installed for `make run` and `make test` (the tests
+# start their own server from the binary).
+clickhouse:
+	@scripts/ensure-clickhouse.sh
+
+test: clickhouse
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 $(PKGS)
+
+fmt:
+	gofmt -w .
+
+# Run each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./channels/twilio -run '^$$' -fuzz FuzzParseAndNormalize -fuzztime $(FUZZTIME)
+	$(GO) test ./conversation -run '^$$' -fuzz FuzzNoAuthWithoutCode -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) run ./bench/ingress
+
+clean:
+	rm -rf bin .parley

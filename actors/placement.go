@@ -1,0 +1,134 @@
+package actors
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Placement maps session identities (tenant:+E164) to live actors on this
+// node, activating them on demand and passivating idle ones. It replaces
+// protoactor-go's cluster identity lookup for the Kafka-affine case: the
+// member consuming a key's partition hosts its actor, so look-ups are local
+// map operations, O(1) to activate and to passivate, with no broadcast.
+//
+// A passivated session keeps its compact state here ("dormant") and the next
+// activation resumes it, so an idle session costs its state and not a whole
+// actor.
+type Placement struct {
+	system *actor.ActorSystem
+	props  *actor.Props
+	seed   maphash.Seed
+	shards [64]shard
+}
+
+type shard struct {
+	mu      sync.Mutex
+	live    map[string]*entry
+	dormant map[string]any
+}
+
+// entry is one live actor and the number of messages sent to it and not yet
+// handled: a session with messages in flight is never passivated, so no
+// message can be stranded in a stopping mailbox.
+type entry struct {
+	pid      *actor.PID
+	inflight int32
+}
+
+// NewPlacement creates a placement whose actors are made by props. The props
+// are shared by every activation (a copy per activation costs hundreds of
+// bytes a session).
+func NewPlacement(system *actor.ActorSystem, props *actor.Props) *Placement {
+	p := &Placement{system: system, props: props, seed: maphash.MakeSeed()}
+	for i := range p.shards {
+		p.shards[i].live = map[string]*entry{}
+		p.shards[i].dormant = map[string]any{}
+	}
+	return p
+}
+
+func (p *Placement) shard(id string) *shard {
+	return &p.shards[maphash.String(p.seed, id)%uint64(len(p.shards))]
+}
+
+// Send delivers msg to the actor of id, activating it if needed. Messages to
+// one id arrive in the order of Send calls.
+func (p *Placement) Send(id string, msg any) {
+	s := p.shard(id)
+	s.mu.Lock()
+	e := s.live[id]
+	if e == nil {
+		// Unparented: a parent would receive every child's Terminated as a
+		// system message, which mailboxes drain before user messages, and
+		// activations would queue behind a backlog of passivations.
+		e = &entry{pid: p.system.Root.Spawn(p.props)}
+		s.live[id] = e
+	}
+	e.inflight++
+	// Sending under the shard lock orders this message before any
+	// passivation decision for the same id.
+	p.system.Root.Send(e.pid, msg)
+	s.mu.Unlock()
+}
+
+// handled is called by an actor after each message it got through Send.
+func (p *Placement) handled(id string) {
+	s := p.shard(id)
+	s.mu.Lock()
+	if e := s.live[id]; e != nil {
+		e.inflight--
+	}
+	s.mu.Unlock()
+}
+
+// passivate removes an idle actor and keeps its state. It refuses (false)
+// when messages are still in flight to it or it is not the live actor of id.
+func (p *Placement) passivate(id string, pid *actor.PID, state any) bool {
+	s := p.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.live[id]
+	if e == nil || !e.pid.Equal(pid) || e.inflight > 0 {
+		return false
+	}
+	delete(s.live, id)
+	if state != nil {
+		s.dormant[id] = state
+	}
+	return true
+}
+
+// resume hands a new activation the state its predecessor left.
+func (p *Placement) resume(id string) (any, bool) {
+	s := p.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.dormant[id]
+	if ok {
+		delete(s.dormant, id)
+	}
+	return st, ok
+}
+
+// Forget drops a session's dormant state (GDPR erasure); a live actor is
+// told separately.
+func (p *Placement) Forget(id string) {
+	s := p.shard(id)
+	s.mu.Lock()
+	delete(s.dormant, id)
+	s.mu.Unlock()
+}
+
+// Counts reports live actors and dormant sessions.
+func (p *Placement) Counts() (live, dormant int) {
+	for i := range p.shards {
+		s := &p.shards[i]
+		s.mu.Lock()
+		live += len(s.live)
+		dormant += len(s.dormant)
+		s.mu.Unlock()
+	}
+	return live, dormant
+}

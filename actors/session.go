@@ -1,0 +1,186 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/brain"
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/wire"
+)
+
+var handled = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "parley_messages_handled_total",
+	Help: "Inbound records handled by session actors, by kind and outcome.",
+}, []string{"kind", "outcome"})
+
+// Deps is what session actors share.
+type Deps struct {
+	Tenants   *tenants.Registry
+	Producer  *bus.Producer
+	Placement *Placement
+	// Ack reports a delivery finished (its outputs are durable).
+	Ack    func(partition int32, offset int64)
+	Logger *slog.Logger
+	// Brains picks the brain that answers a tenant's customers.
+	Brains func(*tenants.Tenant) brain.Brain
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// IdleAfter passivates a session actor with no messages for this long.
+	// Default 10 minutes.
+	IdleAfter time.Duration
+}
+
+// SessionProps are the props of every session actor; one value is shared by
+// all activations.
+func SessionProps(d *Deps) *actor.Props {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.IdleAfter == 0 {
+		d.IdleAfter = 10 * time.Minute
+	}
+	return actor.PropsFromProducer(func() actor.Actor { return &session{deps: d} })
+}
+
+// session is the actor of one customer phone number at one tenant: a thin
+// shell that feeds events to the conversation core and carries out the
+// effects it returns.
+type session struct {
+	deps   *Deps
+	id     string
+	tenant *tenants.Tenant
+	phone  string
+	state  *sessionState
+}
+
+func (s *session) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.SetReceiveTimeout(s.deps.IdleAfter)
+	case *wire.Delivery:
+		s.deliver(m)
+		s.deps.Placement.handled(s.id)
+	case *actor.ReceiveTimeout:
+		if s.id != "" && s.deps.Placement.passivate(s.id, ctx.Self(), s.state) {
+			ctx.Stop(ctx.Self())
+		}
+	}
+}
+
+// deliver handles one inbound record and acknowledges it once its outputs
+// are durable in Kafka.
+func (s *session) deliver(d *wire.Delivery) {
+	in := d.Inbound
+	if s.id == "" {
+		s.id = wire.ActorID(in.Tenant, in.Phone)
+		s.phone = in.Phone
+		if st, ok := s.deps.Placement.resume(s.id); ok {
+			s.state = st.(*sessionState)
+		} else {
+			s.state = newSessionState()
+		}
+	}
+	s.tenant = s.deps.Tenants.Get(in.Tenant)
+	if s.tenant == nil {
+		s.deps.Logger.Warn("inbound for unknown tenant", "tenant", in.Tenant)
+		handled.WithLabelValues("unknown_tenant", "dropped").Inc()
+		s.deps.Ack(d.Partition, d.Offset)
+		return
+	}
+	out := s.handle(in)
+	if len(out) == 0 {
+		s.deps.Ack(d.Partition, d.Offset)
+		return
+	}
+	s.produce(d, out, time.Second)
+}
+
+// produce writes a delivery's outputs and acknowledges the delivery when the
+// broker has them. A failed write is retried rather than acknowledged: the
+// offset must not move past work that is not durable.
+func (s *session) produce(d *wire.Delivery, out []kafka.Message, backoff time.Duration) {
+	s.deps.Producer.ProduceAsync(context.Background(), func(err error) {
+		if err == nil {
+			s.deps.Ack(d.Partition, d.Offset)
+			return
+		}
+		s.deps.Logger.Warn("session outputs not produced, retrying", "session", s.id, "in", backoff, "err", err)
+		time.AfterFunc(backoff, func() { s.produce(d, out, min(backoff*2, 30*time.Second)) })
+	}, out...)
+}
+
+// outputs collects what one delivery produces.
+type outputs struct {
+	msgs []kafka.Message
+}
+
+func (o *outputs) add(topic string, key []byte, m proto.Message) {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		// Only a programming error makes our own messages unencodable.
+		panic(err)
+	}
+	o.msgs = append(o.msgs, kafka.Message{Topic: topic, Key: key, Value: b})
+}
+
+// reply queues a text to the customer and its message-log event.
+func (s *session) reply(o *outputs, in *wire.Inbound, conversationID, text, queryType string) {
+	now := s.deps.Now()
+	key := wire.Key(s.tenant.ID, s.phone)
+	out := &wire.Outbound{
+		Id:             ids.New(),
+		Tenant:         s.tenant.ID,
+		Phone:          s.phone,
+		Channel:        s.tenant.Channel(),
+		Text:           text,
+		ConversationId: conversationID,
+		InReplyTo:      in.GetId(),
+		CreatedAtMs:    now.UnixMilli(),
+	}
+	o.add(wire.TopicOutbound, key, out)
+	o.add(wire.TopicEvents, key, &wire.Event{
+		Id:     out.Id,
+		Tenant: s.tenant.ID,
+		Phone:  s.phone,
+		AtMs:   now.UnixMilli(),
+		Kind: &wire.Event_Message{Message: &wire.MessageLog{
+			Direction:      "out",
+			MessageId:      out.Id,
+			Channel:        out.Channel,
+			Body:           text,
+			ConversationId: conversationID,
+			QueryType:      queryType,
+		}},
+	})
+}
+
+// logInbound queues the message-log event of a customer message.
+func (s *session) logInbound(o *outputs, in *wire.Inbound, conversationID, queryType string) {
+	m := in.GetMessage()
+	o.add(wire.TopicEvents, wire.Key(s.tenant.ID, s.phone), &wire.Event{
+		Id:     in.Id,
+		Tenant: s.tenant.ID,
+		Phone:  s.phone,
+		AtMs:   s.deps.Now().UnixMilli(),
+		Kind: &wire.Event_Message{Message: &wire.MessageLog{
+			Direction:      "in",
+			MessageId:      in.Id,
+			ProviderId:     m.GetProviderId(),
+			Channel:        in.Channel,
+			Body:           m.GetText(),
+			ConversationId: conversationID,
+			QueryType:      queryType,
+			ProviderAtMs:   in.ReceivedAtMs,
+		}},
+	})
+}

@@ -1,0 +1,193 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels/twilio"
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/wire"
+)
+
+const token = "0123456789abcdef0123456789abcdef"
+
+type fixture struct {
+	url     string // where the server listens
+	public  string // what Twilio signs
+	brokers []string
+	broker  *bus.Embedded
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	b, err := bus.StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureTopics(ctx, b.Addrs(), 2, 1, wire.TopicInbound); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := tenants.NewRegistry([]tenants.Tenant{{
+		ID: "acme", Name: "Acme",
+		Twilio: &tenants.Twilio{AccountSID: "AC1", AuthToken: token, From: "whatsapp:+14155238886"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
+	t.Cleanup(func() { p.Close() })
+	public := "https://parley.example.com"
+	s := New(Options{PublicBaseURL: public, Tenants: reg, Producer: p, ProduceTimeout: 2 * time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return &fixture{url: "http://" + ln.Addr().String(), public: public, brokers: b.Addrs(), broker: b}
+}
+
+// sid makes a Twilio-shaped message SID: "SM" and 32 hex digits.
+func sid(n int) string { return fmt.Sprintf("SM%032x", n) }
+
+func inboundForm(sid, from, body string) url.Values {
+	return url.Values{
+		"MessageSid": {sid}, "SmsMessageSid": {sid}, "AccountSid": {"AC1"},
+		"From": {"whatsapp:" + from}, "To": {"whatsapp:+14155238886"},
+		"Body": {body}, "NumMedia": {"0"}, "ProfileName": {"Sam"},
+	}
+}
+
+func (f *fixture) post(t *testing.T, path, body, signature string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if signature != "" {
+		req.Header.Set("X-Twilio-Signature", signature)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestTwilioWebhookStatuses(t *testing.T) {
+	f := start(t)
+	good := inboundForm(sid(1), "+447700900456", "hello")
+	sign := func(path string, form url.Values) string { return twilio.Signature(token, f.public+path, form) }
+	big := inboundForm(sid(2), "+447700900456", strings.Repeat("x", 70<<10))
+
+	cases := []struct {
+		name, path, body, sig string
+		want                  int
+	}{
+		{"signed message", "/webhooks/twilio/acme", good.Encode(), sign("/webhooks/twilio/acme", good), 200},
+		{"bad signature", "/webhooks/twilio/acme", good.Encode(), "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", 403},
+		{"no signature", "/webhooks/twilio/acme", good.Encode(), "", 403},
+		{"signed for the listener url, not the public one", "/webhooks/twilio/acme", good.Encode(),
+			twilio.Signature(token, f.url+"/webhooks/twilio/acme", good), 403},
+		{"unknown tenant", "/webhooks/twilio/nobody", good.Encode(), sign("/webhooks/twilio/nobody", good), 404},
+		{"malformed form", "/webhooks/twilio/acme", "Body=%zz", "x", 400},
+		{"signed but not a message", "/webhooks/twilio/acme", "Foo=bar", sign("/webhooks/twilio/acme", url.Values{"Foo": {"bar"}}), 400},
+		{"oversized body", "/webhooks/twilio/acme", big.Encode(), sign("/webhooks/twilio/acme", big), 413},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.post(t, tc.path, tc.body, tc.sig)
+			if code != tc.want {
+				t.Fatalf("status %d (%s), want %d", code, body, tc.want)
+			}
+			if code == 200 && !strings.Contains(body, "<Response/>") {
+				t.Fatalf("body %q, want empty TwiML", body)
+			}
+		})
+	}
+
+	// The accepted message is on parley.inbound, keyed tenant|phone.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.brokers, Topic: wire.TopicInbound, Partition: partitionOf(t, f.brokers), MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &wire.Inbound{}
+	if err := proto.Unmarshal(m.Value, in); err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Key) != "acme|+447700900456" || in.GetMessage().GetText() != "hello" || in.GetMessage().GetProviderId() != sid(1) {
+		t.Fatalf("record key %q value %v", m.Key, in)
+	}
+}
+
+// partitionOf finds the partition that holds the one record.
+func partitionOf(t *testing.T, brokers []string) int {
+	conn, err := kafka.Dial("tcp", brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(wire.TopicInbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		c, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], wire.TopicInbound, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, _ := c.ReadLastOffset()
+		c.Close()
+		if last > 0 {
+			return p.ID
+		}
+	}
+	t.Fatal("no record on parley.inbound")
+	return 0
+}
+
+func TestBrokerOutageIs503(t *testing.T) {
+	f := start(t)
+	f.broker.Close()
+	form := inboundForm(sid(9), "+447700900456", "hello")
+	code, body := f.post(t, "/webhooks/twilio/acme", form.Encode(), twilio.Signature(token, f.public+"/webhooks/twilio/acme", form))
+	if code != 503 {
+		t.Fatalf("status %d (%s), want 503", code, body)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	f := start(t)
+	for _, path := range []string{"/healthz", "/metrics"} {
+		res, err := http.Get(f.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, res.StatusCode)
+		}
+		if path == "/metrics" && !strings.Contains(string(b), "parley_http_requests_total") {
+			t.Fatalf("metrics lack request counts")
+		}
+	}
+}

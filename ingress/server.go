@@ -1,0 +1,187 @@
+// Package ingress is Parley's HTTP front door: provider webhooks in, records
+// to Kafka out, plus health, readiness and metrics. A webhook is answered 200
+// only after the broker acknowledged its record, so an acknowledged message is
+// never lost; when the broker is down the answer is 503 and the provider
+// retries.
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/parleyhq/parley/tenants"
+)
+
+var requests = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "parley_http_requests_total",
+	Help: "HTTP requests by route and status code.",
+}, []string{"route", "status"})
+
+// Producer is the part of bus.Producer the ingress needs.
+type Producer interface {
+	Produce(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Check is one readiness probe: nil when the dependency is reachable.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Options configure a Server.
+type Options struct {
+	// PublicBaseURL is what providers call and sign, without trailing slash.
+	PublicBaseURL string
+	// MaxBodyBytes: larger bodies get 413. Default 64 KiB.
+	MaxBodyBytes int
+	// ProduceTimeout bounds the wait for the broker's ack before 503.
+	// Default 5s, well inside Twilio's 15s webhook timeout.
+	ProduceTimeout time.Duration
+	Tenants        *tenants.Registry
+	Producer       Producer
+	Checks         []Check
+	Logger         *slog.Logger
+}
+
+// Server routes requests. Other packages mount their handlers on it
+// (simulator, API, dashboard) before it starts serving.
+type Server struct {
+	o      Options
+	mounts []mount
+	srv    *fasthttp.Server
+}
+
+type mount struct {
+	prefix string
+	route  string
+	h      fasthttp.RequestHandler
+}
+
+// New creates a server.
+func New(o Options) *Server {
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 64 << 10
+	}
+	if o.ProduceTimeout == 0 {
+		o.ProduceTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{o: o}
+	s.srv = &fasthttp.Server{
+		Handler:            s.Handle,
+		Name:               "parley",
+		Logger:             printfLogger{o.Logger},
+		MaxRequestBodySize: o.MaxBodyBytes,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		// Server-sent events (simulator) stream for a long time.
+		StreamRequestBody: false,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			// fasthttp calls this for requests it could not read; an
+			// oversized body is the case that matters.
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
+				requests.WithLabelValues("unknown", "413").Inc()
+				return
+			}
+			ctx.Error("bad request", fasthttp.StatusBadRequest)
+			requests.WithLabelValues("unknown", "400").Inc()
+		},
+	}
+	return s
+}
+
+// Mount routes every path starting with prefix to h; route names it in
+// metrics. Longer prefixes win.
+func (s *Server) Mount(prefix, route string, h fasthttp.RequestHandler) {
+	s.mounts = append(s.mounts, mount{prefix, route, h})
+	for i := len(s.mounts) - 1; i > 0 && len(s.mounts[i].prefix) > len(s.mounts[i-1].prefix); i-- {
+		s.mounts[i], s.mounts[i-1] = s.mounts[i-1], s.mounts[i]
+	}
+}
+
+// Handle is the root handler.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	route := "other"
+	switch {
+	case strings.HasPrefix(path, "/webhooks/twilio/"):
+		route = "twilio"
+		s.twilioWebhook(ctx, strings.TrimPrefix(path, "/webhooks/twilio/"))
+	case path == "/healthz":
+		route = "healthz"
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case path == "/readyz":
+		route = "readyz"
+		s.readyz(ctx)
+	case path == "/metrics":
+		route = "metrics"
+		metricsHandler(ctx)
+	default:
+		found := false
+		for _, m := range s.mounts {
+			if strings.HasPrefix(path, m.prefix) {
+				route = m.route
+				m.h(ctx)
+				found = true
+				break
+			}
+		}
+		if !found {
+			ctx.Error("not found", fasthttp.StatusNotFound)
+		}
+	}
+	requests.WithLabelValues(route, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+}
+
+var metricsHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.Handler())
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ok := true
+	for _, ch := range s.o.Checks {
+		if err := ch.Fn(c); err != nil {
+			ok = false
+			ctx.WriteString(ch.Name + ": " + err.Error() + "\n")
+		} else {
+			ctx.WriteString(ch.Name + ": ok\n")
+		}
+	}
+	if !ok {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting, waits for in-flight requests, and returns.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// printfLogger sends fasthttp's connection-level messages (oversized bodies,
+// resets) to the structured log at debug level: they are the client's
+// problem and already answered.
+type printfLogger struct{ l *slog.Logger }
+
+func (p printfLogger) Printf(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
