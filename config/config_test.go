@@ -1,0 +1,91 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// issueExample is the configuration file users are told works.
+const issueExample = `
+http:
+  addr: 127.0.0.1:8080
+  public_base_url: https://parley.example.com   # the URL Twilio signs; default: http://<addr>
+kafka:
+  brokers: []            # empty: embedded broker (dev only)
+clickhouse:
+  addr: ""               # empty: local child server (dev only); else host:port, native protocol
+  database: parley
+tenants:
+  - id: acme
+    name: Acme Cleaning
+    twilio:
+      account_sid: AC00000000000000000000000000000001
+      auth_token: ${ACME_TWILIO_TOKEN}          # ${VAR} is read from the environment
+      from: "whatsapp:+14155238886"
+      api_base_url: http://127.0.0.1:9999       # optional: a Twilio-compatible API (tests, sandboxes)
+    backend: { kind: demo }
+    brain: { kind: rules }
+`
+
+func TestIssueExampleParses(t *testing.T) {
+	t.Setenv("ACME_TWILIO_TOKEN", "0123456789abcdef0123456789abcdef")
+	c, err := Parse([]byte(issueExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := c.Tenants[0].Twilio
+	if tw.AuthToken.Reveal() != "0123456789abcdef0123456789abcdef" || tw.APIBaseURL != "http://127.0.0.1:9999" {
+		t.Fatalf("twilio %+v", tw)
+	}
+	if c.HTTP.PublicBaseURL != "https://parley.example.com" || c.HTTP.MaxBodyBytes != 64<<10 || c.ClickHouse.Database != "parley" {
+		t.Fatalf("defaults %+v", c.HTTP)
+	}
+	// Printing or serialising the config never shows the token.
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v", c, c, c), mustJSON(t, c)} {
+		if strings.Contains(s, "0123456789abcdef0123") {
+			t.Fatalf("secret leaked: %s", s)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unset variable", issueExample, "ACME_TWILIO_TOKEN"},
+		{"unknown key", "htp:\n  addr: x\n", "htp"},
+		{"bad public url", "http:\n  public_base_url: parley.example.com\n", "public_base_url"},
+		{"bad tenant id", "tenants:\n  - id: Acme Co\n    simulator: true\n", "tenant id"},
+		{"no channel", "tenants:\n  - id: acme\n", "no channel"},
+		{"duplicate tenant", "tenants:\n  - {id: a, simulator: true}\n  - {id: a, simulator: true}\n", "twice"},
+		{"unknown brain", "tenants:\n  - {id: a, simulator: true, brain: {kind: magic}}\n", "brain"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDevConfig(t *testing.T) {
+	c := Dev()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Kafka.Brokers) != 0 || c.ClickHouse.Addr != "" || c.Tenants[0].ID != "demo" || !c.Tenants[0].Sim {
+		t.Fatalf("dev config %+v", c)
+	}
+}
