@@ -214,17 +214,20 @@ func location(form url.Values) (*wire.Location, error) {
 	if err1 != nil || err2 != nil || !(la >= -90 && la <= 90) || !(lo >= -180 && lo <= 180) {
 		return nil, malformed("location %q,%q", clip(lat), clip(lon))
 	}
-	var parts []string
-	for _, f := range []string{"Label", "Address"} {
-		v := strings.TrimSpace(form.Get(f))
-		if !utf8.ValidString(v) {
-			return nil, malformed("%s is not valid UTF-8", f)
-		}
-		if v != "" {
-			parts = append(parts, v)
-		}
+	label, address := strings.TrimSpace(form.Get("Label")), strings.TrimSpace(form.Get("Address"))
+	if !utf8.ValidString(label) || !utf8.ValidString(address) {
+		return nil, malformed("location Label or Address is not valid UTF-8")
 	}
-	return &wire.Location{Latitude: la, Longitude: lo, Label: strings.Join(parts, ", ")}, nil
+	// One label for the session: the place's name and its address, without
+	// saying the name twice ("Trafalgar Square" + "Trafalgar Square,
+	// London").
+	switch {
+	case label == "" || strings.Contains(address, label):
+		label = address
+	case address != "" && !strings.Contains(label, address):
+		label += ", " + address
+	}
+	return &wire.Location{Latitude: la, Longitude: lo, Label: label}, nil
 }
 
 // whatsappNumber turns "whatsapp:+447700900123" into "+447700900123". The

@@ -1,69 +1,376 @@
-package twilio
+package twilio_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/twilio/twilio-go/client"
+
+	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/tenants"
 )
 
-const (
-	testSID   = "AC00000000000000000000000000000001"
-	testToken = "0123456789abcdef0123456789abcdef"
-)
+const customer = "+447700900123"
 
-func TestSenderAgainstLocalTwilio(t *testing.T) {
-	srv := twiliotest.New(testSID, testToken)
-	defer srv.Close()
-	cfg := &tenants.Twilio{AccountSID: testSID, AuthToken: testToken, From: "whatsapp:+14155238886", APIBaseURL: srv.URL()}
-	s := NewSender(nil)
+var sidPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
 
-	sid, err := s.Send(context.Background(), cfg, "+447700900456", "Hello Sam", "https://p.example.com/cb")
+func sendError(t *testing.T, err error) *twilio.SendError {
+	t.Helper()
+	var se *twilio.SendError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v (%T) is not a *SendError", err, err)
+	}
+	return se
+}
+
+func TestSendSuccess(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	cfg := srv.Config(twiliotest.SandboxFrom)
+	s := twilio.NewSender(nil)
+
+	sid, err := s.Send(context.Background(), cfg, customer, "Your booking is confirmed ✅", "https://parley.example.com/webhooks/twilio/acme/status")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := srv.Messages()
-	if len(got) != 1 || got[0].SID != sid || got[0].To != "whatsapp:+447700900456" || got[0].From != "whatsapp:+14155238886" ||
-		got[0].Body != "Hello Sam" || got[0].User != testSID || got[0].Password != testToken || got[0].StatusCallback != "https://p.example.com/cb" {
-		t.Fatalf("server got %+v (sid %s)", got, sid)
+	if !sidPattern.MatchString(sid) {
+		t.Fatalf("sid %q", sid)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	m := msgs[0]
+	want := twiliotest.Message{
+		SID: sid, AccountSID: twiliotest.TestAccountSID,
+		User: twiliotest.TestAccountSID, Password: twiliotest.TestAuthToken,
+		To: "whatsapp:" + customer, From: "whatsapp:+14155238886", Body: "Your booking is confirmed ✅",
+		StatusCallback: "https://parley.example.com/webhooks/twilio/acme/status",
+	}
+	if m.SID != want.SID || m.AccountSID != want.AccountSID || m.User != want.User || m.Password != want.Password ||
+		m.To != want.To || m.From != want.From ||
+		m.Body != want.Body || m.StatusCallback != want.StatusCallback {
+		t.Fatalf("server recorded %+v\nwant %+v", m, want)
+	}
+	if srv.Attempts() != 1 {
+		t.Fatalf("%d attempts", srv.Attempts())
 	}
 
+	// No status callback: the field is not sent at all.
+	if _, err := s.Send(context.Background(), cfg, customer, "again", ""); err != nil {
+		t.Fatal(err)
+	}
+	if m := srv.Messages()[1]; m.Form.Has("StatusCallback") {
+		t.Fatalf("StatusCallback sent: %v", m.Form)
+	}
+}
+
+func TestSendFailuresAreClassified(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	cfg := srv.Config(twiliotest.SandboxFrom)
+	s := twilio.NewSender(nil)
+
 	cases := []struct {
-		name      string
-		fail      twiliotest.Failure
-		retryable bool
-		code      int
+		name         string
+		status, code int
+		message      string
+		retryable    bool
 	}{
-		{"api rate limit", twiliotest.Failure{Status: 429, Code: 20429, Message: "Too Many Requests"}, true, 20429},
-		{"whatsapp rate limit", twiliotest.Failure{Status: 400, Code: 63018, Message: "Rate limit exceeded"}, true, 63018},
-		{"server error", twiliotest.Failure{Status: 503, Code: 20500, Message: "Service unavailable"}, true, 20500},
-		{"unsubscribed", twiliotest.Failure{Status: 400, Code: 21610, Message: "Attempt to send to unsubscribed recipient"}, false, 21610},
-		{"outside window", twiliotest.Failure{Status: 400, Code: 63016, Message: "outside the allowed window"}, false, 63016},
+		{"http 429, api concurrency", 429, twilio.CodeTooManyReqs, "Too Many Requests", true},
+		{"whatsapp rate limit 63018", 400, twilio.CodeRateLimited, "Rate limit exceeded for Channel", true},
+		{"500", 500, 20500, "Internal Server Error", true},
+		{"503", 503, 20503, "Service Unavailable", true},
+		{"unsubscribed 21610", 400, twilio.CodeUnsubscribed, "Attempt to send to unsubscribed recipient", false},
+		{"outside the 24h window 63016", 400, twilio.CodeOutsideWindow, "Failed to send freeform message because you are outside the allowed window", false},
+		{"invalid To 21211", 400, 21211, "Invalid 'To' Phone Number", false},
+		{"forbidden", 403, 20403, "Permission denied", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv.FailNext(1, tc.fail)
-			_, err := s.Send(context.Background(), cfg, "+447700900456", "x", "")
-			var se *SendError
-			if !errors.As(err, &se) || se.Retryable != tc.retryable || se.Code != tc.code {
-				t.Fatalf("err = %#v", err)
+			srv.FailNext(1, tc.status, tc.code, tc.message)
+			_, err := s.Send(context.Background(), cfg, customer, "hi", "")
+			se := sendError(t, err)
+			if se.Status != tc.status || se.Code != tc.code || se.Message != tc.message || se.Retryable != tc.retryable {
+				t.Fatalf("got %+v", se)
+			}
+			// Callers can still reach twilio-go's error.
+			var re *client.TwilioRestError
+			if !errors.As(err, &re) || re.Code != tc.code {
+				t.Fatalf("no TwilioRestError under %v", err)
 			}
 		})
 	}
+	// Failures are not messages, and the scripted ones are used up.
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages recorded", n)
+	}
+	if _, err := s.Send(context.Background(), cfg, customer, "hi", ""); err != nil {
+		t.Fatal(err)
+	}
+}
 
-	t.Run("wrong token is permanent and not leaked", func(t *testing.T) {
-		bad := *cfg
-		bad.AuthToken = "ffffffffffffffffffffffffffffffff"
-		_, err := s.Send(context.Background(), &bad, "+447700900456", "x", "")
-		var se *SendError
-		if !errors.As(err, &se) || se.Retryable || se.Status != 401 {
-			t.Fatalf("err = %#v", err)
+func TestSendWrongCredentials(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	s := twilio.NewSender(nil)
+	const wrong = "fedcba9876543210fedcba9876543210"
+	cases := []struct {
+		name   string
+		cfg    func(*tenants.Twilio)
+		token  string
+		status int
+		code   int
+	}{
+		{"wrong token", func(c *tenants.Twilio) { c.AuthToken = wrong }, wrong, 401, twilio.CodeAuthentication},
+		{"wrong account", func(c *tenants.Twilio) { c.AccountSID = "AC00000000000000000000000000000002" }, twiliotest.TestAuthToken, 401, twilio.CodeAuthentication},
+		// twilio-go refuses it before any request is made (code 21224).
+		{"token twilio-go refuses", func(c *tenants.Twilio) { c.AuthToken = "s3cr3t/with+symbols" }, "s3cr3t/with+symbols", 400, 21224},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := srv.Config(twiliotest.SandboxFrom)
+			tc.cfg(cfg)
+			_, err := s.Send(context.Background(), cfg, customer, "hi", "")
+			se := sendError(t, err)
+			if se.Retryable || se.Status != tc.status || se.Code != tc.code {
+				t.Fatalf("got %+v", se)
+			}
+			for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", se), errors.Unwrap(err).Error()} {
+				if strings.Contains(text, tc.token) || strings.Contains(text, twiliotest.TestAuthToken) {
+					t.Fatalf("token in error text: %s", text)
+				}
+			}
+		})
+	}
+}
+
+func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	s := twilio.NewSender(nil)
+	cases := []struct {
+		name string
+		cfg  func(*tenants.Twilio) *tenants.Twilio
+		to   string
+		body string
+	}{
+		{"nil config", func(*tenants.Twilio) *tenants.Twilio { return nil }, customer, "hi"},
+		{"to with whatsapp: prefix", nil, "whatsapp:" + customer, "hi"},
+		{"to national", nil, "07700900123", "hi"},
+		{"empty body", nil, customer, ""},
+		{"base url not http", func(c *tenants.Twilio) *tenants.Twilio { c.APIBaseURL = "ftp://example.com"; return c }, customer, "hi"},
+		{"base url relative", func(c *tenants.Twilio) *tenants.Twilio { c.APIBaseURL = "localhost:8080"; return c }, customer, "hi"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := srv.Config(twiliotest.SandboxFrom)
+			if tc.cfg != nil {
+				cfg = tc.cfg(cfg)
+			}
+			_, err := s.Send(context.Background(), cfg, tc.to, tc.body, "")
+			if se := sendError(t, err); se.Retryable || se.Status != 0 {
+				t.Fatalf("got %+v", se)
+			}
+		})
+	}
+	if n := srv.Attempts(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
+	}
+}
+
+func TestSendNetworkAndContext(t *testing.T) {
+	// A server that has gone away: connection refused.
+	gone := twiliotest.New(twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	goneCfg := gone.Config(twiliotest.SandboxFrom)
+	gone.Close()
+
+	// A server that answers only after the client has given up.
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
 		}
-		if strings.Contains(err.Error(), "ffffffffffffffff") || strings.Contains(err.Error(), testToken) {
-			t.Fatalf("token in error: %v", err)
-		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	slowCfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
+		From: twiliotest.SandboxFrom, APIBaseURL: slow.URL}
+
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	cases := []struct {
+		name   string
+		sender *twilio.Sender
+		ctx    func() (context.Context, context.CancelFunc)
+		cfg    *tenants.Twilio
+		is     error // errors.Is target, if any
+	}{
+		{"connection refused", twilio.NewSender(nil), background, goneCfg, nil},
+		{"ctx already cancelled", twilio.NewSender(nil), func() (context.Context, context.CancelFunc) { return canceled, func() {} }, slowCfg, context.Canceled},
+		{"ctx deadline during the request", twilio.NewSender(nil), func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}, slowCfg, context.DeadlineExceeded},
+		{"client timeout", twilio.NewSender(&http.Client{Timeout: 100 * time.Millisecond}), background, slowCfg, context.DeadlineExceeded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			start := time.Now()
+			_, err := tc.sender.Send(ctx, tc.cfg, customer, "hi", "")
+			if took := time.Since(start); took > 5*time.Second {
+				t.Fatalf("took %v: the deadline was not applied", took)
+			}
+			se := sendError(t, err)
+			if !se.Retryable || se.Status != 0 {
+				t.Fatalf("got %+v", se)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("%v is not %v", err, tc.is)
+			}
+		})
+	}
+}
+
+func background() (context.Context, context.CancelFunc) { return context.Background(), func() {} }
+
+// Answers that are not Twilio's JSON, and Retry-After.
+func TestSendRawAnswers(t *testing.T) {
+	cases := []struct {
+		name       string
+		handler    http.HandlerFunc
+		status     int
+		code       int
+		retryable  bool
+		retryAfter time.Duration
+	}{
+		{"502 html from a proxy", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			fmt.Fprint(w, "<html>Bad Gateway</html>")
+		}, 502, 0, true, 0},
+		{"429 with Retry-After seconds", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`)
+		}, 429, 20429, true, 7 * time.Second},
+		{"503 with an absurd Retry-After is capped", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "86400")
+			w.WriteHeader(503)
+		}, 503, 0, true, 5 * time.Minute},
+		{"400 ignores Retry-After", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`)
+		}, 400, 21610, false, 0},
+		{"error body without status uses the HTTP status", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(500)
+			fmt.Fprint(w, `{"code":20500,"message":"Internal Server Error"}`)
+		}, 500, 20500, true, 0},
+		{"201 without a sid is not retried (it was accepted)", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(201)
+			fmt.Fprint(w, `{"status":"queued"}`)
+		}, 201, 0, false, 0},
+		{"201 that does not decode is not retried", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(201)
+			fmt.Fprint(w, `{"sid":`)
+		}, 201, 0, false, 0},
+		{"redirect is not followed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://elsewhere.example/", http.StatusTemporaryRedirect)
+		}, 307, 0, false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
+				From: twiliotest.SandboxFrom, APIBaseURL: srv.URL}
+			_, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", "")
+			se := sendError(t, err)
+			if se.Status != tc.status || se.Code != tc.code || se.Retryable != tc.retryable || se.RetryAfter != tc.retryAfter {
+				t.Fatalf("got %+v", se)
+			}
+		})
+	}
+}
+
+// Without APIBaseURL the request goes to Twilio itself; a transport stands
+// in for the network.
+func TestSendDefaultsToTwilio(t *testing.T) {
+	var got *http.Request
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r
+		return &http.Response{StatusCode: 201, Header: http.Header{}, Request: r,
+			Body: http.NoBody}, nil
 	})
+	cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken, From: twiliotest.SandboxFrom}
+	_, _ = twilio.NewSender(&http.Client{Transport: rt}).Send(context.Background(), cfg, customer, "hi", "")
+	if got == nil {
+		t.Fatal("no request")
+	}
+	if u := got.URL.String(); u != "https://api.twilio.com/2010-04-01/Accounts/"+twiliotest.TestAccountSID+"/Messages.json" {
+		t.Fatalf("url %s", u)
+	}
+	if user, pass, ok := got.BasicAuth(); !ok || user != twiliotest.TestAccountSID || pass != twiliotest.TestAuthToken {
+		t.Fatal("no basic auth")
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// APIBaseURL may carry a path prefix, e.g. a sandbox mounted under a path
+// behind a reverse proxy.
+func TestSendBaseURLWithPath(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	target, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(http.StripPrefix("/sandbox/twilio", httputil.NewSingleHostReverseProxy(target)))
+	defer proxy.Close()
+	cfg := srv.Config(twiliotest.SandboxFrom)
+	cfg.APIBaseURL = proxy.URL + "/sandbox/twilio/"
+	if _, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.WaitFor(1, time.Second)); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
+// Many tenants' workers share one Sender.
+func TestSendConcurrent(t *testing.T) {
+	a := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	b := twiliotest.Start(t, "AC00000000000000000000000000000002", "ffffffffffffffffffffffffffffffff")
+	s := twilio.NewSender(nil)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		srv := a
+		if i%2 == 1 {
+			srv = b
+		}
+		wg.Go(func() {
+			if _, err := s.Send(context.Background(), srv.Config(twiliotest.SandboxFrom), customer, fmt.Sprint("n", i), ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, srv := range []*twiliotest.Server{a, b} {
+		if n := len(srv.WaitFor(20, time.Second)); n != 20 {
+			t.Fatalf("%d messages", n)
+		}
+	}
 }

@@ -1,0 +1,371 @@
+package twilio
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/wire"
+)
+
+// testdata/*.json are webhook forms in Twilio's documented shapes, stored
+// as a map of form field to value.
+func testdataFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for i, f := range files {
+		files[i] = filepath.Base(f)
+	}
+	return files
+}
+
+func loadForm(t testing.TB, name string) url.Values {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	v := url.Values{}
+	for k, x := range m {
+		v.Set(k, x)
+	}
+	return v
+}
+
+var receivedAt = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func envelope(phone string) *wire.Inbound {
+	return &wire.Inbound{Id: "evt-1", Tenant: "acme", Phone: phone, Channel: "twilio", ReceivedAtMs: receivedAt.UnixMilli()}
+}
+
+func withMessage(in *wire.Inbound, m *wire.CustomerMessage) *wire.Inbound {
+	in.Kind = &wire.Inbound_Message{Message: m}
+	return in
+}
+
+func withStatus(in *wire.Inbound, s *wire.DeliveryStatus) *wire.Inbound {
+	in.Kind = &wire.Inbound_Status{Status: s}
+	return in
+}
+
+func TestNormalizeProviderPayloads(t *testing.T) {
+	const mediaBase = "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/MM0123456789abcdef0123456789abcdef/Media/"
+	cases := []struct {
+		file string
+		want *wire.Inbound
+	}{
+		{"text_message.json", withMessage(envelope("+447700900456"), &wire.CustomerMessage{
+			ProviderId: "SM0123456789abcdef0123456789abcdef", Text: "Hello there", ProfileName: "Sam", To: "+14155238886",
+		})},
+		{"media_message.json", withMessage(envelope("+447700900123"), &wire.CustomerMessage{
+			ProviderId: "MM0123456789abcdef0123456789abcdef", ProfileName: "Jane", To: "+14155238886",
+			Media: []*wire.Media{
+				{Url: mediaBase + "ME00000000000000000000000000000001", ContentType: "image/jpeg"},
+				{Url: mediaBase + "ME00000000000000000000000000000002", ContentType: "image/png"},
+			},
+		})},
+		{"location_message.json", withMessage(envelope("+447700900456"), &wire.CustomerMessage{
+			ProviderId: "SM1123456789abcdef0123456789abcdef", ProfileName: "Sam", To: "+14155238886",
+			Location: &wire.Location{Latitude: 51.5072, Longitude: -0.1276, Label: "Trafalgar Square, London"},
+		})},
+		{"button_reply.json", withMessage(envelope("+34600123456"), &wire.CustomerMessage{
+			ProviderId: "SM4123456789abcdef0123456789abcdef", Text: "Sí, confirmo", ProfileName: "Zoë", To: "+14155238886",
+		})},
+		// Status callbacks are about messages Parley sent: the customer is To.
+		{"status_delivered.json", withStatus(envelope("+447700900456"), &wire.DeliveryStatus{
+			ProviderId: "SM2123456789abcdef0123456789abcdef", Status: "delivered",
+		})},
+		{"status_read.json", withStatus(envelope("+447700900456"), &wire.DeliveryStatus{
+			ProviderId: "SM2123456789abcdef0123456789abcdef", Status: "read",
+		})},
+		{"status_failed_63016.json", withStatus(envelope("+447700900456"), &wire.DeliveryStatus{
+			ProviderId: "SM3123456789abcdef0123456789abcdef", Status: "failed", ErrorCode: "63016",
+		})},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.file] = true
+		t.Run(tc.file, func(t *testing.T) {
+			calls := 0
+			got, err := Normalize("acme", loadForm(t, tc.file), receivedAt, func() string { calls++; return "evt-1" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got, tc.want) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+			if calls != 1 {
+				t.Fatalf("newID called %d times", calls)
+			}
+			// What the ingress does next must work.
+			if _, err := proto.Marshal(got); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for _, f := range testdataFiles(t) {
+		if !covered[f] {
+			t.Errorf("testdata/%s has no expectation", f)
+		}
+	}
+}
+
+func TestChannelIsTenantsChannel(t *testing.T) {
+	if Channel != tenants.ChannelTwilio {
+		t.Fatalf("Channel %q, tenants.ChannelTwilio %q", Channel, tenants.ChannelTwilio)
+	}
+}
+
+func TestNormalizeVariants(t *testing.T) {
+	cases := []struct {
+		name   string
+		file   string
+		mutate func(url.Values)
+		check  func(*wire.Inbound) bool
+	}{
+		{"SmsMessageSid only (older webhooks)", "text_message.json",
+			func(v url.Values) { v.Del("MessageSid") },
+			func(in *wire.Inbound) bool {
+				return in.GetMessage().GetProviderId() == "SM0123456789abcdef0123456789abcdef"
+			}},
+		{"no NumMedia", "text_message.json",
+			func(v url.Values) { v.Del("NumMedia") },
+			func(in *wire.Inbound) bool { return len(in.GetMessage().GetMedia()) == 0 }},
+		{"NumMedia above the count of urls reads only NumMedia", "media_message.json",
+			func(v url.Values) { v.Set("NumMedia", "1") },
+			func(in *wire.Inbound) bool { return len(in.GetMessage().GetMedia()) == 1 }},
+		{"ten media", "media_message.json",
+			func(v url.Values) {
+				v.Set("NumMedia", "10")
+				for i := range 10 {
+					v.Set("MediaUrl"+strconv.Itoa(i), "https://api.twilio.com/m/"+strconv.Itoa(i))
+				}
+			},
+			func(in *wire.Inbound) bool { return len(in.GetMessage().GetMedia()) == 10 }},
+		{"label only", "location_message.json",
+			func(v url.Values) { v.Del("Address") },
+			func(in *wire.Inbound) bool { return in.GetMessage().GetLocation().GetLabel() == "Trafalgar Square" }},
+		{"name and a different address", "location_message.json",
+			func(v url.Values) {
+				v.Set("Label", "National Gallery")
+				v.Set("Address", "Trafalgar Square, London WC2N 5DN")
+			},
+			func(in *wire.Inbound) bool {
+				return in.GetMessage().GetLocation().GetLabel() == "National Gallery, Trafalgar Square, London WC2N 5DN"
+			}},
+		{"dropped pin", "location_message.json",
+			func(v url.Values) { v.Del("Label"); v.Del("Address") },
+			func(in *wire.Inbound) bool { l := in.GetMessage().GetLocation(); return l != nil && l.Label == "" }},
+		{"status in capitals", "status_delivered.json",
+			func(v url.Values) { v.Set("MessageStatus", "DELIVERED") },
+			func(in *wire.Inbound) bool { return in.GetStatus().GetStatus() == "delivered" }},
+		{"status Twilio adds later passes through", "status_delivered.json",
+			func(v url.Values) { v.Set("MessageStatus", "partially_delivered") },
+			func(in *wire.Inbound) bool { return in.GetStatus().GetStatus() == "partially_delivered" }},
+		{"MessageStatus=received is a message", "text_message.json",
+			func(v url.Values) { v.Set("MessageStatus", "received") },
+			func(in *wire.Inbound) bool { return in.GetMessage().GetText() == "Hello there" }},
+		{"message without text, media or location still opens the window", "text_message.json",
+			func(v url.Values) { v.Set("Body", ""); v.Set("MessageType", "sticker") },
+			func(in *wire.Inbound) bool { m := in.GetMessage(); return m != nil && m.Text == "" }},
+		{"unknown fields are ignored", "text_message.json",
+			func(v url.Values) { v.Set("SomethingNew", "\xff") },
+			func(in *wire.Inbound) bool { return in.GetMessage() != nil }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			form := loadForm(t, tc.file)
+			tc.mutate(form)
+			in, err := Normalize("acme", form, receivedAt, func() string { return "evt-1" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(in) {
+				t.Fatalf("got %v", in)
+			}
+		})
+	}
+}
+
+func TestNormalizeRejectsMalformed(t *testing.T) {
+	cases := []struct {
+		name   string
+		file   string
+		mutate func(url.Values)
+		detail string // in the error message, for the ingress's 400 body
+	}{
+		{"no sid", "text_message.json", func(v url.Values) { v.Del("MessageSid"); v.Del("SmsMessageSid") }, "MessageSid missing"},
+		{"sid not a Twilio SID", "text_message.json", func(v url.Values) { v.Set("MessageSid", "SM1") }, "MessageSid"},
+		{"sid too long", "text_message.json", func(v url.Values) { v.Set("MessageSid", "SM"+strings.Repeat("a", 1000)) }, "MessageSid"},
+		{"no From", "text_message.json", func(v url.Values) { v.Del("From") }, "From"},
+		{"From without whatsapp: (SMS)", "text_message.json", func(v url.Values) { v.Set("From", "+447700900456") }, "From"},
+		{"From national format", "text_message.json", func(v url.Values) { v.Set("From", "whatsapp:07700900456") }, "From"},
+		{"From with spaces", "text_message.json", func(v url.Values) { v.Set("From", "whatsapp:+44 7700 900456") }, "From"},
+		{"From too long", "text_message.json", func(v url.Values) { v.Set("From", "whatsapp:+4477009004561234") }, "From"},
+		{"From country code 0", "text_message.json", func(v url.Values) { v.Set("From", "whatsapp:+0447700900456") }, "From"},
+		{"bad To", "text_message.json", func(v url.Values) { v.Set("To", "whatsapp:") }, "To"},
+		{"NumMedia not a number", "media_message.json", func(v url.Values) { v.Set("NumMedia", "two") }, "NumMedia"},
+		{"NumMedia signed", "media_message.json", func(v url.Values) { v.Set("NumMedia", "+2") }, "NumMedia"},
+		{"NumMedia negative", "media_message.json", func(v url.Values) { v.Set("NumMedia", "-1") }, "NumMedia"},
+		{"NumMedia over 10", "media_message.json", func(v url.Values) { v.Set("NumMedia", "11") }, "NumMedia"},
+		{"NumMedia huge", "media_message.json", func(v url.Values) { v.Set("NumMedia", "99999999999999999999") }, "NumMedia"},
+		{"MediaUrl missing", "media_message.json", func(v url.Values) { v.Del("MediaUrl1") }, "MediaUrl1"},
+		{"MediaUrl relative", "media_message.json", func(v url.Values) { v.Set("MediaUrl0", "/Media/ME1") }, "MediaUrl0"},
+		{"MediaUrl not http", "media_message.json", func(v url.Values) { v.Set("MediaUrl0", "file:///etc/passwd") }, "MediaUrl0"},
+		{"latitude not a number", "location_message.json", func(v url.Values) { v.Set("Latitude", "north") }, "location"},
+		{"latitude NaN", "location_message.json", func(v url.Values) { v.Set("Latitude", "NaN") }, "location"},
+		{"longitude Inf", "location_message.json", func(v url.Values) { v.Set("Longitude", "+Inf") }, "location"},
+		{"latitude out of range", "location_message.json", func(v url.Values) { v.Set("Latitude", "91") }, "location"},
+		{"longitude out of range", "location_message.json", func(v url.Values) { v.Set("Longitude", "-180.5") }, "location"},
+		{"longitude without latitude", "location_message.json", func(v url.Values) { v.Del("Latitude") }, "location"},
+		{"body not UTF-8", "text_message.json", func(v url.Values) { v.Set("Body", "caf\xe9") }, "Body"},
+		{"profile name not UTF-8", "text_message.json", func(v url.Values) { v.Set("ProfileName", "\xff") }, "ProfileName"},
+		{"status with bad To", "status_delivered.json", func(v url.Values) { v.Set("To", "+447700900456") }, "To"},
+		{"status not a word", "status_delivered.json", func(v url.Values) { v.Set("MessageStatus", "de livered") }, "MessageStatus"},
+		{"ErrorCode not a number", "status_failed_63016.json", func(v url.Values) { v.Set("ErrorCode", "63016; drop table") }, "ErrorCode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			form := loadForm(t, tc.file)
+			tc.mutate(form)
+			in, err := Normalize("acme", form, receivedAt, func() string { t.Fatal("newID called for a refused webhook"); return "" })
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, %v; want ErrMalformed", in, err)
+			}
+			if !strings.Contains(err.Error(), tc.detail) {
+				t.Fatalf("error %q does not mention %q", err, tc.detail)
+			}
+			if len(err.Error()) > 200 {
+				t.Fatalf("error echoes too much input: %q", err)
+			}
+		})
+	}
+}
+
+func TestParseForm(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want url.Values // nil: must fail with ErrMalformed
+	}{
+		{"empty", "", url.Values{}},
+		{"plus is a space", "Body=Hello+there&From=whatsapp%3A%2B447700900456",
+			url.Values{"Body": {"Hello there"}, "From": {"whatsapp:+447700900456"}}},
+		{"utf-8 escapes", "Body=%C2%BFQu%C3%A9%3F", url.Values{"Body": {"¿Qué?"}}},
+		{"repeated field keeps both", "A=1&A=2", url.Values{"A": {"1", "2"}}},
+		{"empty value", "Body=", url.Values{"Body": {""}}},
+		{"bad escape", "Body=%zz&From=x", nil},
+		{"truncated escape", "Body=100%", nil},
+		{"bad escape in a name", "B%ody=x", nil},
+		{"semicolon separator", "Body=a;From=b", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseForm([]byte(tc.body))
+			if tc.want == nil {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("got %v, %v; want ErrMalformed", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, vs := range tc.want {
+				if !slices.Equal(got[k], vs) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// The ingress path end to end on the stored payloads: encode as Twilio
+// would, parse, normalise.
+func TestParseThenNormalizeTestdata(t *testing.T) {
+	for _, f := range testdataFiles(t) {
+		form, err := ParseForm([]byte(loadForm(t, f).Encode()))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, err := Normalize("acme", form, receivedAt, func() string { return "x" }); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+}
+
+// FuzzParseAndNormalize feeds arbitrary bodies through the ingress path.
+// Whatever comes in: no panic; errors are ErrMalformed; an accepted
+// webhook has an E.164 phone, a provider id, and encodes as protobuf.
+//
+//	go test ./channels/twilio -run '^$' -fuzz FuzzParseAndNormalize -fuzztime 30s
+func FuzzParseAndNormalize(f *testing.F) {
+	for _, name := range testdataFiles(f) {
+		f.Add([]byte(loadForm(f, name).Encode()))
+	}
+	f.Add([]byte("MessageSid=SM0123456789abcdef0123456789abcdef&From=whatsapp%3A%2B447700900456&To=whatsapp%3A%2B14155238886&NumMedia=11"))
+	f.Add([]byte("MessageSid=SM0123456789abcdef0123456789abcdef&From=whatsapp%3A%2B447700900456&To=whatsapp%3A%2B14155238886&Latitude=NaN&Longitude=0"))
+	f.Add([]byte("MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=failed&ErrorCode=63016&To=whatsapp%3A%2B447700900456"))
+	f.Add([]byte("%"))
+	f.Add([]byte("a=1;b=2"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		form, err := ParseForm(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("ParseForm error not ErrMalformed: %v", err)
+			}
+			return
+		}
+		in, err := Normalize("acme", form, receivedAt, func() string { return "evt" })
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Normalize error not ErrMalformed: %v", err)
+			}
+			return
+		}
+		if !ValidE164(in.Phone) {
+			t.Fatalf("phone %q is not E.164", in.Phone)
+		}
+		var id string
+		switch k := in.Kind.(type) {
+		case *wire.Inbound_Message:
+			id = k.Message.GetProviderId()
+			if n := len(k.Message.GetMedia()); n > MaxMedia {
+				t.Fatalf("%d media", n)
+			}
+		case *wire.Inbound_Status:
+			id = k.Status.GetProviderId()
+		default:
+			t.Fatalf("no kind: %v", in)
+		}
+		if id == "" {
+			t.Fatal("empty provider id")
+		}
+		if in.Channel != Channel || in.Id != "evt" || in.Tenant != "acme" {
+			t.Fatalf("envelope %v", in)
+		}
+		if _, err := proto.Marshal(in); err != nil {
+			t.Fatalf("accepted webhook does not encode: %v", err)
+		}
+	})
+}

@@ -1,0 +1,207 @@
+package twilio
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"testing"
+
+	"github.com/twilio/twilio-go/client"
+)
+
+// The expected signatures below were computed outside this package, so the
+// test does not check the code against itself.
+//
+// Twilio's documented example (https://www.twilio.com/docs/usage/security),
+// with Python's hmac:
+//
+//	python3 -c "import hmac,hashlib,base64; p={'CallSid':'CA1234567890ABCDE','Caller':'+14158675310','Digits':'1234','From':'+14158675310','To':'+18005551212'}; s='https://mycompany.com/myapp.php?foo=1&bar=2'+''.join(k+p[k] for k in sorted(p)); print(base64.b64encode(hmac.new(b'12345',s.encode(),hashlib.sha1).digest()).decode())"
+//	GvWf1cFY/Q7PnoempGyD5oXAezc=
+//
+// "GvWf1cFY/Q7PnoempGyD5oXAezc=" belongs to Caller/From +14158675310; the
+// same one-liner with +12349013030 (the numbers of Twilio's code snippets)
+// gives "0/KCTR6DLpKmkAf8muzZqo1nDgQ=". Both are kept.
+//
+// The WhatsApp vector, with OpenSSL (note the ?x=1 query and the UTF-8):
+//
+//	printf '%s' 'https://parley.example.com/webhooks/twilio/acme?x=1BodyHola ¿Tienen cita el viernes? 💇Fromwhatsapp:+34600123456MessageSidSM0123456789abcdef0123456789abcdefNumMedia0ProfileNameZoëTowhatsapp:+14155238886' \
+//	  | openssl dgst -sha1 -hmac 9f3c2a1b4d5e6f708192a3b4c5d6e7f8 -binary | base64
+//	1ceRMo7L3sM3cDPWHuAxbmutZ6Q=
+//
+// The repeated-field vector, with OpenSSL, values sorted and deduplicated
+// as twilio-python does (Tag=b&Tag=a&Tag=b&A=1 signs as "A1TagaTagb"):
+//
+//	printf '%s' 'https://example.com/hookA1TagaTagb' | openssl dgst -sha1 -hmac secret -binary | base64
+//	hCRX8eTkXnId+kPCTMe3KK2P6ko=
+var signatureVectors = []struct {
+	name, token, url string
+	params           url.Values
+	want             string
+}{
+	{
+		name: "twilio docs", token: "12345", url: "https://mycompany.com/myapp.php?foo=1&bar=2",
+		params: url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+14158675310"}, "Digits": {"1234"},
+			"From": {"+14158675310"}, "To": {"+18005551212"}},
+		want: "GvWf1cFY/Q7PnoempGyD5oXAezc=",
+	},
+	{
+		name: "twilio snippet numbers", token: "12345", url: "https://mycompany.com/myapp.php?foo=1&bar=2",
+		params: url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+12349013030"}, "Digits": {"1234"},
+			"From": {"+12349013030"}, "To": {"+18005551212"}},
+		want: "0/KCTR6DLpKmkAf8muzZqo1nDgQ=",
+	},
+	{
+		// twilio-go's own test vector (client/request_validator_test.go):
+		// "Reason" sorts before "ReasonConferenceEnded".
+		name: "twilio-go test vector", token: "12345", url: "https://mycompany.com/myapp.php?foo=1&bar=2",
+		params: url.Values{"Digits": {"1234"}, "CallSid": {"CA1234567890ABCDE"}, "To": {"+18005551212"},
+			"Caller": {"+14158675309"}, "From": {"+14158675309"}, "ReasonConferenceEnded": {"test"}, "Reason": {"Participant"}},
+		want: "vOEb5UThFn24KEfnOFLQY2AE5FY=",
+	},
+	{
+		name: "whatsapp inbound, utf-8", token: "9f3c2a1b4d5e6f708192a3b4c5d6e7f8", url: "https://parley.example.com/webhooks/twilio/acme?x=1",
+		params: url.Values{"Body": {"Hola ¿Tienen cita el viernes? 💇"}, "From": {"whatsapp:+34600123456"},
+			"MessageSid": {"SM0123456789abcdef0123456789abcdef"}, "NumMedia": {"0"}, "ProfileName": {"Zoë"},
+			"To": {"whatsapp:+14155238886"}},
+		want: "1ceRMo7L3sM3cDPWHuAxbmutZ6Q=",
+	},
+	{
+		name: "no parameters", token: "12345", url: "https://mycompany.com/myapp.php?foo=1&bar=2",
+		params: url.Values{},
+		want:   "zYQTYrRWXE7LtzbG4PfP7/bkkGo=",
+	},
+	{
+		name: "repeated field", token: "secret", url: "https://example.com/hook",
+		params: url.Values{"Tag": {"b", "a", "b"}, "A": {"1"}},
+		want:   "hCRX8eTkXnId+kPCTMe3KK2P6ko=",
+	},
+}
+
+func TestSignatureVectors(t *testing.T) {
+	for _, tc := range signatureVectors {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Signature(tc.token, tc.url, tc.params); got != tc.want {
+				t.Errorf("Signature = %s, want %s", got, tc.want)
+			}
+			if !ValidSignature(tc.token, tc.url, tc.params, tc.want) {
+				t.Error("ValidSignature rejects the vector")
+			}
+		})
+	}
+}
+
+// twilio-go's validator takes one value a field, as Twilio sends them.
+func single(v url.Values) (map[string]string, bool) {
+	m := make(map[string]string, len(v))
+	for k, vs := range v {
+		if len(vs) != 1 {
+			return nil, false
+		}
+		m[k] = vs[0]
+	}
+	return m, true
+}
+
+func TestSignatureAgreesWithTwilioGo(t *testing.T) {
+	check := func(t *testing.T, token, u string, params url.Values) {
+		t.Helper()
+		m, ok := single(params)
+		if !ok {
+			t.Fatal("test form has a repeated field")
+		}
+		v := client.NewRequestValidator(token)
+		sig := Signature(token, u, params)
+		if !v.Validate(u, m, sig) {
+			t.Fatalf("twilio-go rejects our signature %s of %s %v", sig, u, params)
+		}
+	}
+	for _, tc := range signatureVectors {
+		if _, ok := single(tc.params); !ok {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			check(t, tc.token, tc.url, tc.params)
+			m, _ := single(tc.params)
+			v := client.NewRequestValidator(tc.token)
+			if !v.Validate(tc.url, m, tc.want) {
+				t.Fatal("twilio-go rejects the hard-coded vector")
+			}
+		})
+	}
+	for _, file := range testdataFiles(t) {
+		t.Run(file, func(t *testing.T) {
+			check(t, "0123456789abcdef0123456789abcdef", "https://parley.example.com/webhooks/twilio/acme", loadForm(t, file))
+		})
+	}
+	// Random forms: any bytes in names and values, including the ones
+	// that sort differently by byte and by rune, and empty ones.
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []rune("aAzZ09_-+:/%&=?é€😀 \x00\x7f")
+	word := func() string {
+		r := make([]rune, rng.IntN(8))
+		for i := range r {
+			r[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(r)
+	}
+	for i := range 200 {
+		params := url.Values{}
+		for range rng.IntN(12) {
+			params.Set(word(), word())
+		}
+		t.Run(fmt.Sprint("random/", i), func(t *testing.T) {
+			check(t, word()+"k", "https://h.example/p?"+word(), params)
+		})
+	}
+}
+
+func TestValidSignatureRejects(t *testing.T) {
+	vec := signatureVectors[3]
+	tampered := func(k, v string) url.Values {
+		p := url.Values{}
+		for key, vs := range vec.params {
+			p[key] = append([]string(nil), vs...)
+		}
+		p.Set(k, v)
+		return p
+	}
+	cases := []struct {
+		name, token, url string
+		params           url.Values
+		header           string
+	}{
+		{"empty header", vec.token, vec.url, vec.params, ""},
+		{"empty token", "", vec.url, vec.params, vec.want},
+		{"other token", "0" + vec.token[1:], vec.url, vec.params, vec.want},
+		{"other url (proxy forgot the public base URL)", vec.token, "http://10.0.0.7:8080/webhooks/twilio/acme?x=1", vec.params, vec.want},
+		{"query dropped", vec.token, "https://parley.example.com/webhooks/twilio/acme", vec.params, vec.want},
+		{"body changed", vec.token, vec.url, tampered("Body", "Hola"), vec.want},
+		{"field added", vec.token, vec.url, tampered("NumMedia", "1"), vec.want},
+		{"truncated header", vec.token, vec.url, vec.params, vec.want[:len(vec.want)-1]},
+		{"header not base64", vec.token, vec.url, vec.params, "not a signature"},
+		{"signature of an empty token", vec.token, vec.url, vec.params, Signature("", vec.url, vec.params)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if ValidSignature(tc.token, tc.url, tc.params, tc.header) {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if !ValidSignature(vec.token, vec.url, vec.params, vec.want) {
+		t.Fatal("the untampered request is rejected")
+	}
+}
+
+// The ingress budget (ARCHITECTURE.md) is 2–3 µs a request for the check.
+func BenchmarkValidSignature(b *testing.B) {
+	form := loadForm(b, "text_message.json")
+	const token, u = "0123456789abcdef0123456789abcdef", "https://parley.example.com/webhooks/twilio/acme"
+	sig := Signature(token, u, form)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ValidSignature(token, u, form, sig) {
+			b.Fatal("rejected")
+		}
+	}
+}

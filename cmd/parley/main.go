@@ -1,0 +1,146 @@
+// Command parley is the one Parley binary:
+//
+//	parley dev     [--config FILE]   everything in one process, embedding what is not configured
+//	parley serve   --config FILE     all roles against configured Kafka and ClickHouse
+//	parley migrate --config FILE     apply the ClickHouse schema and exit
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/engine"
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+)
+
+const usage = `usage:
+  parley dev     [--config FILE]   run everything locally; embeds Kafka and ClickHouse when not configured
+  parley serve   --config FILE     run all roles against configured Kafka and ClickHouse
+  parley migrate --config FILE     apply the ClickHouse schema and exit
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "dev":
+		err = run(args, true)
+	case "serve":
+		err = run(args, false)
+	case "migrate":
+		err = migrate(args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+func loadConfig(name string, args []string, dev bool) (*config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *path == "" {
+		if !dev {
+			return nil, fmt.Errorf("%s needs --config FILE", name)
+		}
+		return config.Dev(), nil
+	}
+	return config.Load(*path)
+}
+
+func logger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("PARLEY_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func run(args []string, dev bool) error {
+	name := "serve"
+	if dev {
+		name = "dev"
+	}
+	cfg, err := loadConfig(name, args, dev)
+	if err != nil {
+		return err
+	}
+	log := logger()
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, err := engine.Start(ctx, cfg, engine.Options{Embed: dev, Logger: log})
+	if err != nil {
+		return err
+	}
+	dataDir, _ := filepath.Abs(cfg.DataDir)
+	fmt.Printf(`
+Parley is running (%s).
+  webhooks     %s/webhooks/twilio/{tenant}
+  simulator    %s/simulator
+  health       %s/healthz   %s/readyz   %s/metrics
+  kafka        %v
+  clickhouse   %s (database %s)
+  data dir     %s
+Press Ctrl-C to stop.
+`, name, e.URL(), e.URL(), e.URL(), e.URL(), e.URL(), e.Brokers(), e.ClickHouseAddr(), cfg.ClickHouse.Database, dataDir)
+	<-ctx.Done()
+	fmt.Println("\nstopping…")
+	done := make(chan struct{})
+	go func() { e.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("did not stop within 30s")
+	}
+	fmt.Println("stopped.")
+	return nil
+}
+
+func migrate(args []string) error {
+	cfg, err := loadConfig("migrate", args, false)
+	if err != nil {
+		return err
+	}
+	if cfg.ClickHouse.Addr == "" {
+		return fmt.Errorf("migrate needs clickhouse.addr")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store, err := chsink.Open(ctx, chsink.Config{
+		Addr:     cfg.ClickHouse.Addr,
+		Database: cfg.ClickHouse.Database,
+		Username: cfg.ClickHouse.Username,
+		Password: cfg.ClickHouse.Password.Reveal(),
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Println("schema up to date in database", cfg.ClickHouse.Database)
+	return nil
+}

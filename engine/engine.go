@@ -1,0 +1,256 @@
+// Package engine assembles Parley's roles — ingress, session actors, sender,
+// ClickHouse sink — into one running process, against configured Kafka and
+// ClickHouse (serve) or embedded ones (dev).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/parleyhq/parley/actors"
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels/sim"
+	"github.com/parleyhq/parley/channels/twilio"
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/ingress"
+	"github.com/parleyhq/parley/internal/chserver"
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+	"github.com/parleyhq/parley/sinks/outbound"
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/wire"
+)
+
+// Options say how to run.
+type Options struct {
+	// Embed starts what the config leaves out: a Kafka-protocol broker when
+	// kafka.brokers is empty, a ClickHouse child process when
+	// clickhouse.addr is empty (parley dev). Without it, both are required.
+	Embed  bool
+	Logger *slog.Logger
+	// Listener, when set, is used instead of listening on http.addr (tests
+	// pass one on port 0).
+	Listener net.Listener
+}
+
+// Engine is a running Parley.
+type Engine struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	broker   *bus.Embedded
+	chServer *chserver.Server
+	store    *chsink.Store
+	producer *bus.Producer
+	system   *actor.ActorSystem
+	http     *ingress.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	brokers  []string
+	chAddr   string
+	Sim      *sim.Hub
+}
+
+// Start brings every role up and returns once the engine accepts webhooks.
+func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	e := &Engine{cfg: cfg, log: o.Logger, Sim: sim.NewHub()}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	reg, err := tenants.NewRegistry(cfg.Tenants)
+	if err != nil {
+		return nil, err
+	}
+
+	// Kafka.
+	e.brokers = cfg.Kafka.Brokers
+	if len(e.brokers) == 0 {
+		if !o.Embed {
+			return nil, errors.New("kafka.brokers is empty: configure brokers, or use `parley dev` to embed one")
+		}
+		e.broker, err = bus.StartEmbedded(filepath.Join(cfg.DataDir, "kafka"), 0)
+		if err != nil {
+			return nil, err
+		}
+		e.brokers = e.broker.Addrs()
+	}
+	if err := waitFor(ctx, 30*time.Second, func(c context.Context) error {
+		return bus.EnsureTopics(c, e.brokers, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor,
+			wire.TopicInbound, wire.TopicOutbound, wire.TopicEvents)
+	}); err != nil {
+		return nil, err
+	}
+
+	// ClickHouse.
+	e.chAddr = cfg.ClickHouse.Addr
+	if e.chAddr == "" {
+		if !o.Embed {
+			return nil, errors.New("clickhouse.addr is empty: configure it, or use `parley dev` to start a local server")
+		}
+		e.chServer, err = chserver.Start(ctx, chserver.Options{Dir: filepath.Join(cfg.DataDir, "clickhouse")})
+		if err != nil {
+			return nil, err
+		}
+		e.chAddr = e.chServer.Addr()
+	}
+	e.store, err = chsink.Open(ctx, chsink.Config{
+		Addr:     e.chAddr,
+		Database: cfg.ClickHouse.Database,
+		Username: cfg.ClickHouse.Username,
+		Password: cfg.ClickHouse.Password.Reveal(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+
+	e.producer = bus.NewProducer(e.brokers, bus.ProducerOptions{})
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	consumerOpts := func() bus.ConsumerOptions {
+		return bus.ConsumerOptions{Brokers: e.brokers, Logger: e.log}
+	}
+
+	// Session actors.
+	brains := newBrains()
+	e.system = actor.NewActorSystem(actor.WithLoggerFactory(quietActorLogs))
+	var router *actors.Router
+	deps := &actors.Deps{
+		Tenants:  reg,
+		Producer: e.producer,
+		Ack:      func(p int32, off int64) { router.Ack(p, off) },
+		Logger:   e.log,
+		Brains:   brains.For,
+	}
+	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
+	deps.Placement = placement
+	router = actors.NewRouter(consumerOpts(), placement, e.log)
+	e.goRun("actors", func() error { return router.Run(runCtx) })
+
+	// Sender.
+	sender := outbound.New(outbound.Options{
+		Consumer:      consumerOpts(),
+		Tenants:       reg,
+		Twilio:        twilio.NewSender(&http.Client{Timeout: 15 * time.Second}),
+		Sim:           e.Sim,
+		PublicBaseURL: cfg.HTTP.PublicBaseURL,
+		Logger:        e.log,
+	})
+	e.goRun("sender", func() error { return sender.Run(runCtx) })
+
+	// ClickHouse sink.
+	sink := chsink.NewSink(e.store, consumerOpts(), chsink.SinkOptions{})
+	e.goRun("clickhouse-sink", func() error { return sink.Run(runCtx) })
+
+	// Ingress.
+	e.http = ingress.New(ingress.Options{
+		PublicBaseURL: cfg.HTTP.PublicBaseURL,
+		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
+		Tenants:       reg,
+		Producer:      e.producer,
+		Logger:        e.log,
+		Checks: []ingress.Check{
+			{Name: "kafka", Fn: func(c context.Context) error { return bus.Ping(c, e.brokers) }},
+			{Name: "clickhouse", Fn: e.store.Ping},
+		},
+	})
+	e.http.MountSimulator(e.Sim)
+	e.ln = o.Listener
+	if e.ln == nil {
+		e.ln, err = net.Listen("tcp", cfg.HTTP.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on http.addr: %w", err)
+		}
+	}
+	e.goRun("http", func() error { return e.http.Serve(e.ln) })
+	return e, nil
+}
+
+// goRun runs a role until the engine closes; a role that fails is logged.
+func (e *Engine) goRun(name string, fn func() error) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := fn(); err != nil {
+			e.log.Error("role stopped", "role", name, "err", err)
+		}
+	}()
+}
+
+// URL is the base URL the HTTP server listens on.
+func (e *Engine) URL() string { return "http://" + e.ln.Addr().String() }
+
+// Brokers are the Kafka bootstrap addresses in use.
+func (e *Engine) Brokers() []string { return e.brokers }
+
+// ClickHouseAddr is the ClickHouse native address in use.
+func (e *Engine) ClickHouseAddr() string { return e.chAddr }
+
+// Store is the ClickHouse store.
+func (e *Engine) Store() *chsink.Store { return e.store }
+
+// Close stops accepting requests, lets the roles finish what they hold,
+// then stops what the engine started (child ClickHouse, embedded broker).
+func (e *Engine) Close() {
+	if e.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = e.http.Shutdown(ctx)
+		cancel()
+	}
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+	if e.producer != nil {
+		_ = e.producer.Close()
+	}
+	if e.system != nil {
+		e.system.Shutdown()
+	}
+	if e.store != nil {
+		e.store.Close()
+	}
+	if e.chServer != nil {
+		e.chServer.Stop()
+	}
+	if e.broker != nil {
+		e.broker.Close()
+	}
+}
+
+// waitFor retries fn until it succeeds or the timeout passes: a broker that
+// was just started, or a restarting one, answers after a moment.
+func waitFor(ctx context.Context, timeout time.Duration, fn func(context.Context) error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := fn(c)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// quietActorLogs keeps protoactor's own logging to warnings and errors: at
+// info it logs every actor start.
+func quietActorLogs(*actor.ActorSystem) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

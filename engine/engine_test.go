@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels/twilio"
+	"github.com/parleyhq/parley/channels/twilio/twiliotest"
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/internal/chtest"
+)
+
+const (
+	acmeSID   = "AC00000000000000000000000000000001"
+	acmeToken = "0123456789abcdef0123456789abcdef"
+	publicURL = "https://parley.example.com"
+)
+
+// harness is a running engine configured as a user would for `parley
+// serve`: a real Kafka-protocol broker over TCP, a real ClickHouse server, and
+// a local server speaking Twilio's Messages API.
+type harness struct {
+	engine *Engine
+	twilio *twiliotest.Server
+	db     string
+}
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+func startHarness(t *testing.T) *harness {
+	t.Helper()
+	broker, err := bus.StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	tw := twiliotest.New(acmeSID, acmeToken)
+	t.Cleanup(tw.Close)
+	chAddr := chtest.ForTest(t)
+	db := chtest.Database(t, chAddr)
+	t.Setenv("ACME_TWILIO_TOKEN", acmeToken)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+http:
+  addr: 127.0.0.1:0
+  public_base_url: %s   # the URL Twilio signs
+kafka:
+  brokers: [%s]
+  partitions: 4
+clickhouse:
+  addr: %s
+  database: %s
+tenants:
+  - id: acme
+    name: Acme Cleaning
+    twilio:
+      account_sid: %s
+      auth_token: ${ACME_TWILIO_TOKEN}          # ${VAR} is read from the environment
+      from: "whatsapp:+14155238886"
+      api_base_url: %s
+    backend: { kind: demo }
+    brain: { kind: rules }
+`, publicURL, broker.Addrs()[0], chAddr, db, acmeSID, tw.URL())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e, err := Start(ctx, cfg, Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close()
+	})
+	return &harness{engine: e, twilio: tw, db: db}
+}
+
+// sendWhatsApp posts a signed Twilio inbound webhook as Twilio would.
+func (h *harness) sendWhatsApp(t *testing.T, sid, from, body string) {
+	t.Helper()
+	form := url.Values{
+		"MessageSid": {sid}, "SmsMessageSid": {sid}, "AccountSid": {acmeSID},
+		"From": {"whatsapp:" + from}, "To": {"whatsapp:+14155238886"},
+		"Body": {body}, "NumMedia": {"0"}, "ProfileName": {"Sam"},
+	}
+	path := "/webhooks/twilio/acme"
+	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twilio.Signature(acmeToken, publicURL+path, form))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "<Response/>") {
+		t.Fatalf("webhook answered %d %q", res.StatusCode, b)
+	}
+}
+
+// eventually polls fn until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestSignedWebhookGetsReplyThroughTwilioAndBothMessagesLandInClickHouse(t *testing.T) {
+	h := startHarness(t)
+	sid := "SM0123456789abcdef0123456789abcdef"
+	h.sendWhatsApp(t, sid, "+447700900456", "Hello")
+
+	got := h.twilio.WaitFor(1, 30*time.Second)
+	if len(got) != 1 {
+		t.Fatalf("local Twilio got %d messages, want 1", len(got))
+	}
+	m := got[0]
+	if m.To != "whatsapp:+447700900456" || m.From != "whatsapp:+14155238886" || m.User != acmeSID || m.Password != acmeToken {
+		t.Fatalf("reply sent as %+v", m)
+	}
+	if m.Body == "" {
+		t.Fatal("empty reply")
+	}
+	if m.StatusCallback != publicURL+"/webhooks/twilio/acme/status" {
+		t.Fatalf("status callback %q", m.StatusCallback)
+	}
+
+	// Twilio redelivers: the duplicate is acknowledged but not answered twice.
+	h.sendWhatsApp(t, sid, "+447700900456", "Hello")
+
+	ctx := context.Background()
+	eventually(t, 30*time.Second, func() error {
+		var in, out uint64
+		row := h.engine.Store().Conn().QueryRow(ctx, fmt.Sprintf(
+			"SELECT countIf(direction = 'in'), countIf(direction = 'out') FROM %s.messages FINAL WHERE tenant = 'acme' AND phone = '+447700900456'", h.db))
+		if err := row.Scan(&in, &out); err != nil {
+			return err
+		}
+		if in != 1 || out != 1 {
+			return fmt.Errorf("messages in ClickHouse: in=%d out=%d, want 1 and 1", in, out)
+		}
+		return nil
+	})
+	var body, provider string
+	if err := h.engine.Store().Conn().QueryRow(ctx, fmt.Sprintf(
+		"SELECT body, provider_id FROM %s.messages FINAL WHERE direction = 'in'", h.db)).Scan(&body, &provider); err != nil {
+		t.Fatal(err)
+	}
+	if body != "Hello" || provider != sid {
+		t.Fatalf("inbound row body %q provider id %q", body, provider)
+	}
+	if n := len(h.twilio.Messages()); n != 1 {
+		t.Fatalf("duplicate webhook answered: %d replies", n)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	h := startHarness(t)
+	res, err := http.Get(h.engine.URL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "kafka: ok") || !strings.Contains(string(b), "clickhouse: ok") {
+		t.Fatalf("readyz %d %q", res.StatusCode, b)
+	}
+}
+

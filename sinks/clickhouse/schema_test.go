@@ -1,0 +1,189 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/wire"
+)
+
+func TestParseVersion(t *testing.T) {
+	cases := []struct {
+		in           string
+		major, minor int
+		bad          bool
+	}{
+		{"18.16.1", 18, 16, false},
+		{"24.8.4.13", 24, 8, false},
+		{"24.3.2.23-lts", 24, 3, false},
+		{"25.1", 25, 1, false},
+		{"", 0, 0, true},
+		{"x.y", 0, 0, true},
+	}
+	for _, c := range cases {
+		major, minor, err := parseVersion(c.in)
+		if (err != nil) != c.bad || major != c.major || minor != c.minor {
+			t.Errorf("parseVersion(%q) = %d, %d, %v", c.in, major, minor, err)
+		}
+	}
+}
+
+// The DDL differs by server; only 18.16 runs here, so what a current
+// server gets is checked as text.
+func TestDDLFollowsCapabilities(t *testing.T) {
+	old := Capabilities{Version: "18.16.1", Major: 18, Minor: 16, HasLowCardinality: true}
+	current := Capabilities{Version: "24.8.4.13", Major: 24, Minor: 8, HasLowCardinality: true, HasTTL: true, HasDateTime64: true}
+	ancient := Capabilities{Version: "18.1.0", Major: 18, Minor: 1}
+	cases := []struct {
+		name      string
+		caps      Capabilities
+		retention int
+		want      []string
+		notWant   []string
+	}{
+		{"18.16 with retention: no TTL", old, 30, []string{"tenant          LowCardinality(String)", "ReplacingMergeTree", "ORDER BY (tenant, at, phone, event_id)"}, []string{"TTL"}},
+		{"24.x with retention: TTL", current, 30, []string{"TTL at + INTERVAL 30 DAY", "LowCardinality(String)"}, nil},
+		{"24.x without retention", current, 0, nil, []string{"TTL"}},
+		{"no LowCardinality: String", ancient, 0, []string{"tenant          String"}, []string{"LowCardinality", "TTL"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, ddl := range []string{createMessages(c.caps, c.retention), createAuthEvents(c.caps, c.retention)} {
+				for _, w := range c.want {
+					if w == "tenant          LowCardinality(String)" || w == "tenant          String" {
+						// column alignment differs between the tables
+						w = strings.Join(strings.Fields(w), " ")
+						ddl = strings.Join(strings.Fields(ddl), " ")
+					}
+					if !strings.Contains(ddl, w) {
+						t.Errorf("want %q in\n%s", w, ddl)
+					}
+				}
+				for _, nw := range c.notWant {
+					if strings.Contains(ddl, nw) {
+						t.Errorf("do not want %q in\n%s", nw, ddl)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestHasRetention(t *testing.T) {
+	cases := []struct {
+		engineFull string
+		days       int
+		want       bool
+	}{
+		{"ReplacingMergeTree PARTITION BY toYYYYMMDD(at) ORDER BY (tenant, at, phone, event_id) TTL at + toIntervalDay(30) SETTINGS index_granularity = 8192", 30, true},
+		{"ReplacingMergeTree PARTITION BY toYYYYMMDD(at) ORDER BY (tenant, at, phone, event_id) TTL at + toIntervalDay(7) SETTINGS index_granularity = 8192", 30, false},
+		{"ReplacingMergeTree PARTITION BY toYYYYMMDD(at) ORDER BY (tenant, at, phone, event_id) SETTINGS index_granularity = 8192", 30, false},
+	}
+	for _, c := range cases {
+		if got := hasRetention(c.engineFull, c.days); got != c.want {
+			t.Errorf("hasRetention(%q, %d) = %v", c.engineFull, c.days, got)
+		}
+	}
+}
+
+func TestCheckEvent(t *testing.T) {
+	msg := func(m *wire.MessageLog) *wire.Event {
+		return &wire.Event{Id: "e", AtMs: 1, Kind: &wire.Event_Message{Message: m}}
+	}
+	cases := []struct {
+		name string
+		ev   *wire.Event
+		ok   bool
+	}{
+		{"message", msg(&wire.MessageLog{Direction: "in"}), true},
+		{"auth", &wire.Event{Id: "e", Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{Event: "code_sent"}}}, true},
+		{"nil", nil, false},
+		{"no id", &wire.Event{Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{}}}, false},
+		{"no kind", &wire.Event{Id: "e"}, false},
+		{"empty message", msg(nil), false},
+		{"bad direction", msg(&wire.MessageLog{Direction: "sideways"}), false},
+		{"negative time", &wire.Event{Id: "e", AtMs: -1, Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{}}}, false},
+		{"after 2106", &wire.Event{Id: "e", AtMs: maxDateTimeMs + 1, Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{}}}, false},
+		{"last DateTime ms", &wire.Event{Id: "e", AtMs: maxDateTimeMs, Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{}}}, true},
+		{"bad provider time", msg(&wire.MessageLog{Direction: "out", ProviderAtMs: -5}), false},
+	}
+	for _, c := range cases {
+		err := CheckEvent(c.ev)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrInvalidEvent)) {
+			t.Errorf("%s: CheckEvent = %v", c.name, err)
+		}
+	}
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	s := openStore(t) // Open migrated once
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 2 {
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second store on the same database migrates again at Open.
+	again, err := Open(ctx, s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = again.Close()
+
+	applied, err := s.AppliedMigrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != len(migrations) || applied[len(applied)-1] != SchemaVersion() {
+		t.Fatalf("applied %v, want 1..%d", applied, SchemaVersion())
+	}
+	var ledger uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM schema_migrations FINAL").Scan(&ledger); err != nil {
+		t.Fatal(err)
+	}
+	if ledger != uint64(len(migrations)) {
+		t.Fatalf("schema_migrations holds %d versions, want %d", ledger, len(migrations))
+	}
+
+	// The tables carry the types this server supports.
+	caps := s.Capabilities()
+	if caps.HasTTL != caps.AtLeast(19, 6) || caps.Version == "" {
+		t.Fatalf("capabilities %+v", caps)
+	}
+	var tenantType string
+	if err := s.Conn().QueryRow(ctx, "SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'messages' AND name = 'tenant'").Scan(&tenantType); err != nil {
+		t.Fatal(err)
+	}
+	if tenantType != lowCard(caps) {
+		t.Fatalf("tenant is %s on %s, want %s", tenantType, caps.Version, lowCard(caps))
+	}
+}
+
+func TestRetentionOnlyWhereTTLExists(t *testing.T) {
+	s := openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	withRetention, err := Open(ctx, Config{Addr: s.cfg.Addr, Database: s.cfg.Database, RetentionDays: 90})
+	if err != nil {
+		t.Fatalf("open with retention on %s: %v", s.Capabilities().Version, err)
+	}
+	defer withRetention.Close()
+	var engineFull string
+	if err := s.Conn().QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'messages'").Scan(&engineFull); err != nil {
+		t.Fatal(err)
+	}
+	if got := hasRetention(engineFull, 90); got != s.Capabilities().HasTTL {
+		t.Fatalf("TTL set = %v on a server with TTL = %v: %s", got, s.Capabilities().HasTTL, engineFull)
+	}
+}
+
+func TestOpenRejectsBadDatabaseName(t *testing.T) {
+	_, err := Open(context.Background(), Config{Addr: "127.0.0.1:1", Database: "x; DROP TABLE y"})
+	if err == nil || !strings.Contains(err.Error(), "database name") {
+		t.Fatalf("err = %v", err)
+	}
+}
