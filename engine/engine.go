@@ -208,6 +208,9 @@ func (e *Engine) Store() *chsink.Store { return e.store }
 // Close stops accepting requests, lets the roles finish what they hold,
 // then stops what the engine started (child ClickHouse, embedded broker).
 func (e *Engine) Close() {
+	if e.Sim != nil {
+		e.Sim.Close()
+	}
 	if e.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = e.http.Shutdown(ctx)

@@ -68,6 +68,11 @@ tenants:
       api_base_url: %s
     backend: { kind: demo }
     brain: { kind: rules }
+  - id: demo
+    name: Demo Cleaning Co
+    simulator: true
+    backend: { kind: demo }
+    brain: { kind: rules }
 `, publicURL, broker.Addrs()[0], chAddr, db, acmeSID, tw.URL())))
 	if err != nil {
 		t.Fatal(err)
@@ -189,3 +194,72 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+
+func TestSimulatorPageRoundTrip(t *testing.T) {
+	h := startHarness(t)
+	page, err := http.Get(h.engine.URL() + "/simulator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.Contains(string(html), "EventSource") {
+		t.Fatalf("simulator page %d", page.StatusCode)
+	}
+
+	events, err := http.Get(h.engine.URL() + "/simulator/api/events?tenant=demo&phone=%2B447700900456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+	res, err := http.Post(h.engine.URL()+"/simulator/api/send", "application/json",
+		strings.NewReader(`{"tenant":"demo","phone":"+447700900456","text":"hello"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("send answered %d", res.StatusCode)
+	}
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := events.Body.Read(buf)
+			acc += string(buf[:n])
+			if strings.Contains(acc, "data: ") && strings.Contains(acc, "\n\n") {
+				got <- acc
+				return
+			}
+			if err != nil {
+				got <- acc
+				return
+			}
+		}
+	}()
+	select {
+	case ev := <-got:
+		if !strings.Contains(ev, "Demo Cleaning Co") {
+			t.Fatalf("event %q", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reply on the simulator stream")
+	}
+
+	// Bad input is refused with a clear status.
+	for body, want := range map[string]int{
+		`{"tenant":"demo","phone":"0151/12345678","text":"hi"}`: 400,
+		`{"tenant":"acme","phone":"+447700900456","text":"hi"}`: 404,
+		`not json`: 400,
+	} {
+		res, err := http.Post(h.engine.URL()+"/simulator/api/send", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("%s: %d, want %d", body, res.StatusCode, want)
+		}
+	}
+}

@@ -88,6 +88,11 @@ func (h *Hub) Events(ctx *fasthttp.RequestCtx) {
 			}
 			return w.Flush()
 		}
+		// Flush at once so the page (and any client) gets the headers
+		// before the first reply exists.
+		if _, err := w.WriteString(": connected\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
 		for _, r := range recent {
 			if send(r) != nil {
 				return
@@ -99,6 +104,8 @@ func (h *Hub) Events(ctx *fasthttp.RequestCtx) {
 		defer keepAlive.Stop()
 		for {
 			select {
+			case <-h.closed:
+				return
 			case r := <-live:
 				if send(r) != nil {
 					return

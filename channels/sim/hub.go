@@ -19,8 +19,10 @@ type Reply struct {
 // last replies of each conversation so a page that connects late, or
 // reconnects, still sees them.
 type Hub struct {
-	mu    sync.Mutex
-	convs map[string]*conv
+	mu     sync.Mutex
+	convs  map[string]*conv
+	closed chan struct{}
+	once   sync.Once
 }
 
 type conv struct {
@@ -31,7 +33,11 @@ type conv struct {
 const keepRecent = 50
 
 // NewHub creates an empty hub.
-func NewHub() *Hub { return &Hub{convs: map[string]*conv{}} }
+func NewHub() *Hub { return &Hub{convs: map[string]*conv{}, closed: make(chan struct{})} }
+
+// Close ends every open event stream, so that a server shutting down is not
+// held open by pages that never hang up.
+func (h *Hub) Close() { h.once.Do(func() { close(h.closed) }) }
 
 func key(tenant, phone string) string { return tenant + "|" + phone }
 
