@@ -194,7 +194,6 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-
 func TestSimulatorPageRoundTrip(t *testing.T) {
 	h := startHarness(t)
 	page, err := http.Get(h.engine.URL() + "/simulator")
