@@ -2,50 +2,167 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/parleyhq/parley/brain"
+	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
 
+// Query types of messages the sign-in flow answers (the brain labels the
+// rest).
+const (
+	querySignIn    = "sign_in"
+	queryHumanOnly = "human"
+)
+
 // sessionState is what a session keeps between messages, live or dormant.
-type sessionState struct {
-	conversationID string
-	seen           map[string]time.Time // provider ids, for deduplication
+type sessionState = conversation.State
+
+func newSessionState() *sessionState { return &conversation.State{} }
+
+// policyOf maps a tenant's session settings onto the core's policy; zero
+// fields keep the core's defaults.
+func policyOf(t *tenants.Tenant) conversation.Policy {
+	return conversation.Policy{
+		CodesPerHour: t.Session.CodesPerHour,
+		CodesPerDay:  t.Session.CodesPerDay,
+		SessionTTL:   t.Session.SessionTTL,
+		IdleTimeout:  t.Session.IdleTimeout,
+	}
 }
 
-func newSessionState() *sessionState {
-	return &sessionState{seen: map[string]time.Time{}}
+// freshRand draws what the core may need from crypto/rand.
+func freshRand() conversation.Rand {
+	var r conversation.Rand
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	r.Code = fmt.Sprintf("%06d", n.Int64())
+	if _, err := rand.Read(r.Salt[:]); err != nil {
+		panic(err)
+	}
+	r.ConversationID = ids.New()
+	return r
 }
 
-// handle decides what one inbound record causes.
+// handle feeds one inbound record to the conversation core and carries out
+// the effects, returning the records to produce.
 func (s *session) handle(in *wire.Inbound) []kafka.Message {
-	var o outputs
 	msg := in.GetMessage()
 	if msg == nil {
+		// Delivery statuses are recorded by the channels issue's work; a
+		// session has nothing to decide on them yet.
 		handled.WithLabelValues("status", "ok").Inc()
 		return nil
 	}
-	now := s.deps.Now()
-	if _, dup := s.state.seen[msg.ProviderId]; dup {
-		handled.WithLabelValues("message", "duplicate").Inc()
-		return nil
+	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
+	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
+	x.step(conversation.Inbound{ProviderID: msg.ProviderId, Text: msg.Text})
+	if x.inboundLog != nil && x.inboundLog.QueryType == "" {
+		x.inboundLog.QueryType = querySignIn
 	}
-	s.state.seen[msg.ProviderId] = now
-	if s.state.conversationID == "" {
-		s.state.conversationID = ids.New()
+	handled.WithLabelValues("message", x.outcome).Inc()
+	return o.messages()
+}
+
+// execution carries out the effects of one delivery.
+type execution struct {
+	s          *session
+	in         *wire.Inbound
+	o          *outputs
+	policy     conversation.Policy
+	inboundLog *wire.MessageLog
+	authSeq    int
+	outcome    string
+}
+
+func (x *execution) step(ev conversation.Event) {
+	now := x.s.deps.Now()
+	effects := x.s.state.Apply(x.policy, ev, now, freshRand())
+	if x.outcome == "" {
+		x.outcome = "ok"
 	}
+	for _, e := range effects {
+		x.run(e)
+	}
+}
+
+func (x *execution) run(e conversation.Effect) {
+	s := x.s
+	switch e := e.(type) {
+	case conversation.Dropped:
+		if e.Reason == conversation.DropDuplicate {
+			x.outcome = "duplicate"
+		}
+	case conversation.LogInbound:
+		x.inboundLog = s.logInbound(x.o, x.in)
+		if e.Human {
+			x.inboundLog.QueryType = queryHumanOnly
+		}
+	case conversation.AuthEvent:
+		x.authSeq++
+		s.authEvent(x.o, x.in, x.authSeq, string(e.Name), e.ProfileID, e.Attempt)
+	case conversation.Reply:
+		s.reply(x.o, x.in, e.Text, e.Text, querySignIn)
+	case conversation.SendCode:
+		// The code goes to the customer; the log keeps that a code was
+		// sent, never the code.
+		s.reply(x.o, x.in, e.Text, "[verification code sent]", querySignIn)
+	case conversation.AskBrain:
+		x.ask(e)
+	case conversation.LookupProfiles:
+		x.lookup()
+	case conversation.ConversationStarted, conversation.StatusChanged, conversation.AIChanged, conversation.SendDecision:
+		// Conversation events reach analytics with the analytics issue.
+	}
+}
+
+// lookup asks the tenant's backend for the profiles of the number and feeds
+// the answer back into the core.
+func (x *execution) lookup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	profiles, err := x.s.deps.Backends(x.s.tenant).ProfilesByPhone(ctx, x.s.phone)
+	if err != nil {
+		x.s.deps.Logger.Warn("profile lookup failed", "tenant", x.s.tenant.ID, "err", err)
+		x.step(conversation.LookupFailed{})
+		return
+	}
+	found := conversation.ProfilesFound{Profiles: make([]conversation.Profile, len(profiles))}
+	for i, p := range profiles {
+		found.Profiles[i] = conversation.Profile(p)
+	}
+	x.step(found)
+}
+
+// ask has the brain answer and replies with its answer.
+func (x *execution) ask(e conversation.AskBrain) {
+	s := x.s
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ans, err := s.deps.Brains(s.tenant).Answer(ctx, brain.Request{TenantName: s.tenant.Name, Text: msg.Text})
+	ans, err := s.deps.Brains(s.tenant).Answer(ctx, brain.Request{
+		TenantName:    s.tenant.Name,
+		Text:          e.Text,
+		Authenticated: e.Authenticated,
+		ProfileID:     e.ProfileID,
+		FirstName:     e.FirstName,
+	})
 	if err != nil {
+		s.deps.Logger.Warn("brain failed", "tenant", s.tenant.ID, "err", err)
 		ans = brain.Answer{Text: "Sorry, I can't answer right now. Please try again in a moment.", QueryType: "error"}
 	}
-	s.logInbound(&o, in, s.state.conversationID, ans.QueryType)
-	s.reply(&o, in, s.state.conversationID, ans.Text, ans.QueryType)
-	handled.WithLabelValues("message", "ok").Inc()
-	return o.msgs
+	if x.inboundLog != nil {
+		x.inboundLog.QueryType = ans.QueryType
+	}
+	s.reply(x.o, x.in, ans.Text, ans.Text, ans.QueryType)
 }
+

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"strconv"
 	"log/slog"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/ids"
@@ -33,6 +35,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Brains picks the brain that answers a tenant's customers.
 	Brains func(*tenants.Tenant) brain.Brain
+	// Backends picks the tenant's business system.
+	Backends func(*tenants.Tenant) backend.Backend
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// IdleAfter passivates a session actor with no messages for this long.
@@ -86,6 +90,7 @@ func (s *session) deliver(d *wire.Delivery) {
 		s.phone = in.Phone
 		if st, ok := s.deps.Placement.resume(s.id); ok {
 			s.state = st.(*sessionState)
+			// A dormant session is kept compact; see Placement.
 		} else {
 			s.state = newSessionState()
 		}
@@ -119,24 +124,39 @@ func (s *session) produce(d *wire.Delivery, out []kafka.Message, backoff time.Du
 	}, out...)
 }
 
-// outputs collects what one delivery produces.
+// outputs collects what one delivery produces. Records stay protobuf
+// values until the end of the delivery, so a later effect can still fill
+// a field of an earlier one (the query type of the inbound log line is
+// known only once the brain answered).
 type outputs struct {
-	msgs []kafka.Message
+	topics []string
+	key    []byte
+	recs   []proto.Message
 }
 
-func (o *outputs) add(topic string, key []byte, m proto.Message) {
-	b, err := proto.Marshal(m)
-	if err != nil {
-		// Only a programming error makes our own messages unencodable.
-		panic(err)
+func (o *outputs) add(topic string, m proto.Message) {
+	o.topics = append(o.topics, topic)
+	o.recs = append(o.recs, m)
+}
+
+func (o *outputs) messages() []kafka.Message {
+	msgs := make([]kafka.Message, len(o.recs))
+	for i, m := range o.recs {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			// Only a programming error makes our own messages unencodable.
+			panic(err)
+		}
+		msgs[i] = kafka.Message{Topic: o.topics[i], Key: o.key, Value: b}
 	}
-	o.msgs = append(o.msgs, kafka.Message{Topic: topic, Key: key, Value: b})
+	return msgs
 }
 
-// reply queues a text to the customer and its message-log event.
-func (s *session) reply(o *outputs, in *wire.Inbound, conversationID, text, queryType string) {
+// reply queues a text to the customer and its message-log event. logBody
+// is what the log keeps (a verification code is never logged).
+func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType string) {
 	now := s.deps.Now()
-	key := wire.Key(s.tenant.ID, s.phone)
+	conversationID := s.state.ConversationID()
 	out := &wire.Outbound{
 		Id:             ids.New(),
 		Tenant:         s.tenant.ID,
@@ -147,8 +167,8 @@ func (s *session) reply(o *outputs, in *wire.Inbound, conversationID, text, quer
 		InReplyTo:      in.GetId(),
 		CreatedAtMs:    now.UnixMilli(),
 	}
-	o.add(wire.TopicOutbound, key, out)
-	o.add(wire.TopicEvents, key, &wire.Event{
+	o.add(wire.TopicOutbound, out)
+	o.add(wire.TopicEvents, &wire.Event{
 		Id:     out.Id,
 		Tenant: s.tenant.ID,
 		Phone:  s.phone,
@@ -157,30 +177,49 @@ func (s *session) reply(o *outputs, in *wire.Inbound, conversationID, text, quer
 			Direction:      "out",
 			MessageId:      out.Id,
 			Channel:        out.Channel,
-			Body:           text,
+			Body:           logBody,
 			ConversationId: conversationID,
 			QueryType:      queryType,
 		}},
 	})
 }
 
-// logInbound queues the message-log event of a customer message.
-func (s *session) logInbound(o *outputs, in *wire.Inbound, conversationID, queryType string) {
+// logInbound queues the message-log event of a customer message and
+// returns it, so the query type can be filled in once known.
+func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 	m := in.GetMessage()
-	o.add(wire.TopicEvents, wire.Key(s.tenant.ID, s.phone), &wire.Event{
+	log := &wire.MessageLog{
+		Direction:      "in",
+		MessageId:      in.Id,
+		ProviderId:     m.GetProviderId(),
+		Channel:        in.Channel,
+		Body:           m.GetText(),
+		ConversationId: s.state.ConversationID(),
+		ProviderAtMs:   in.ReceivedAtMs,
+	}
+	o.add(wire.TopicEvents, &wire.Event{
 		Id:     in.Id,
 		Tenant: s.tenant.ID,
 		Phone:  s.phone,
 		AtMs:   s.deps.Now().UnixMilli(),
-		Kind: &wire.Event_Message{Message: &wire.MessageLog{
-			Direction:      "in",
-			MessageId:      in.Id,
-			ProviderId:     m.GetProviderId(),
-			Channel:        in.Channel,
-			Body:           m.GetText(),
-			ConversationId: conversationID,
-			QueryType:      queryType,
-			ProviderAtMs:   in.ReceivedAtMs,
+		Kind:   &wire.Event_Message{Message: log},
+	})
+	return log
+}
+
+// authEvent queues a sign-in event for analytics.
+func (s *session) authEvent(o *outputs, in *wire.Inbound, seq int, name string, profileID string, attempt int) {
+	o.add(wire.TopicEvents, &wire.Event{
+		// Derived from the inbound id, so a replay after a crash yields
+		// the same ids and the sink's deduplication holds.
+		Id:     in.GetId() + "/auth/" + strconv.Itoa(seq),
+		Tenant: s.tenant.ID,
+		Phone:  s.phone,
+		AtMs:   s.deps.Now().UnixMilli(),
+		Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{
+			Event:     name,
+			ProfileId: profileID,
+			Attempt:   int32(attempt),
 		}},
 	})
 }

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/parleyhq/parley/backend"
+	"github.com/parleyhq/parley/backend/demo"
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/brain/rules"
 	"github.com/parleyhq/parley/tenants"
@@ -16,3 +18,14 @@ func newBrains() *brainSet { return &brainSet{rules: rules.New()} }
 // For returns the brain of a tenant. Until the language-model brain lands,
 // every tenant is answered by the rules brain.
 func (b *brainSet) For(*tenants.Tenant) brain.Brain { return b.rules }
+
+// backendSet picks each tenant's business system.
+type backendSet struct {
+	demo *demo.Backend
+}
+
+func newBackends() *backendSet { return &backendSet{demo: demo.New()} }
+
+// For returns the backend of a tenant: the demo business for kind demo
+// (the only kind so far).
+func (b *backendSet) For(*tenants.Tenant) backend.Backend { return b.demo }

@@ -129,6 +129,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 
 	// Session actors.
 	brains := newBrains()
+	backends := newBackends()
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(quietActorLogs))
 	var router *actors.Router
 	deps := &actors.Deps{
@@ -137,6 +138,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Ack:      func(p int32, off int64) { router.Ack(p, off) },
 		Logger:   e.log,
 		Brains:   brains.For,
+		Backends: backends.For,
 	}
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement

@@ -5,6 +5,7 @@ package tenants
 import (
 	"fmt"
 	"regexp"
+	"time"
 	"sort"
 )
 
@@ -22,6 +23,16 @@ type Tenant struct {
 	Sim     bool          `yaml:"simulator,omitempty" json:"simulator,omitempty"`
 	Backend BackendConfig `yaml:"backend" json:"backend"`
 	Brain   BrainConfig   `yaml:"brain" json:"brain"`
+	Session SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
+}
+
+// SessionConfig overrides the sign-in rules for a tenant; zero keeps the
+// default (3 codes an hour, 10 a day, 24h sessions ending after 2h idle).
+type SessionConfig struct {
+	CodesPerHour int           `yaml:"codes_per_hour,omitempty" json:"codes_per_hour,omitempty"`
+	CodesPerDay  int           `yaml:"codes_per_day,omitempty" json:"codes_per_day,omitempty"`
+	SessionTTL   time.Duration `yaml:"session_ttl,omitempty" json:"session_ttl,omitempty"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
 }
 
 // Twilio is a tenant's Twilio WhatsApp sender.
@@ -36,14 +47,14 @@ type Twilio struct {
 
 // BackendConfig says where the tenant's business system is.
 type BackendConfig struct {
-	Kind    string `yaml:"kind" json:"kind"` // demo | http
+	Kind    string `yaml:"kind" json:"kind"` // demo
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
 	Token   Secret `yaml:"token,omitempty" json:"token,omitempty"`
 }
 
 // BrainConfig says which brain answers the tenant's customers.
 type BrainConfig struct {
-	Kind    string `yaml:"kind" json:"kind"` // rules | openai
+	Kind    string `yaml:"kind" json:"kind"` // rules
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
 	Model   string `yaml:"model,omitempty" json:"model,omitempty"`
 	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
@@ -73,17 +84,16 @@ func (t *Tenant) Validate() error {
 	}
 	switch t.Backend.Kind {
 	case "", "demo":
-	case "http":
-		if t.Backend.BaseURL == "" {
-			return fmt.Errorf("tenant %s: backend kind http needs base_url", t.ID)
-		}
 	default:
 		return fmt.Errorf("tenant %s: unknown backend kind %q", t.ID, t.Backend.Kind)
 	}
 	switch t.Brain.Kind {
-	case "", "rules", "openai":
+	case "", "rules":
 	default:
 		return fmt.Errorf("tenant %s: unknown brain kind %q", t.ID, t.Brain.Kind)
+	}
+	if s := t.Session; s.CodesPerHour < 0 || s.CodesPerDay < 0 || s.SessionTTL < 0 || s.IdleTimeout < 0 {
+		return fmt.Errorf("tenant %s: session limits must not be negative", t.ID)
 	}
 	return nil
 }

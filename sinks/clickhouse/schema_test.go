@@ -44,21 +44,19 @@ func TestDDLFollowsCapabilities(t *testing.T) {
 		want      []string
 		notWant   []string
 	}{
-		{"18.16 with retention: no TTL", old, 30, []string{"tenant          LowCardinality(String)", "ReplacingMergeTree", "ORDER BY (tenant, at, phone, event_id)"}, []string{"TTL"}},
+		{"18.16 with retention: no TTL", old, 30, []string{"tenant LowCardinality(String)", "ReplacingMergeTree", "ORDER BY (tenant, at, phone, event_id)"}, []string{"TTL"}},
 		{"24.x with retention: TTL", current, 30, []string{"TTL at + INTERVAL 30 DAY", "LowCardinality(String)"}, nil},
 		{"24.x without retention", current, 0, nil, []string{"TTL"}},
-		{"no LowCardinality: String", ancient, 0, []string{"tenant          String"}, []string{"LowCardinality", "TTL"}},
+		{"no LowCardinality: String", ancient, 0, []string{"tenant String,"}, []string{"LowCardinality", "TTL"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// Whitespace is normalised: column alignment differs by table.
+			squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 			for _, ddl := range []string{createMessages(c.caps, c.retention), createAuthEvents(c.caps, c.retention)} {
+				ddl = squash(ddl)
 				for _, w := range c.want {
-					if w == "tenant          LowCardinality(String)" || w == "tenant          String" {
-						// column alignment differs between the tables
-						w = strings.Join(strings.Fields(w), " ")
-						ddl = strings.Join(strings.Fields(ddl), " ")
-					}
-					if !strings.Contains(ddl, w) {
+					if !strings.Contains(ddl, squash(w)) {
 						t.Errorf("want %q in\n%s", w, ddl)
 					}
 				}

@@ -24,9 +24,9 @@ func TestWriteEventsStoresEveryField(t *testing.T) {
 	// One message, field by field; the time is exact to the millisecond.
 	var (
 		tenant, phone, direction, messageID, providerID, channel, conv, body, qt string
-		at, providerAt                                                          time.Time
-		atMs, providerAtMs                                                      uint16
-		exactMs                                                                 uint64
+		at, providerAt                                                           time.Time
+		atMs, providerAtMs                                                       uint16
+		exactMs                                                                  uint64
 	)
 	err := s.Conn().QueryRow(ctx, `SELECT tenant, phone, direction, message_id, provider_id, channel, conversation_id,
 		body, query_type, at, at_ms, provider_at, provider_at_ms, toUInt64(at) * 1000 + at_ms

@@ -1,0 +1,72 @@
+package conversation
+
+// Event is an input to Step. The set is closed: only the types in this
+// file implement it.
+type Event interface{ isEvent() }
+
+// Inbound is a customer message. ProviderID is the provider's message id
+// (Twilio MessageSid, Meta wamid), used to drop redeliveries; an empty id
+// is accepted and not remembered.
+type Inbound struct {
+	ProviderID string
+	Text       string
+}
+
+// Profile is one of the tenant's customer profiles that uses the phone
+// number, as the backend returns it.
+type Profile struct {
+	ID              string
+	Name            string
+	Email           string
+	WhatsAppEnabled bool
+}
+
+// ProfilesFound answers a LookupProfiles effect.
+type ProfilesFound struct {
+	Profiles []Profile
+}
+
+// LookupFailed answers a LookupProfiles effect when the backend could not
+// be asked (error or timeout); the customer is told to try again.
+type LookupFailed struct{}
+
+// SetStatus is an operator archiving (StatusArchived), closing
+// (StatusClosed) or reopening (StatusActive) the current conversation.
+type SetStatus struct {
+	Status Status
+}
+
+// SetAI switches automatic replies on or off (off: a human answers).
+type SetAI struct {
+	Enabled bool
+}
+
+// SendRequest is an operator or API send to the customer. The core only
+// decides whether it may go (SendDecision); the shell sends it.
+type SendRequest struct {
+	Text string
+	// Template marks a pre-approved WhatsApp template, which may be sent
+	// outside the 24-hour window.
+	Template bool
+}
+
+func (Inbound) isEvent()       {}
+func (ProfilesFound) isEvent() {}
+func (LookupFailed) isEvent()  {}
+func (SetStatus) isEvent()     {}
+func (SetAI) isEvent()         {}
+func (SendRequest) isEvent()   {}
+
+// Rand carries the randomness an event may need, because the core never
+// draws any itself. The shell fills it from crypto/rand for every event;
+// the core uses Code and Salt only when it sends a code and ConversationID
+// only when it starts a conversation. Step panics if it needs a field that
+// is malformed, since that is a bug in the shell, not a customer error.
+type Rand struct {
+	// Code is a fresh uniformly random 6-digit code, "000000".."999999".
+	Code string
+	// Salt is fresh random bytes hashed with the code.
+	Salt [16]byte
+	// ConversationID is a fresh unique id for a new conversation.
+	ConversationID string
+}
