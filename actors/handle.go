@@ -165,4 +165,3 @@ func (x *execution) ask(e conversation.AskBrain) {
 	}
 	s.reply(x.o, x.in, ans.Text, ans.Text, ans.QueryType)
 }
-

@@ -2,8 +2,8 @@ package actors
 
 import (
 	"context"
-	"strconv"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"

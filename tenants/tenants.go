@@ -5,8 +5,8 @@ package tenants
 import (
 	"fmt"
 	"regexp"
-	"time"
 	"sort"
+	"time"
 )
 
 // Channel names.
