@@ -2,6 +2,8 @@ package actors
 
 import (
 	"hash/maphash"
+	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -131,4 +133,13 @@ func (p *Placement) Counts() (live, dormant int) {
 		s.mu.Unlock()
 	}
 	return live, dormant
+}
+
+// NewSystem creates the actor system sessions run on. protoactor logs every
+// actor start at info level; with a session per customer that is noise, so
+// only its warnings and errors reach the log.
+func NewSystem() *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}))
 }

@@ -41,7 +41,7 @@ func (c *counter) Receive(ctx actor.Context) {
 }
 
 func TestPlacementKeepsOrderAndStateAcrossPassivation(t *testing.T) {
-	system := actor.NewActorSystem()
+	system := NewSystem()
 	defer system.Shutdown()
 	seen := make(chan [2]any, 1000)
 	var p *Placement
@@ -82,7 +82,7 @@ func TestPlacementKeepsOrderAndStateAcrossPassivation(t *testing.T) {
 }
 
 func TestPlacementNeverStrandsMessagesWhilePassivating(t *testing.T) {
-	system := actor.NewActorSystem()
+	system := NewSystem()
 	defer system.Shutdown()
 	seen := make(chan [2]any, 100000)
 	var p *Placement

@@ -14,7 +14,6 @@ import (
 
 	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/brain"
-	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
@@ -25,10 +24,16 @@ var handled = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Inbound records handled by session actors, by kind and outcome.",
 }, []string{"kind", "outcome"})
 
+// Producer is the part of bus.Producer sessions use: asynchronous,
+// group-committed writes with a completion callback.
+type Producer interface {
+	ProduceAsync(ctx context.Context, done func(error), msgs ...kafka.Message)
+}
+
 // Deps is what session actors share.
 type Deps struct {
 	Tenants   *tenants.Registry
-	Producer  *bus.Producer
+	Producer  Producer
 	Placement *Placement
 	// Ack reports a delivery finished (its outputs are durable).
 	Ack    func(partition int32, offset int64)
@@ -75,7 +80,21 @@ func (s *session) Receive(ctx actor.Context) {
 		s.deliver(m)
 		s.deps.Placement.handled(s.id)
 	case *actor.ReceiveTimeout:
-		if s.id != "" && s.deps.Placement.passivate(s.id, ctx.Self(), s.state) {
+		if s.id == "" {
+			ctx.Stop(ctx.Self())
+			return
+		}
+		// Idle: keep only the compact encoding of the state (a few hundred
+		// bytes) and give the actor's memory back.
+		if s.tenant != nil {
+			s.state.Compact(policyOf(s.tenant), s.deps.Now())
+		}
+		dormant, err := s.state.MarshalBinary()
+		if err != nil {
+			s.deps.Logger.Error("session state not encodable; staying live", "session", s.id, "err", err)
+			return
+		}
+		if s.deps.Placement.passivate(s.id, ctx.Self(), dormant) {
 			ctx.Stop(ctx.Self())
 		}
 	}
@@ -88,11 +107,12 @@ func (s *session) deliver(d *wire.Delivery) {
 	if s.id == "" {
 		s.id = wire.ActorID(in.Tenant, in.Phone)
 		s.phone = in.Phone
+		s.state = newSessionState()
 		if st, ok := s.deps.Placement.resume(s.id); ok {
-			s.state = st.(*sessionState)
-			// A dormant session is kept compact; see Placement.
-		} else {
-			s.state = newSessionState()
+			if err := s.state.UnmarshalBinary(st.([]byte)); err != nil {
+				s.deps.Logger.Error("dormant session state unreadable; starting over", "session", s.id, "err", err)
+				s.state = newSessionState()
+			}
 		}
 	}
 	s.tenant = s.deps.Tenants.Get(in.Tenant)

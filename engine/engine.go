@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -130,7 +129,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	// Session actors.
 	brains := newBrains()
 	backends := newBackends()
-	e.system = actor.NewActorSystem(actor.WithLoggerFactory(quietActorLogs))
+	e.system = actors.NewSystem()
 	var router *actors.Router
 	deps := &actors.Deps{
 		Tenants:  reg,
@@ -252,10 +251,4 @@ func waitFor(ctx context.Context, timeout time.Duration, fn func(context.Context
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// quietActorLogs keeps protoactor's own logging to warnings and errors: at
-// info it logs every actor start.
-func quietActorLogs(*actor.ActorSystem) *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

@@ -1,0 +1,152 @@
+package actors
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/backend"
+	"github.com/parleyhq/parley/backend/demo"
+	"github.com/parleyhq/parley/brain"
+	"github.com/parleyhq/parley/brain/rules"
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/wire"
+)
+
+// sessions runs real session actors against a real embedded broker and
+// reads what they send to customers from parley.outbound.
+type sessions struct {
+	placement *Placement
+	reader    *kafka.Reader
+	acks      chan int64
+	offset    int64
+}
+
+func startSessions(t *testing.T, idle time.Duration) *sessions {
+	t.Helper()
+	b, err := bus.StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureTopics(ctx, b.Addrs(), 1, 1, wire.TopicOutbound, wire.TopicEvents); err != nil {
+		t.Fatal(err)
+	}
+	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
+	t.Cleanup(func() { p.Close() })
+	reg, err := tenants.NewRegistry([]tenants.Tenant{{ID: "demo", Name: "Demo", Sim: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sessions{acks: make(chan int64, 100)}
+	system := NewSystem()
+	t.Cleanup(system.Shutdown)
+	demoBackend, rulesBrain := demo.New(), rules.New()
+	deps := &Deps{
+		Tenants:   reg,
+		Producer:  p,
+		Ack:       func(_ int32, off int64) { s.acks <- off },
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
+		Backends:  func(*tenants.Tenant) backend.Backend { return demoBackend },
+		IdleAfter: idle,
+	}
+	s.placement = NewPlacement(system, SessionProps(deps))
+	deps.Placement = s.placement
+	s.reader = kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), Topic: wire.TopicOutbound, Partition: 0, MaxWait: 50 * time.Millisecond})
+	t.Cleanup(func() { s.reader.Close() })
+	return s
+}
+
+// say delivers a customer message and returns the session's replies.
+func (s *sessions) say(t *testing.T, phone, text string) []string {
+	t.Helper()
+	s.offset++
+	in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "sim",
+		Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{ProviderId: ids.New(), Text: text}}}
+	s.placement.Send(wire.ActorID("demo", phone), &wire.Delivery{Inbound: in, Offset: s.offset})
+	select {
+	case off := <-s.acks:
+		if off != s.offset {
+			t.Fatalf("acked %d, want %d", off, s.offset)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%q never acknowledged", text)
+	}
+	var replies []string
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		m, err := s.reader.ReadMessage(ctx)
+		cancel()
+		if err != nil {
+			return replies
+		}
+		out := &wire.Outbound{}
+		if err := proto.Unmarshal(m.Value, out); err != nil {
+			t.Fatal(err)
+		}
+		if out.InReplyTo == in.Id {
+			replies = append(replies, out.Text)
+		}
+	}
+}
+
+func TestSessionSurvivesPassivation(t *testing.T) {
+	s := startSessions(t, 100*time.Millisecond)
+	const sam = "+447700900456"
+	r := s.say(t, sam, "hello")
+	if len(r) != 1 {
+		t.Fatalf("replies %q", r)
+	}
+	code := regexp.MustCompile(`\d{6}`).FindString(r[0])
+	if code == "" {
+		t.Fatalf("no code in %q", r[0])
+	}
+	if r := s.say(t, sam, code); len(r) != 1 || !strings.Contains(r[0], "Hi Sam") {
+		t.Fatalf("verification replied %q", r)
+	}
+	// Let the actor passivate: its state moves to the dormant store.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if live, dormant := s.placement.Counts(); live == 0 && dormant == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session did not passivate")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Reactivated, the customer is still signed in: the brain answers by name.
+	if r := s.say(t, sam, "hello"); len(r) != 1 || !strings.Contains(r[0], "Hello Sam") {
+		t.Fatalf("after passivation replied %q", r)
+	}
+}
+
+func TestConcurrentSessionsAreIndependent(t *testing.T) {
+	s := startSessions(t, time.Minute)
+	var mu sync.Mutex
+	got := map[string][]string{}
+	for _, phone := range []string{"+447700900456", "+447700900789", "+447700900999"} {
+		r := s.say(t, phone, "hi")
+		mu.Lock()
+		got[phone] = r
+		mu.Unlock()
+	}
+	if !strings.Contains(got["+447700900456"][0], "code") ||
+		!strings.Contains(strings.ToLower(got["+447700900789"][0]), "access is turned off") ||
+		!strings.Contains(got["+447700900999"][0], "couldn't find an account") {
+		t.Fatalf("replies %q", got)
+	}
+}
