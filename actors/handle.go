@@ -57,21 +57,50 @@ func freshRand() conversation.Rand {
 // handle feeds one inbound record to the conversation core and carries out
 // the effects, returning the records to produce.
 func (s *session) handle(in *wire.Inbound) []kafka.Message {
-	msg := in.GetMessage()
-	if msg == nil {
+	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
+	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
+	switch k := in.Kind.(type) {
+	case *wire.Inbound_Message:
+		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text})
+	case *wire.Inbound_Command:
+		ev, ok := commandEvent(k.Command)
+		if !ok {
+			s.deps.Logger.Warn("unknown operator command", "session", s.id, "command", k.Command.String())
+			handled.WithLabelValues("command", "invalid").Inc()
+			return nil
+		}
+		x.step(ev)
+		handled.WithLabelValues("command", x.outcome).Inc()
+		return o.messages()
+	default:
 		// Delivery statuses are recorded by the channels issue's work; a
 		// session has nothing to decide on them yet.
 		handled.WithLabelValues("status", "ok").Inc()
 		return nil
 	}
-	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
-	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
-	x.step(conversation.Inbound{ProviderID: msg.ProviderId, Text: msg.Text})
 	if x.inboundLog != nil && x.inboundLog.QueryType == "" {
 		x.inboundLog.QueryType = querySignIn
 	}
 	handled.WithLabelValues("message", x.outcome).Inc()
 	return o.messages()
+}
+
+var statuses = map[string]conversation.Status{
+	"active":   conversation.StatusActive,
+	"archived": conversation.StatusArchived,
+	"closed":   conversation.StatusClosed,
+}
+
+// commandEvent maps an operator command onto the core's event.
+func commandEvent(c *wire.Command) (conversation.Event, bool) {
+	switch op := c.Op.(type) {
+	case *wire.Command_SetStatus:
+		st, ok := statuses[op.SetStatus]
+		return conversation.SetStatus{Status: st}, ok
+	case *wire.Command_SetAi:
+		return conversation.SetAI{Enabled: op.SetAi}, true
+	}
+	return nil, false
 }
 
 // execution carries out the effects of one delivery.

@@ -150,3 +150,39 @@ func TestConcurrentSessionsAreIndependent(t *testing.T) {
 		t.Fatalf("replies %q", got)
 	}
 }
+
+// command delivers an operator command and waits for its acknowledgement.
+func (s *sessions) command(t *testing.T, phone string, c *wire.Command) {
+	t.Helper()
+	s.offset++
+	in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "api", Kind: &wire.Inbound_Command{Command: c}}
+	s.placement.Send(wire.ActorID("demo", phone), &wire.Delivery{Inbound: in, Offset: s.offset})
+	select {
+	case <-s.acks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("command never acknowledged")
+	}
+}
+
+func TestOperatorCommands(t *testing.T) {
+	s := startSessions(t, time.Minute)
+	const phone = "+447700900999"
+	if r := s.say(t, phone, "hi"); len(r) != 1 {
+		t.Fatalf("replies %q", r)
+	}
+	// Human only: the customer's message gets no automatic reply.
+	s.command(t, phone, &wire.Command{Op: &wire.Command_SetAi{SetAi: false}, Operator: "agent@acme"})
+	if r := s.say(t, phone, "hello?"); len(r) != 0 {
+		t.Fatalf("AI off, yet replied %q", r)
+	}
+	s.command(t, phone, &wire.Command{Op: &wire.Command_SetAi{SetAi: true}})
+	if r := s.say(t, phone, "hello?"); len(r) != 1 {
+		t.Fatalf("AI back on, replies %q", r)
+	}
+	// An unknown status is refused without harm.
+	s.command(t, phone, &wire.Command{Op: &wire.Command_SetStatus{SetStatus: "deleted"}})
+	s.command(t, phone, &wire.Command{Op: &wire.Command_SetStatus{SetStatus: "closed"}})
+	if r := s.say(t, phone, "hi again"); len(r) != 1 {
+		t.Fatalf("after close, replies %q", r)
+	}
+}

@@ -38,6 +38,7 @@ type Inbound struct {
 	//
 	//	*Inbound_Message
 	//	*Inbound_Status
+	//	*Inbound_Command
 	Kind          isInbound_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -133,6 +134,15 @@ func (x *Inbound) GetStatus() *DeliveryStatus {
 	return nil
 }
 
+func (x *Inbound) GetCommand() *Command {
+	if x != nil {
+		if x, ok := x.Kind.(*Inbound_Command); ok {
+			return x.Command
+		}
+	}
+	return nil
+}
+
 type isInbound_Kind interface {
 	isInbound_Kind()
 }
@@ -145,9 +155,108 @@ type Inbound_Status struct {
 	Status *DeliveryStatus `protobuf:"bytes,11,opt,name=status,proto3,oneof"`
 }
 
+type Inbound_Command struct {
+	Command *Command `protobuf:"bytes,12,opt,name=command,proto3,oneof"`
+}
+
 func (*Inbound_Message) isInbound_Kind() {}
 
 func (*Inbound_Status) isInbound_Kind() {}
+
+func (*Inbound_Command) isInbound_Kind() {}
+
+// Command is an operator's instruction to a session (from the API or the
+// dashboard); it goes through parley.inbound like everything else that
+// changes a session, so the session sees it in order.
+type Command struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*Command_SetStatus
+	//	*Command_SetAi
+	Op            isCommand_Op `protobuf_oneof:"op"`
+	Operator      string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"` // who asked, for the audit trail
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Command) Reset() {
+	*x = Command{}
+	mi := &file_parley_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Command) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Command) ProtoMessage() {}
+
+func (x *Command) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Command.ProtoReflect.Descriptor instead.
+func (*Command) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Command) GetOp() isCommand_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *Command) GetSetStatus() string {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetStatus); ok {
+			return x.SetStatus
+		}
+	}
+	return ""
+}
+
+func (x *Command) GetSetAi() bool {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetAi); ok {
+			return x.SetAi
+		}
+	}
+	return false
+}
+
+func (x *Command) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+type isCommand_Op interface {
+	isCommand_Op()
+}
+
+type Command_SetStatus struct {
+	SetStatus string `protobuf:"bytes,1,opt,name=set_status,json=setStatus,proto3,oneof"` // active | archived | closed
+}
+
+type Command_SetAi struct {
+	SetAi bool `protobuf:"varint,2,opt,name=set_ai,json=setAi,proto3,oneof"` // false: human only, no automatic replies
+}
+
+func (*Command_SetStatus) isCommand_Op() {}
+
+func (*Command_SetAi) isCommand_Op() {}
 
 // CustomerMessage is one message the customer sent.
 type CustomerMessage struct {
@@ -164,7 +273,7 @@ type CustomerMessage struct {
 
 func (x *CustomerMessage) Reset() {
 	*x = CustomerMessage{}
-	mi := &file_parley_proto_msgTypes[1]
+	mi := &file_parley_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +285,7 @@ func (x *CustomerMessage) String() string {
 func (*CustomerMessage) ProtoMessage() {}
 
 func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[1]
+	mi := &file_parley_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +298,7 @@ func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerMessage.ProtoReflect.Descriptor instead.
 func (*CustomerMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{1}
+	return file_parley_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CustomerMessage) GetProviderId() string {
@@ -244,7 +353,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +365,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +378,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{2}
+	return file_parley_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Media) GetUrl() string {
@@ -297,7 +406,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +418,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +431,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{3}
+	return file_parley_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Location) GetLatitude() float64 {
@@ -358,7 +467,7 @@ type DeliveryStatus struct {
 
 func (x *DeliveryStatus) Reset() {
 	*x = DeliveryStatus{}
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +479,7 @@ func (x *DeliveryStatus) String() string {
 func (*DeliveryStatus) ProtoMessage() {}
 
 func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +492,7 @@ func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryStatus.ProtoReflect.Descriptor instead.
 func (*DeliveryStatus) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{4}
+	return file_parley_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeliveryStatus) GetProviderId() string {
@@ -425,7 +534,7 @@ type Outbound struct {
 
 func (x *Outbound) Reset() {
 	*x = Outbound{}
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +546,7 @@ func (x *Outbound) String() string {
 func (*Outbound) ProtoMessage() {}
 
 func (x *Outbound) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +559,7 @@ func (x *Outbound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outbound.ProtoReflect.Descriptor instead.
 func (*Outbound) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{5}
+	return file_parley_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Outbound) GetId() string {
@@ -528,7 +637,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +649,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +662,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{6}
+	return file_parley_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Event) GetId() string {
@@ -642,7 +751,7 @@ type MessageLog struct {
 
 func (x *MessageLog) Reset() {
 	*x = MessageLog{}
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +763,7 @@ func (x *MessageLog) String() string {
 func (*MessageLog) ProtoMessage() {}
 
 func (x *MessageLog) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +776,7 @@ func (x *MessageLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageLog.ProtoReflect.Descriptor instead.
 func (*MessageLog) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{7}
+	return file_parley_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MessageLog) GetDirection() string {
@@ -738,7 +847,7 @@ type AuthEvent struct {
 
 func (x *AuthEvent) Reset() {
 	*x = AuthEvent{}
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -750,7 +859,7 @@ func (x *AuthEvent) String() string {
 func (*AuthEvent) ProtoMessage() {}
 
 func (x *AuthEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -763,7 +872,7 @@ func (x *AuthEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
 func (*AuthEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{8}
+	return file_parley_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuthEvent) GetEvent() string {
@@ -800,7 +909,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +921,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +934,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{9}
+	return file_parley_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Delivery) GetInbound() *Inbound {
@@ -860,7 +969,7 @@ type Handled struct {
 
 func (x *Handled) Reset() {
 	*x = Handled{}
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +981,7 @@ func (x *Handled) String() string {
 func (*Handled) ProtoMessage() {}
 
 func (x *Handled) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +994,7 @@ func (x *Handled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handled.ProtoReflect.Descriptor instead.
 func (*Handled) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{10}
+	return file_parley_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Handled) GetPartition() int32 {
@@ -906,7 +1015,7 @@ var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\vparley.wire\"\x80\x02\n" +
+	"\fparley.proto\x12\vparley.wire\"\xb2\x02\n" +
 	"\aInbound\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -915,8 +1024,15 @@ const file_parley_proto_rawDesc = "" +
 	"\x0ereceived_at_ms\x18\x05 \x01(\x03R\freceivedAtMs\x128\n" +
 	"\amessage\x18\n" +
 	" \x01(\v2\x1c.parley.wire.CustomerMessageH\x00R\amessage\x125\n" +
-	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06statusB\x06\n" +
-	"\x04kind\"\xd6\x01\n" +
+	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06status\x120\n" +
+	"\acommand\x18\f \x01(\v2\x14.parley.wire.CommandH\x00R\acommandB\x06\n" +
+	"\x04kind\"e\n" +
+	"\aCommand\x12\x1f\n" +
+	"\n" +
+	"set_status\x18\x01 \x01(\tH\x00R\tsetStatus\x12\x17\n" +
+	"\x06set_ai\x18\x02 \x01(\bH\x00R\x05setAi\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperatorB\x04\n" +
+	"\x02op\"\xd6\x01\n" +
 	"\x0fCustomerMessage\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x12\n" +
@@ -994,33 +1110,35 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),         // 0: parley.wire.Inbound
-	(*CustomerMessage)(nil), // 1: parley.wire.CustomerMessage
-	(*Media)(nil),           // 2: parley.wire.Media
-	(*Location)(nil),        // 3: parley.wire.Location
-	(*DeliveryStatus)(nil),  // 4: parley.wire.DeliveryStatus
-	(*Outbound)(nil),        // 5: parley.wire.Outbound
-	(*Event)(nil),           // 6: parley.wire.Event
-	(*MessageLog)(nil),      // 7: parley.wire.MessageLog
-	(*AuthEvent)(nil),       // 8: parley.wire.AuthEvent
-	(*Delivery)(nil),        // 9: parley.wire.Delivery
-	(*Handled)(nil),         // 10: parley.wire.Handled
+	(*Command)(nil),         // 1: parley.wire.Command
+	(*CustomerMessage)(nil), // 2: parley.wire.CustomerMessage
+	(*Media)(nil),           // 3: parley.wire.Media
+	(*Location)(nil),        // 4: parley.wire.Location
+	(*DeliveryStatus)(nil),  // 5: parley.wire.DeliveryStatus
+	(*Outbound)(nil),        // 6: parley.wire.Outbound
+	(*Event)(nil),           // 7: parley.wire.Event
+	(*MessageLog)(nil),      // 8: parley.wire.MessageLog
+	(*AuthEvent)(nil),       // 9: parley.wire.AuthEvent
+	(*Delivery)(nil),        // 10: parley.wire.Delivery
+	(*Handled)(nil),         // 11: parley.wire.Handled
 }
 var file_parley_proto_depIdxs = []int32{
-	1, // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
-	4, // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
-	2, // 2: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
-	3, // 3: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
-	7, // 4: parley.wire.Event.message:type_name -> parley.wire.MessageLog
-	8, // 5: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
-	0, // 6: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	2, // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
+	5, // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
+	1, // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
+	3, // 3: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
+	4, // 4: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
+	8, // 5: parley.wire.Event.message:type_name -> parley.wire.MessageLog
+	9, // 6: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
+	0, // 7: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -1031,8 +1149,13 @@ func file_parley_proto_init() {
 	file_parley_proto_msgTypes[0].OneofWrappers = []any{
 		(*Inbound_Message)(nil),
 		(*Inbound_Status)(nil),
+		(*Inbound_Command)(nil),
 	}
-	file_parley_proto_msgTypes[6].OneofWrappers = []any{
+	file_parley_proto_msgTypes[1].OneofWrappers = []any{
+		(*Command_SetStatus)(nil),
+		(*Command_SetAi)(nil),
+	}
+	file_parley_proto_msgTypes[7].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Auth)(nil),
 	}
@@ -1042,7 +1165,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
