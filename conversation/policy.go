@@ -52,7 +52,7 @@ func DefaultPolicy() Policy {
 		IdleTimeout:   2 * time.Hour,
 		WindowTTL:     24 * time.Hour,
 		DedupeTTL:     48 * time.Hour,
-		DedupeMax:     256,
+		DedupeMax:     128,
 		LookupTimeout: time.Minute,
 	}
 }
