@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/parleyhq/parley/wire"
 )
 
 // counter is a test actor: it counts messages in its state and asks to be
@@ -21,8 +23,6 @@ type hit struct{ id string }
 
 func (c *counter) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		ctx.SetReceiveTimeout(20 * time.Millisecond)
 	case hit:
 		if c.id == "" {
 			c.id = m.id
@@ -33,7 +33,7 @@ func (c *counter) Receive(ctx actor.Context) {
 		c.count++
 		c.seen <- [2]any{m.id, c.count}
 		c.p.handled(c.id)
-	case *actor.ReceiveTimeout:
+	case *wire.Passivate:
 		if c.id != "" && c.p.passivate(c.id, ctx.Self(), c.count) {
 			ctx.Stop(ctx.Self())
 		}
@@ -46,6 +46,7 @@ func TestPlacementKeepsOrderAndStateAcrossPassivation(t *testing.T) {
 	seen := make(chan [2]any, 1000)
 	var p *Placement
 	p = NewPlacement(system, actor.PropsFromProducer(func() actor.Actor { return &counter{p: p, seen: seen} }))
+	defer p.StartSweeper(20 * time.Millisecond)()
 
 	ids := []string{"acme:+447700900001", "acme:+447700900002", "demo:+447700900001"}
 	for range 50 {
@@ -87,6 +88,7 @@ func TestPlacementNeverStrandsMessagesWhilePassivating(t *testing.T) {
 	seen := make(chan [2]any, 100000)
 	var p *Placement
 	p = NewPlacement(system, actor.PropsFromProducer(func() actor.Actor { return &counter{p: p, seen: seen} }))
+	defer p.StartSweeper(20 * time.Millisecond)()
 	// Senders race the 20ms passivation timer: every message must still be
 	// handled exactly once, in order.
 	const n = 2000

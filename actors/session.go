@@ -41,11 +41,11 @@ type Deps struct {
 	// Brains picks the brain that answers a tenant's customers.
 	Brains func(*tenants.Tenant) brain.Brain
 	// Backends picks the tenant's business system.
-	Backends func(*tenants.Tenant) backend.Backend
+	Backends func(*tenants.Tenant) backend.Profiles
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// IdleAfter passivates a session actor with no messages for this long.
-	// Default 10 minutes.
+	// IdleAfter is how long a session actor stays live without messages
+	// before Placement.StartSweeper passivates it. Default 10 minutes.
 	IdleAfter time.Duration
 }
 
@@ -74,12 +74,10 @@ type session struct {
 
 func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		ctx.SetReceiveTimeout(s.deps.IdleAfter)
 	case *wire.Delivery:
 		s.deliver(m)
 		s.deps.Placement.handled(s.id)
-	case *actor.ReceiveTimeout:
+	case *wire.Passivate:
 		if s.id == "" {
 			ctx.Stop(ctx.Self())
 			return

@@ -60,11 +60,12 @@ func startSessions(t *testing.T, idle time.Duration) *sessions {
 		Ack:       func(_ int32, off int64) { s.acks <- off },
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
-		Backends:  func(*tenants.Tenant) backend.Backend { return demoBackend },
+		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
 		IdleAfter: idle,
 	}
 	s.placement = NewPlacement(system, SessionProps(deps))
 	deps.Placement = s.placement
+	t.Cleanup(s.placement.StartSweeper(idle))
 	s.reader = kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), Topic: wire.TopicOutbound, Partition: 0, MaxWait: 50 * time.Millisecond})
 	t.Cleanup(func() { s.reader.Close() })
 	return s

@@ -95,9 +95,7 @@ type Subscription struct {
 // profile id of the signed-in customer: callers take it from the session,
 // never from user or model input.
 type Backend interface {
-	// ProfilesByPhone lists the profiles that use an E.164 number, in the
-	// backend's order; none is not an error.
-	ProfilesByPhone(ctx context.Context, phone string) ([]Profile, error)
+	Profiles
 	Services(ctx context.Context) ([]Service, error)
 	Availability(ctx context.Context, serviceID string, date time.Time) ([]Slot, error)
 	Bookings(ctx context.Context, profileID string, filter BookingFilter) ([]Booking, error)
@@ -106,6 +104,14 @@ type Backend interface {
 	CancelBooking(ctx context.Context, profileID, bookingID string) (CancelResult, error)
 	Account(ctx context.Context, profileID string) (Account, error)
 	Subscription(ctx context.Context, profileID string) (Subscription, error)
+}
+
+// Profiles finds who may sign in with a number: all the session actor
+// needs of a backend.
+type Profiles interface {
+	// ProfilesByPhone lists the profiles that use an E.164 number, in the
+	// backend's order; none is not an error.
+	ProfilesByPhone(ctx context.Context, phone string) ([]Profile, error)
 }
 
 // Typed errors the brain can explain to the customer.

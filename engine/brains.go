@@ -28,4 +28,4 @@ func newBackends() *backendSet { return &backendSet{demo: demo.New()} }
 
 // For returns the backend of a tenant: the demo business for kind demo
 // (the only kind so far).
-func (b *backendSet) For(*tenants.Tenant) backend.Backend { return b.demo }
+func (b *backendSet) For(*tenants.Tenant) backend.Profiles { return b.demo }

@@ -43,20 +43,21 @@ type Options struct {
 
 // Engine is a running Parley.
 type Engine struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	broker   *bus.Embedded
-	chServer *chserver.Server
-	store    *chsink.Store
-	producer *bus.Producer
-	system   *actor.ActorSystem
-	http     *ingress.Server
-	ln       net.Listener
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	brokers  []string
-	chAddr   string
-	Sim      *sim.Hub
+	cfg         *config.Config
+	log         *slog.Logger
+	broker      *bus.Embedded
+	chServer    *chserver.Server
+	store       *chsink.Store
+	producer    *bus.Producer
+	system      *actor.ActorSystem
+	http        *ingress.Server
+	ln          net.Listener
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	brokers     []string
+	stopSweeper func()
+	chAddr      string
+	Sim         *sim.Hub
 }
 
 // Start brings every role up and returns once the engine accepts webhooks.
@@ -141,6 +142,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement
+	e.stopSweeper = placement.StartSweeper(10 * time.Minute)
 	router = actors.NewRouter(consumerOpts(), placement, e.log)
 	e.goRun("actors", func() error { return router.Run(runCtx) })
 
@@ -223,6 +225,9 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 	if e.producer != nil {
 		_ = e.producer.Close()
+	}
+	if e.stopSweeper != nil {
+		e.stopSweeper()
 	}
 	if e.system != nil {
 		e.system.Shutdown()

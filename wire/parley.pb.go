@@ -1011,6 +1011,43 @@ func (x *Handled) GetOffset() int64 {
 	return 0
 }
 
+// Passivate asks an idle session actor to put its state to sleep and stop.
+type Passivate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Passivate) Reset() {
+	*x = Passivate{}
+	mi := &file_parley_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Passivate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Passivate) ProtoMessage() {}
+
+func (x *Passivate) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
+func (*Passivate) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{12}
+}
+
 var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
@@ -1096,7 +1133,8 @@ const file_parley_proto_rawDesc = "" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\"?\n" +
 	"\aHandled\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x02 \x01(\x03R\x06offsetB!Z\x1fgithub.com/parleyhq/parley/wireb\x06proto3"
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\v\n" +
+	"\tPassivateB!Z\x1fgithub.com/parleyhq/parley/wireb\x06proto3"
 
 var (
 	file_parley_proto_rawDescOnce sync.Once
@@ -1110,7 +1148,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),         // 0: parley.wire.Inbound
 	(*Command)(nil),         // 1: parley.wire.Command
@@ -1124,6 +1162,7 @@ var file_parley_proto_goTypes = []any{
 	(*AuthEvent)(nil),       // 9: parley.wire.AuthEvent
 	(*Delivery)(nil),        // 10: parley.wire.Delivery
 	(*Handled)(nil),         // 11: parley.wire.Handled
+	(*Passivate)(nil),       // 12: parley.wire.Passivate
 }
 var file_parley_proto_depIdxs = []int32{
 	2, // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
@@ -1165,7 +1204,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
