@@ -630,6 +630,10 @@ type Event struct {
 	//
 	//	*Event_Message
 	//	*Event_Auth
+	//	*Event_ToolCall
+	//	*Event_Usage
+	//	*Event_Delivery
+	//	*Event_Conversation
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -718,6 +722,42 @@ func (x *Event) GetAuth() *AuthEvent {
 	return nil
 }
 
+func (x *Event) GetToolCall() *ToolCall {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_ToolCall); ok {
+			return x.ToolCall
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetUsage() *Usage {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Usage); ok {
+			return x.Usage
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDelivery() *DeliveryReport {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Delivery); ok {
+			return x.Delivery
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetConversation() *ConversationChange {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Conversation); ok {
+			return x.Conversation
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -730,9 +770,343 @@ type Event_Auth struct {
 	Auth *AuthEvent `protobuf:"bytes,11,opt,name=auth,proto3,oneof"`
 }
 
+type Event_ToolCall struct {
+	ToolCall *ToolCall `protobuf:"bytes,12,opt,name=tool_call,json=toolCall,proto3,oneof"`
+}
+
+type Event_Usage struct {
+	Usage *Usage `protobuf:"bytes,13,opt,name=usage,proto3,oneof"`
+}
+
+type Event_Delivery struct {
+	Delivery *DeliveryReport `protobuf:"bytes,14,opt,name=delivery,proto3,oneof"`
+}
+
+type Event_Conversation struct {
+	Conversation *ConversationChange `protobuf:"bytes,15,opt,name=conversation,proto3,oneof"`
+}
+
 func (*Event_Message) isEvent_Kind() {}
 
 func (*Event_Auth) isEvent_Kind() {}
+
+func (*Event_ToolCall) isEvent_Kind() {}
+
+func (*Event_Usage) isEvent_Kind() {}
+
+func (*Event_Delivery) isEvent_Kind() {}
+
+func (*Event_Conversation) isEvent_Kind() {}
+
+// ToolCall is one call of a brain tool against the tenant's backend.
+type ToolCall struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Tool           string                 `protobuf:"bytes,1,opt,name=tool,proto3" json:"tool,omitempty"`
+	Ok             bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	LatencyUs      int64                  `protobuf:"varint,3,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	Error          string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"` // typed error name when not ok
+	ConversationId string                 `protobuf:"bytes,5,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ToolCall) Reset() {
+	*x = ToolCall{}
+	mi := &file_parley_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCall) ProtoMessage() {}
+
+func (x *ToolCall) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
+func (*ToolCall) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ToolCall) GetTool() string {
+	if x != nil {
+		return x.Tool
+	}
+	return ""
+}
+
+func (x *ToolCall) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *ToolCall) GetLatencyUs() int64 {
+	if x != nil {
+		return x.LatencyUs
+	}
+	return 0
+}
+
+func (x *ToolCall) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ToolCall) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+// Usage is a metered quantity: llm_prompt_tokens, llm_completion_tokens,
+// messages_out, templates_out, codes_sent.
+type Usage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metric        string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Value         int64                  `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	Model         string                 `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"` // for LLM tokens
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_parley_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Usage) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *Usage) GetValue() int64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Usage) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+// DeliveryReport is a provider's delivery status of an outbound message.
+type DeliveryReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // Parley's outbound id, when known
+	ProviderId    string                 `protobuf:"bytes,2,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"` // queued | sent | delivered | read | failed | undelivered
+	ErrorCode     string                 `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	Channel       string                 `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryReport) Reset() {
+	*x = DeliveryReport{}
+	mi := &file_parley_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryReport) ProtoMessage() {}
+
+func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryReport.ProtoReflect.Descriptor instead.
+func (*DeliveryReport) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeliveryReport) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *DeliveryReport) GetProviderId() string {
+	if x != nil {
+		return x.ProviderId
+	}
+	return ""
+}
+
+func (x *DeliveryReport) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *DeliveryReport) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *DeliveryReport) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// ConversationChange is a change of a conversation: started, status,
+// assignment, AI on/off, handoff.
+type ConversationChange struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	Change         string                 `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"` // started | status | ai | handoff | assigned
+	Status         string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"` // active | archived | closed (for started/status)
+	AiEnabled      bool                   `protobuf:"varint,4,opt,name=ai_enabled,json=aiEnabled,proto3" json:"ai_enabled,omitempty"`
+	Operator       string                 `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
+	Summary        string                 `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"` // handoff summary for the agent
+	ByCustomer     bool                   `protobuf:"varint,7,opt,name=by_customer,json=byCustomer,proto3" json:"by_customer,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ConversationChange) Reset() {
+	*x = ConversationChange{}
+	mi := &file_parley_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversationChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversationChange) ProtoMessage() {}
+
+func (x *ConversationChange) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversationChange.ProtoReflect.Descriptor instead.
+func (*ConversationChange) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ConversationChange) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *ConversationChange) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *ConversationChange) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ConversationChange) GetAiEnabled() bool {
+	if x != nil {
+		return x.AiEnabled
+	}
+	return false
+}
+
+func (x *ConversationChange) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *ConversationChange) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *ConversationChange) GetByCustomer() bool {
+	if x != nil {
+		return x.ByCustomer
+	}
+	return false
+}
 
 // MessageLog is one message in either direction.
 type MessageLog struct {
@@ -751,7 +1125,7 @@ type MessageLog struct {
 
 func (x *MessageLog) Reset() {
 	*x = MessageLog{}
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1137,7 @@ func (x *MessageLog) String() string {
 func (*MessageLog) ProtoMessage() {}
 
 func (x *MessageLog) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1150,7 @@ func (x *MessageLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageLog.ProtoReflect.Descriptor instead.
 func (*MessageLog) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{8}
+	return file_parley_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MessageLog) GetDirection() string {
@@ -847,7 +1221,7 @@ type AuthEvent struct {
 
 func (x *AuthEvent) Reset() {
 	*x = AuthEvent{}
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1233,7 @@ func (x *AuthEvent) String() string {
 func (*AuthEvent) ProtoMessage() {}
 
 func (x *AuthEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1246,7 @@ func (x *AuthEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
 func (*AuthEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{9}
+	return file_parley_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AuthEvent) GetEvent() string {
@@ -909,7 +1283,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1295,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1308,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{10}
+	return file_parley_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Delivery) GetInbound() *Inbound {
@@ -969,7 +1343,7 @@ type Handled struct {
 
 func (x *Handled) Reset() {
 	*x = Handled{}
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1355,7 @@ func (x *Handled) String() string {
 func (*Handled) ProtoMessage() {}
 
 func (x *Handled) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1368,7 @@ func (x *Handled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handled.ProtoReflect.Descriptor instead.
 func (*Handled) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{11}
+	return file_parley_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Handled) GetPartition() int32 {
@@ -1020,7 +1394,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1406,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1419,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{12}
+	return file_parley_proto_rawDescGZIP(), []int{16}
 }
 
 var File_parley_proto protoreflect.FileDescriptor
@@ -1099,7 +1473,7 @@ const file_parley_proto_rawDesc = "" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x12'\n" +
 	"\x0fconversation_id\x18\x06 \x01(\tR\x0econversationId\x12\x1e\n" +
 	"\vin_reply_to\x18\a \x01(\tR\tinReplyTo\x12\"\n" +
-	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\"\xc5\x01\n" +
+	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\"\xa9\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -1107,8 +1481,42 @@ const file_parley_proto_rawDesc = "" +
 	"\x05at_ms\x18\x04 \x01(\x03R\x04atMs\x123\n" +
 	"\amessage\x18\n" +
 	" \x01(\v2\x17.parley.wire.MessageLogH\x00R\amessage\x12,\n" +
-	"\x04auth\x18\v \x01(\v2\x16.parley.wire.AuthEventH\x00R\x04authB\x06\n" +
-	"\x04kind\"\x86\x02\n" +
+	"\x04auth\x18\v \x01(\v2\x16.parley.wire.AuthEventH\x00R\x04auth\x124\n" +
+	"\ttool_call\x18\f \x01(\v2\x15.parley.wire.ToolCallH\x00R\btoolCall\x12*\n" +
+	"\x05usage\x18\r \x01(\v2\x12.parley.wire.UsageH\x00R\x05usage\x129\n" +
+	"\bdelivery\x18\x0e \x01(\v2\x1b.parley.wire.DeliveryReportH\x00R\bdelivery\x12E\n" +
+	"\fconversation\x18\x0f \x01(\v2\x1f.parley.wire.ConversationChangeH\x00R\fconversationB\x06\n" +
+	"\x04kind\"\x8c\x01\n" +
+	"\bToolCall\x12\x12\n" +
+	"\x04tool\x18\x01 \x01(\tR\x04tool\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x1d\n" +
+	"\n" +
+	"latency_us\x18\x03 \x01(\x03R\tlatencyUs\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12'\n" +
+	"\x0fconversation_id\x18\x05 \x01(\tR\x0econversationId\"K\n" +
+	"\x05Usage\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\"\xa1\x01\n" +
+	"\x0eDeliveryReport\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1f\n" +
+	"\vprovider_id\x18\x02 \x01(\tR\n" +
+	"providerId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x04 \x01(\tR\terrorCode\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\"\xe3\x01\n" +
+	"\x12ConversationChange\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x16\n" +
+	"\x06change\x18\x02 \x01(\tR\x06change\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"ai_enabled\x18\x04 \x01(\bR\taiEnabled\x12\x1a\n" +
+	"\boperator\x18\x05 \x01(\tR\boperator\x12\x18\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\x12\x1f\n" +
+	"\vby_customer\x18\a \x01(\bR\n" +
+	"byCustomer\"\x86\x02\n" +
 	"\n" +
 	"MessageLog\x12\x1c\n" +
 	"\tdirection\x18\x01 \x01(\tR\tdirection\x12\x1d\n" +
@@ -1148,36 +1556,44 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_parley_proto_goTypes = []any{
-	(*Inbound)(nil),         // 0: parley.wire.Inbound
-	(*Command)(nil),         // 1: parley.wire.Command
-	(*CustomerMessage)(nil), // 2: parley.wire.CustomerMessage
-	(*Media)(nil),           // 3: parley.wire.Media
-	(*Location)(nil),        // 4: parley.wire.Location
-	(*DeliveryStatus)(nil),  // 5: parley.wire.DeliveryStatus
-	(*Outbound)(nil),        // 6: parley.wire.Outbound
-	(*Event)(nil),           // 7: parley.wire.Event
-	(*MessageLog)(nil),      // 8: parley.wire.MessageLog
-	(*AuthEvent)(nil),       // 9: parley.wire.AuthEvent
-	(*Delivery)(nil),        // 10: parley.wire.Delivery
-	(*Handled)(nil),         // 11: parley.wire.Handled
-	(*Passivate)(nil),       // 12: parley.wire.Passivate
+	(*Inbound)(nil),            // 0: parley.wire.Inbound
+	(*Command)(nil),            // 1: parley.wire.Command
+	(*CustomerMessage)(nil),    // 2: parley.wire.CustomerMessage
+	(*Media)(nil),              // 3: parley.wire.Media
+	(*Location)(nil),           // 4: parley.wire.Location
+	(*DeliveryStatus)(nil),     // 5: parley.wire.DeliveryStatus
+	(*Outbound)(nil),           // 6: parley.wire.Outbound
+	(*Event)(nil),              // 7: parley.wire.Event
+	(*ToolCall)(nil),           // 8: parley.wire.ToolCall
+	(*Usage)(nil),              // 9: parley.wire.Usage
+	(*DeliveryReport)(nil),     // 10: parley.wire.DeliveryReport
+	(*ConversationChange)(nil), // 11: parley.wire.ConversationChange
+	(*MessageLog)(nil),         // 12: parley.wire.MessageLog
+	(*AuthEvent)(nil),          // 13: parley.wire.AuthEvent
+	(*Delivery)(nil),           // 14: parley.wire.Delivery
+	(*Handled)(nil),            // 15: parley.wire.Handled
+	(*Passivate)(nil),          // 16: parley.wire.Passivate
 }
 var file_parley_proto_depIdxs = []int32{
-	2, // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
-	5, // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
-	1, // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
-	3, // 3: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
-	4, // 4: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
-	8, // 5: parley.wire.Event.message:type_name -> parley.wire.MessageLog
-	9, // 6: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
-	0, // 7: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	2,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
+	5,  // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
+	1,  // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
+	3,  // 3: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
+	4,  // 4: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
+	12, // 5: parley.wire.Event.message:type_name -> parley.wire.MessageLog
+	13, // 6: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
+	8,  // 7: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
+	9,  // 8: parley.wire.Event.usage:type_name -> parley.wire.Usage
+	10, // 9: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
+	11, // 10: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
+	0,  // 11: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -1197,6 +1613,10 @@ func file_parley_proto_init() {
 	file_parley_proto_msgTypes[7].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Auth)(nil),
+		(*Event_ToolCall)(nil),
+		(*Event_Usage)(nil),
+		(*Event_Delivery)(nil),
+		(*Event_Conversation)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1204,7 +1624,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
