@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -72,10 +73,12 @@ func (s *session) handle(in *wire.Inbound) []kafka.Message {
 		x.step(ev)
 		handled.WithLabelValues("command", x.outcome).Inc()
 		return o.messages()
-	default:
-		// Delivery statuses are recorded by the channels issue's work; a
-		// session has nothing to decide on them yet.
+	case *wire.Inbound_Status:
+		s.deliveryStatus(o, in, k.Status)
 		handled.WithLabelValues("status", "ok").Inc()
+		return o.messages()
+	default:
+		handled.WithLabelValues("unknown", "dropped").Inc()
 		return nil
 	}
 	if x.inboundLog != nil && x.inboundLog.QueryType == "" {
@@ -111,6 +114,7 @@ type execution struct {
 	policy     conversation.Policy
 	inboundLog *wire.MessageLog
 	authSeq    int
+	seq        int
 	outcome    string
 }
 
@@ -150,10 +154,31 @@ func (x *execution) run(e conversation.Effect) {
 		x.ask(e)
 	case conversation.LookupProfiles:
 		x.lookup()
-	case conversation.ConversationStarted, conversation.StatusChanged, conversation.AIChanged, conversation.SendDecision:
-		// Conversation events reach analytics with the analytics issue.
+	case conversation.ConversationStarted:
+		x.conversationChange(&wire.ConversationChange{ConversationId: e.ID, Change: "started", Status: "active", AiEnabled: true, ByCustomer: true})
+	case conversation.StatusChanged:
+		x.conversationChange(&wire.ConversationChange{ConversationId: e.ConversationID, Change: "status", Status: e.To.String(), AiEnabled: s.state.AIEnabled(), ByCustomer: e.ByCustomer, Operator: x.operator()})
+	case conversation.AIChanged:
+		x.conversationChange(&wire.ConversationChange{ConversationId: s.state.ConversationID(), Change: "ai", Status: s.state.Status().String(), AiEnabled: e.Enabled, Operator: x.operator()})
+	case conversation.SendDecision:
+		// Operator and API sends arrive with the automation API.
 	}
 }
+
+// conversationChange queues a conversation event for analytics.
+func (x *execution) conversationChange(c *wire.ConversationChange) {
+	x.seq++
+	x.o.add(wire.TopicEvents, &wire.Event{
+		Id:     x.in.GetId() + "/conv/" + strconv.Itoa(x.seq),
+		Tenant: x.s.tenant.ID,
+		Phone:  x.s.phone,
+		AtMs:   x.s.deps.Now().UnixMilli(),
+		Kind:   &wire.Event_Conversation{Conversation: c},
+	})
+}
+
+// operator is who sent the command being executed, if it is one.
+func (x *execution) operator() string { return x.in.GetCommand().GetOperator() }
 
 // lookup asks the tenant's backend for the profiles of the number and feeds
 // the answer back into the core.
@@ -193,4 +218,23 @@ func (x *execution) ask(e conversation.AskBrain) {
 		x.inboundLog.QueryType = ans.QueryType
 	}
 	s.reply(x.o, x.in, ans.Text, ans.Text, ans.QueryType)
+}
+
+// deliveryStatus records a provider's report on a message the session sent
+// and keeps the latest one as the conversation's last-delivery state.
+func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.DeliveryStatus) {
+	s.lastDelivery = st.Status
+	o.add(wire.TopicEvents, &wire.Event{
+		// Providers redeliver callbacks; one row per provider id and status.
+		Id:     "delivery/" + st.ProviderId + "/" + st.Status,
+		Tenant: s.tenant.ID,
+		Phone:  s.phone,
+		AtMs:   s.deps.Now().UnixMilli(),
+		Kind: &wire.Event_Delivery{Delivery: &wire.DeliveryReport{
+			ProviderId: st.ProviderId,
+			Status:     st.Status,
+			ErrorCode:  st.ErrorCode,
+			Channel:    in.Channel,
+		}},
+	})
 }

@@ -70,6 +70,9 @@ type session struct {
 	tenant *tenants.Tenant
 	phone  string
 	state  *sessionState
+	// lastDelivery is the provider's latest delivery status of a message
+	// sent to the customer (queued, sent, delivered, read, failed).
+	lastDelivery string
 }
 
 func (s *session) Receive(ctx actor.Context) {
