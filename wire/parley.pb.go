@@ -528,6 +528,7 @@ type Outbound struct {
 	ConversationId string                 `protobuf:"bytes,6,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	InReplyTo      string                 `protobuf:"bytes,7,opt,name=in_reply_to,json=inReplyTo,proto3" json:"in_reply_to,omitempty"` // the inbound event id this answers
 	CreatedAtMs    int64                  `protobuf:"varint,8,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	Template       *Template              `protobuf:"bytes,9,opt,name=template,proto3" json:"template,omitempty"` // set: send this template instead of text
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -618,6 +619,83 @@ func (x *Outbound) GetCreatedAtMs() int64 {
 	return 0
 }
 
+func (x *Outbound) GetTemplate() *Template {
+	if x != nil {
+		return x.Template
+	}
+	return nil
+}
+
+// Template is a pre-approved WhatsApp template: the only kind of message
+// that may be sent outside the 24-hour window.
+type Template struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                                                                     // Meta template name
+	ContentSid    string                 `protobuf:"bytes,2,opt,name=content_sid,json=contentSid,proto3" json:"content_sid,omitempty"`                                                       // Twilio Content SID (HX...)
+	Language      string                 `protobuf:"bytes,3,opt,name=language,proto3" json:"language,omitempty"`                                                                             // e.g. en_GB
+	Variables     map[string]string      `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "1" -> "Sam"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Template) Reset() {
+	*x = Template{}
+	mi := &file_parley_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Template) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Template) ProtoMessage() {}
+
+func (x *Template) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Template.ProtoReflect.Descriptor instead.
+func (*Template) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Template) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Template) GetContentSid() string {
+	if x != nil {
+		return x.ContentSid
+	}
+	return ""
+}
+
+func (x *Template) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Template) GetVariables() map[string]string {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
 // Event is a record on parley.events: everything analytics keeps.
 // Key: tenant|phone.
 type Event struct {
@@ -641,7 +719,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +731,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +744,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{7}
+	return file_parley_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Event) GetId() string {
@@ -812,7 +890,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +902,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +915,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{8}
+	return file_parley_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ToolCall) GetTool() string {
@@ -888,7 +966,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +978,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +991,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{9}
+	return file_parley_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Usage) GetMetric() string {
@@ -951,7 +1029,7 @@ type DeliveryReport struct {
 
 func (x *DeliveryReport) Reset() {
 	*x = DeliveryReport{}
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1041,7 @@ func (x *DeliveryReport) String() string {
 func (*DeliveryReport) ProtoMessage() {}
 
 func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1054,7 @@ func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryReport.ProtoReflect.Descriptor instead.
 func (*DeliveryReport) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{10}
+	return file_parley_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeliveryReport) GetMessageId() string {
@@ -1031,7 +1109,7 @@ type ConversationChange struct {
 
 func (x *ConversationChange) Reset() {
 	*x = ConversationChange{}
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1121,7 @@ func (x *ConversationChange) String() string {
 func (*ConversationChange) ProtoMessage() {}
 
 func (x *ConversationChange) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1134,7 @@ func (x *ConversationChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationChange.ProtoReflect.Descriptor instead.
 func (*ConversationChange) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{11}
+	return file_parley_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConversationChange) GetConversationId() string {
@@ -1125,7 +1203,7 @@ type MessageLog struct {
 
 func (x *MessageLog) Reset() {
 	*x = MessageLog{}
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1215,7 @@ func (x *MessageLog) String() string {
 func (*MessageLog) ProtoMessage() {}
 
 func (x *MessageLog) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1228,7 @@ func (x *MessageLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageLog.ProtoReflect.Descriptor instead.
 func (*MessageLog) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{12}
+	return file_parley_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MessageLog) GetDirection() string {
@@ -1221,7 +1299,7 @@ type AuthEvent struct {
 
 func (x *AuthEvent) Reset() {
 	*x = AuthEvent{}
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1311,7 @@ func (x *AuthEvent) String() string {
 func (*AuthEvent) ProtoMessage() {}
 
 func (x *AuthEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1324,7 @@ func (x *AuthEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
 func (*AuthEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{13}
+	return file_parley_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuthEvent) GetEvent() string {
@@ -1283,7 +1361,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1373,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1386,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{14}
+	return file_parley_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Delivery) GetInbound() *Inbound {
@@ -1343,7 +1421,7 @@ type Handled struct {
 
 func (x *Handled) Reset() {
 	*x = Handled{}
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1433,7 @@ func (x *Handled) String() string {
 func (*Handled) ProtoMessage() {}
 
 func (x *Handled) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1446,7 @@ func (x *Handled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handled.ProtoReflect.Descriptor instead.
 func (*Handled) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{15}
+	return file_parley_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Handled) GetPartition() int32 {
@@ -1394,7 +1472,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1484,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1497,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{16}
+	return file_parley_proto_rawDescGZIP(), []int{17}
 }
 
 var File_parley_proto protoreflect.FileDescriptor
@@ -1464,7 +1542,7 @@ const file_parley_proto_rawDesc = "" +
 	"providerId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\x03 \x01(\tR\terrorCode\"\xe3\x01\n" +
+	"error_code\x18\x03 \x01(\tR\terrorCode\"\x96\x02\n" +
 	"\bOutbound\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -1473,7 +1551,17 @@ const file_parley_proto_rawDesc = "" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x12'\n" +
 	"\x0fconversation_id\x18\x06 \x01(\tR\x0econversationId\x12\x1e\n" +
 	"\vin_reply_to\x18\a \x01(\tR\tinReplyTo\x12\"\n" +
-	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\"\xa9\x03\n" +
+	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\x121\n" +
+	"\btemplate\x18\t \x01(\v2\x15.parley.wire.TemplateR\btemplate\"\xdd\x01\n" +
+	"\bTemplate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vcontent_sid\x18\x02 \x01(\tR\n" +
+	"contentSid\x12\x1a\n" +
+	"\blanguage\x18\x03 \x01(\tR\blanguage\x12B\n" +
+	"\tvariables\x18\x04 \x03(\v2$.parley.wire.Template.VariablesEntryR\tvariables\x1a<\n" +
+	"\x0eVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -1556,7 +1644,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),            // 0: parley.wire.Inbound
 	(*Command)(nil),            // 1: parley.wire.Command
@@ -1565,16 +1653,18 @@ var file_parley_proto_goTypes = []any{
 	(*Location)(nil),           // 4: parley.wire.Location
 	(*DeliveryStatus)(nil),     // 5: parley.wire.DeliveryStatus
 	(*Outbound)(nil),           // 6: parley.wire.Outbound
-	(*Event)(nil),              // 7: parley.wire.Event
-	(*ToolCall)(nil),           // 8: parley.wire.ToolCall
-	(*Usage)(nil),              // 9: parley.wire.Usage
-	(*DeliveryReport)(nil),     // 10: parley.wire.DeliveryReport
-	(*ConversationChange)(nil), // 11: parley.wire.ConversationChange
-	(*MessageLog)(nil),         // 12: parley.wire.MessageLog
-	(*AuthEvent)(nil),          // 13: parley.wire.AuthEvent
-	(*Delivery)(nil),           // 14: parley.wire.Delivery
-	(*Handled)(nil),            // 15: parley.wire.Handled
-	(*Passivate)(nil),          // 16: parley.wire.Passivate
+	(*Template)(nil),           // 7: parley.wire.Template
+	(*Event)(nil),              // 8: parley.wire.Event
+	(*ToolCall)(nil),           // 9: parley.wire.ToolCall
+	(*Usage)(nil),              // 10: parley.wire.Usage
+	(*DeliveryReport)(nil),     // 11: parley.wire.DeliveryReport
+	(*ConversationChange)(nil), // 12: parley.wire.ConversationChange
+	(*MessageLog)(nil),         // 13: parley.wire.MessageLog
+	(*AuthEvent)(nil),          // 14: parley.wire.AuthEvent
+	(*Delivery)(nil),           // 15: parley.wire.Delivery
+	(*Handled)(nil),            // 16: parley.wire.Handled
+	(*Passivate)(nil),          // 17: parley.wire.Passivate
+	nil,                        // 18: parley.wire.Template.VariablesEntry
 }
 var file_parley_proto_depIdxs = []int32{
 	2,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
@@ -1582,18 +1672,20 @@ var file_parley_proto_depIdxs = []int32{
 	1,  // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
 	3,  // 3: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
 	4,  // 4: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
-	12, // 5: parley.wire.Event.message:type_name -> parley.wire.MessageLog
-	13, // 6: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
-	8,  // 7: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
-	9,  // 8: parley.wire.Event.usage:type_name -> parley.wire.Usage
-	10, // 9: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
-	11, // 10: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
-	0,  // 11: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 5: parley.wire.Outbound.template:type_name -> parley.wire.Template
+	18, // 6: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
+	13, // 7: parley.wire.Event.message:type_name -> parley.wire.MessageLog
+	14, // 8: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
+	9,  // 9: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
+	10, // 10: parley.wire.Event.usage:type_name -> parley.wire.Usage
+	11, // 11: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
+	12, // 12: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
+	0,  // 13: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -1610,7 +1702,7 @@ func file_parley_proto_init() {
 		(*Command_SetStatus)(nil),
 		(*Command_SetAi)(nil),
 	}
-	file_parley_proto_msgTypes[7].OneofWrappers = []any{
+	file_parley_proto_msgTypes[8].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Auth)(nil),
 		(*Event_ToolCall)(nil),
@@ -1624,7 +1716,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
