@@ -57,35 +57,48 @@ func freshRand() conversation.Rand {
 
 // handle feeds one inbound record to the conversation core and carries out
 // the effects, returning the records to produce.
-func (s *session) handle(in *wire.Inbound) []kafka.Message {
+func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult) {
 	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
 		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text})
 	case *wire.Inbound_Command:
-		ev, ok := commandEvent(k.Command)
-		if !ok {
-			s.deps.Logger.Warn("unknown operator command", "session", s.id, "command", k.Command.String())
-			handled.WithLabelValues("command", "invalid").Inc()
-			return nil
+		c := k.Command
+		switch op := c.Op.(type) {
+		case *wire.Command_Send:
+			x.result = &wire.CommandResult{RequestId: c.RequestId}
+			x.sendRequest(op.Send)
+		case *wire.Command_Respond:
+			x.result = &wire.CommandResult{RequestId: c.RequestId}
+			x.respond(op.Respond)
+		default:
+			ev, ok := commandEvent(c)
+			if !ok {
+				s.deps.Logger.Warn("unknown operator command", "session", s.id)
+				handled.WithLabelValues("command", "invalid").Inc()
+				return nil, &wire.CommandResult{RequestId: c.RequestId, ErrorCode: "invalid", ErrorMessage: "unknown command"}
+			}
+			x.step(ev)
+			if c.RequestId != "" {
+				x.result = &wire.CommandResult{RequestId: c.RequestId, Ok: true, ConversationId: s.state.ConversationID()}
+			}
 		}
-		x.step(ev)
 		handled.WithLabelValues("command", x.outcome).Inc()
-		return o.messages()
+		return o.messages(), x.result
 	case *wire.Inbound_Status:
 		s.deliveryStatus(o, in, k.Status)
 		handled.WithLabelValues("status", "ok").Inc()
-		return o.messages()
+		return o.messages(), nil
 	default:
 		handled.WithLabelValues("unknown", "dropped").Inc()
-		return nil
+		return nil, nil
 	}
 	if x.inboundLog != nil && x.inboundLog.QueryType == "" {
 		x.inboundLog.QueryType = querySignIn
 	}
 	handled.WithLabelValues("message", x.outcome).Inc()
-	return o.messages()
+	return o.messages(), nil
 }
 
 var statuses = map[string]conversation.Status{
@@ -115,6 +128,10 @@ type execution struct {
 	inboundLog *wire.MessageLog
 	authSeq    int
 	seq        int
+	// result answers a caller waiting for a command (send, respond).
+	result *wire.CommandResult
+	// pendingSend is the operator message a SendRequest is deciding on.
+	pendingSend *wire.SendMessage
 	outcome    string
 }
 
@@ -161,7 +178,7 @@ func (x *execution) run(e conversation.Effect) {
 	case conversation.AIChanged:
 		x.conversationChange(&wire.ConversationChange{ConversationId: s.state.ConversationID(), Change: "ai", Status: s.state.Status().String(), AiEnabled: e.Enabled, Operator: x.operator()})
 	case conversation.SendDecision:
-		// Operator and API sends arrive with the automation API.
+		x.decided(e)
 	}
 }
 
@@ -237,4 +254,61 @@ func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.Delivery
 			Channel:    in.Channel,
 		}},
 	})
+}
+
+// sendRequest asks the core whether an operator/API message may go now:
+// the 24-hour window is the session's truth.
+func (x *execution) sendRequest(m *wire.SendMessage) {
+	x.pendingSend = m
+	x.step(conversation.SendRequest{Text: m.GetText(), Template: m.GetTemplate() != nil})
+}
+
+// decided carries out the core's answer to a SendRequest.
+func (x *execution) decided(d conversation.SendDecision) {
+	s := x.s
+	if x.result == nil || x.pendingSend == nil {
+		return
+	}
+	if !d.WindowUntil.IsZero() {
+		x.result.WindowUntilMs = d.WindowUntil.UnixMilli()
+	}
+	x.result.ConversationId = s.state.ConversationID()
+	if !d.Allowed {
+		x.result.ErrorCode = d.Reason
+		x.result.ErrorMessage = "free text can only be sent within 24 hours of the customer's last message; send a template"
+		return
+	}
+	m := x.pendingSend
+	body := m.GetText()
+	if t := m.GetTemplate(); t != nil {
+		body = "[template " + t.GetName() + t.GetContentSid() + "]"
+	}
+	out := s.reply(x.o, x.in, m.GetText(), body, "operator")
+	out.Template = m.GetTemplate()
+	x.result.Ok = true
+	x.result.OutboundId = out.Id
+}
+
+// respond has the assistant answer on behalf of the customer's
+// conversation and returns the answer to the caller, not to WhatsApp.
+func (x *execution) respond(r *wire.Respond) {
+	s := x.s
+	now := s.deps.Now()
+	authenticated := s.state.Authenticated(now)
+	req := brain.Request{TenantName: s.tenant.Name, Text: r.GetMessage(), Authenticated: authenticated}
+	if authenticated {
+		req.ProfileID, req.FirstName = s.state.ProfileID(), s.state.FirstName()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ans, err := s.deps.Brains(s.tenant).Answer(ctx, req)
+	if err != nil {
+		x.result.ErrorCode = "assistant_unavailable"
+		x.result.ErrorMessage = "the assistant could not answer; try again"
+		return
+	}
+	x.result.Ok = true
+	x.result.Reply = ans.Text
+	x.result.QueryType = ans.QueryType
+	x.result.ConversationId = s.state.ConversationID()
 }

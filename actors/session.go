@@ -40,6 +40,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Brains picks the brain that answers a tenant's customers.
 	Brains func(*tenants.Tenant) brain.Brain
+	// Results receives the answers to commands that carried a request id
+	// (API sends, assistant requests), once their effects are durable.
+	Results func(*wire.CommandResult)
 	// Backends picks the tenant's business system.
 	Backends func(*tenants.Tenant) backend.Profiles
 	// Now is the clock; tests replace it.
@@ -123,25 +126,34 @@ func (s *session) deliver(d *wire.Delivery) {
 		s.deps.Ack(d.Partition, d.Offset)
 		return
 	}
-	out := s.handle(in)
+	out, result := s.handle(in)
 	if len(out) == 0 {
-		s.deps.Ack(d.Partition, d.Offset)
+		s.finish(d, result)
 		return
 	}
-	s.produce(d, out, time.Second)
+	s.produce(d, out, result, time.Second)
+}
+
+// finish acknowledges a delivery and answers the caller waiting for it, if
+// any: only once everything it caused is durable.
+func (s *session) finish(d *wire.Delivery, result *wire.CommandResult) {
+	s.deps.Ack(d.Partition, d.Offset)
+	if result != nil && s.deps.Results != nil {
+		s.deps.Results(result)
+	}
 }
 
 // produce writes a delivery's outputs and acknowledges the delivery when the
 // broker has them. A failed write is retried rather than acknowledged: the
 // offset must not move past work that is not durable.
-func (s *session) produce(d *wire.Delivery, out []kafka.Message, backoff time.Duration) {
+func (s *session) produce(d *wire.Delivery, out []kafka.Message, result *wire.CommandResult, backoff time.Duration) {
 	s.deps.Producer.ProduceAsync(context.Background(), func(err error) {
 		if err == nil {
-			s.deps.Ack(d.Partition, d.Offset)
+			s.finish(d, result)
 			return
 		}
 		s.deps.Logger.Warn("session outputs not produced, retrying", "session", s.id, "in", backoff, "err", err)
-		time.AfterFunc(backoff, func() { s.produce(d, out, min(backoff*2, 30*time.Second)) })
+		time.AfterFunc(backoff, func() { s.produce(d, out, result, min(backoff*2, 30*time.Second)) })
 	}, out...)
 }
 
@@ -175,7 +187,7 @@ func (o *outputs) messages() []kafka.Message {
 
 // reply queues a text to the customer and its message-log event. logBody
 // is what the log keeps (a verification code is never logged).
-func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType string) {
+func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType string) *wire.Outbound {
 	now := s.deps.Now()
 	conversationID := s.state.ConversationID()
 	out := &wire.Outbound{
@@ -203,6 +215,7 @@ func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType s
 			QueryType:      queryType,
 		}},
 	})
+	return out
 }
 
 // logInbound queues the message-log event of a customer message and

@@ -24,6 +24,17 @@ type Tenant struct {
 	Backend BackendConfig `yaml:"backend" json:"backend"`
 	Brain   BrainConfig   `yaml:"brain" json:"brain"`
 	Session SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
+	// Templates are the tenant's approved WhatsApp templates by name.
+	Templates map[string]Template `yaml:"templates,omitempty" json:"templates,omitempty"`
+	// APIRateLimit caps automation API sends per second (default 50).
+	APIRateLimit float64 `yaml:"api_rate_limit,omitempty" json:"api_rate_limit,omitempty"`
+}
+
+// Template is an approved WhatsApp template: a Twilio Content SID or a
+// Meta template name, with its language.
+type Template struct {
+	ContentSID string `yaml:"content_sid,omitempty" json:"content_sid,omitempty"`
+	Language   string `yaml:"language,omitempty" json:"language,omitempty"`
 }
 
 // SessionConfig overrides the sign-in rules for a tenant; zero keeps the

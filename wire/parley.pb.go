@@ -174,8 +174,11 @@ type Command struct {
 	//
 	//	*Command_SetStatus
 	//	*Command_SetAi
+	//	*Command_Send
+	//	*Command_Respond
 	Op            isCommand_Op `protobuf_oneof:"op"`
-	Operator      string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"` // who asked, for the audit trail
+	Operator      string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`                    // who asked, for the audit trail
+	RequestId     string       `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // set when a caller waits for a CommandResult
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -235,9 +238,34 @@ func (x *Command) GetSetAi() bool {
 	return false
 }
 
+func (x *Command) GetSend() *SendMessage {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Send); ok {
+			return x.Send
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRespond() *Respond {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Respond); ok {
+			return x.Respond
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetOperator() string {
 	if x != nil {
 		return x.Operator
+	}
+	return ""
+}
+
+func (x *Command) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -254,9 +282,238 @@ type Command_SetAi struct {
 	SetAi bool `protobuf:"varint,2,opt,name=set_ai,json=setAi,proto3,oneof"` // false: human only, no automatic replies
 }
 
+type Command_Send struct {
+	Send *SendMessage `protobuf:"bytes,4,opt,name=send,proto3,oneof"` // an operator/API message to the customer
+}
+
+type Command_Respond struct {
+	Respond *Respond `protobuf:"bytes,5,opt,name=respond,proto3,oneof"` // have the assistant answer, reply to the caller
+}
+
 func (*Command_SetStatus) isCommand_Op() {}
 
 func (*Command_SetAi) isCommand_Op() {}
+
+func (*Command_Send) isCommand_Op() {}
+
+func (*Command_Respond) isCommand_Op() {}
+
+// SendMessage is free text or a template to send to the customer, subject
+// to the 24-hour window the session knows.
+type SendMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Template      *Template              `protobuf:"bytes,2,opt,name=template,proto3" json:"template,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendMessage) Reset() {
+	*x = SendMessage{}
+	mi := &file_parley_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendMessage) ProtoMessage() {}
+
+func (x *SendMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendMessage.ProtoReflect.Descriptor instead.
+func (*SendMessage) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SendMessage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *SendMessage) GetTemplate() *Template {
+	if x != nil {
+		return x.Template
+	}
+	return nil
+}
+
+// Respond asks the assistant to answer message in the customer's
+// conversation and return the answer to the caller instead of sending it.
+type Respond struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Variables     map[string]string      `protobuf:"bytes,2,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Respond) Reset() {
+	*x = Respond{}
+	mi := &file_parley_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Respond) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Respond) ProtoMessage() {}
+
+func (x *Respond) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Respond.ProtoReflect.Descriptor instead.
+func (*Respond) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Respond) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Respond) GetVariables() map[string]string {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+// CommandResult answers a Command that carried a request id.
+type CommandResult struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RequestId      string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Ok             bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	ErrorCode      string                 `protobuf:"bytes,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"` // outside_window | invalid | ...
+	ErrorMessage   string                 `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	OutboundId     string                 `protobuf:"bytes,5,opt,name=outbound_id,json=outboundId,proto3" json:"outbound_id,omitempty"` // the queued message (send)
+	Reply          string                 `protobuf:"bytes,6,opt,name=reply,proto3" json:"reply,omitempty"`                             // the assistant's answer (respond)
+	QueryType      string                 `protobuf:"bytes,7,opt,name=query_type,json=queryType,proto3" json:"query_type,omitempty"`
+	ConversationId string                 `protobuf:"bytes,8,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	WindowUntilMs  int64                  `protobuf:"varint,9,opt,name=window_until_ms,json=windowUntilMs,proto3" json:"window_until_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CommandResult) Reset() {
+	*x = CommandResult{}
+	mi := &file_parley_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommandResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommandResult) ProtoMessage() {}
+
+func (x *CommandResult) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
+func (*CommandResult) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CommandResult) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CommandResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *CommandResult) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *CommandResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *CommandResult) GetOutboundId() string {
+	if x != nil {
+		return x.OutboundId
+	}
+	return ""
+}
+
+func (x *CommandResult) GetReply() string {
+	if x != nil {
+		return x.Reply
+	}
+	return ""
+}
+
+func (x *CommandResult) GetQueryType() string {
+	if x != nil {
+		return x.QueryType
+	}
+	return ""
+}
+
+func (x *CommandResult) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *CommandResult) GetWindowUntilMs() int64 {
+	if x != nil {
+		return x.WindowUntilMs
+	}
+	return 0
+}
 
 // CustomerMessage is one message the customer sent.
 type CustomerMessage struct {
@@ -273,7 +530,7 @@ type CustomerMessage struct {
 
 func (x *CustomerMessage) Reset() {
 	*x = CustomerMessage{}
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +542,7 @@ func (x *CustomerMessage) String() string {
 func (*CustomerMessage) ProtoMessage() {}
 
 func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +555,7 @@ func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerMessage.ProtoReflect.Descriptor instead.
 func (*CustomerMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{2}
+	return file_parley_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CustomerMessage) GetProviderId() string {
@@ -353,7 +610,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +622,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +635,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{3}
+	return file_parley_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Media) GetUrl() string {
@@ -406,7 +663,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +675,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +688,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{4}
+	return file_parley_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Location) GetLatitude() float64 {
@@ -467,7 +724,7 @@ type DeliveryStatus struct {
 
 func (x *DeliveryStatus) Reset() {
 	*x = DeliveryStatus{}
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +736,7 @@ func (x *DeliveryStatus) String() string {
 func (*DeliveryStatus) ProtoMessage() {}
 
 func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +749,7 @@ func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryStatus.ProtoReflect.Descriptor instead.
 func (*DeliveryStatus) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{5}
+	return file_parley_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeliveryStatus) GetProviderId() string {
@@ -535,7 +792,7 @@ type Outbound struct {
 
 func (x *Outbound) Reset() {
 	*x = Outbound{}
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +804,7 @@ func (x *Outbound) String() string {
 func (*Outbound) ProtoMessage() {}
 
 func (x *Outbound) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +817,7 @@ func (x *Outbound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outbound.ProtoReflect.Descriptor instead.
 func (*Outbound) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{6}
+	return file_parley_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Outbound) GetId() string {
@@ -640,7 +897,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +909,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +922,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{7}
+	return file_parley_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Template) GetName() string {
@@ -719,7 +976,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +988,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +1001,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{8}
+	return file_parley_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Event) GetId() string {
@@ -890,7 +1147,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1159,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1172,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{9}
+	return file_parley_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ToolCall) GetTool() string {
@@ -966,7 +1223,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1235,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1248,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{10}
+	return file_parley_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Usage) GetMetric() string {
@@ -1029,7 +1286,7 @@ type DeliveryReport struct {
 
 func (x *DeliveryReport) Reset() {
 	*x = DeliveryReport{}
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1298,7 @@ func (x *DeliveryReport) String() string {
 func (*DeliveryReport) ProtoMessage() {}
 
 func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1311,7 @@ func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryReport.ProtoReflect.Descriptor instead.
 func (*DeliveryReport) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{11}
+	return file_parley_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeliveryReport) GetMessageId() string {
@@ -1109,7 +1366,7 @@ type ConversationChange struct {
 
 func (x *ConversationChange) Reset() {
 	*x = ConversationChange{}
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1378,7 @@ func (x *ConversationChange) String() string {
 func (*ConversationChange) ProtoMessage() {}
 
 func (x *ConversationChange) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1391,7 @@ func (x *ConversationChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationChange.ProtoReflect.Descriptor instead.
 func (*ConversationChange) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{12}
+	return file_parley_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConversationChange) GetConversationId() string {
@@ -1203,7 +1460,7 @@ type MessageLog struct {
 
 func (x *MessageLog) Reset() {
 	*x = MessageLog{}
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1472,7 @@ func (x *MessageLog) String() string {
 func (*MessageLog) ProtoMessage() {}
 
 func (x *MessageLog) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1485,7 @@ func (x *MessageLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageLog.ProtoReflect.Descriptor instead.
 func (*MessageLog) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{13}
+	return file_parley_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MessageLog) GetDirection() string {
@@ -1299,7 +1556,7 @@ type AuthEvent struct {
 
 func (x *AuthEvent) Reset() {
 	*x = AuthEvent{}
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1568,7 @@ func (x *AuthEvent) String() string {
 func (*AuthEvent) ProtoMessage() {}
 
 func (x *AuthEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1581,7 @@ func (x *AuthEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
 func (*AuthEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{14}
+	return file_parley_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthEvent) GetEvent() string {
@@ -1361,7 +1618,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1630,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1643,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{15}
+	return file_parley_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Delivery) GetInbound() *Inbound {
@@ -1421,7 +1678,7 @@ type Handled struct {
 
 func (x *Handled) Reset() {
 	*x = Handled{}
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1690,7 @@ func (x *Handled) String() string {
 func (*Handled) ProtoMessage() {}
 
 func (x *Handled) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1703,7 @@ func (x *Handled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handled.ProtoReflect.Descriptor instead.
 func (*Handled) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{16}
+	return file_parley_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Handled) GetPartition() int32 {
@@ -1472,7 +1729,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_parley_proto_msgTypes[17]
+	mi := &file_parley_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1741,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[17]
+	mi := &file_parley_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1754,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{17}
+	return file_parley_proto_rawDescGZIP(), []int{20}
 }
 
 var File_parley_proto protoreflect.FileDescriptor
@@ -1515,13 +1772,40 @@ const file_parley_proto_rawDesc = "" +
 	" \x01(\v2\x1c.parley.wire.CustomerMessageH\x00R\amessage\x125\n" +
 	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06status\x120\n" +
 	"\acommand\x18\f \x01(\v2\x14.parley.wire.CommandH\x00R\acommandB\x06\n" +
-	"\x04kind\"e\n" +
+	"\x04kind\"\xe6\x01\n" +
 	"\aCommand\x12\x1f\n" +
 	"\n" +
 	"set_status\x18\x01 \x01(\tH\x00R\tsetStatus\x12\x17\n" +
-	"\x06set_ai\x18\x02 \x01(\bH\x00R\x05setAi\x12\x1a\n" +
-	"\boperator\x18\x03 \x01(\tR\boperatorB\x04\n" +
-	"\x02op\"\xd6\x01\n" +
+	"\x06set_ai\x18\x02 \x01(\bH\x00R\x05setAi\x12.\n" +
+	"\x04send\x18\x04 \x01(\v2\x18.parley.wire.SendMessageH\x00R\x04send\x120\n" +
+	"\arespond\x18\x05 \x01(\v2\x14.parley.wire.RespondH\x00R\arespond\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestIdB\x04\n" +
+	"\x02op\"T\n" +
+	"\vSendMessage\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x121\n" +
+	"\btemplate\x18\x02 \x01(\v2\x15.parley.wire.TemplateR\btemplate\"\xa4\x01\n" +
+	"\aRespond\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12A\n" +
+	"\tvariables\x18\x02 \x03(\v2#.parley.wire.Respond.VariablesEntryR\tvariables\x1a<\n" +
+	"\x0eVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x02\n" +
+	"\rCommandResult\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x03 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\x12\x1f\n" +
+	"\voutbound_id\x18\x05 \x01(\tR\n" +
+	"outboundId\x12\x14\n" +
+	"\x05reply\x18\x06 \x01(\tR\x05reply\x12\x1d\n" +
+	"\n" +
+	"query_type\x18\a \x01(\tR\tqueryType\x12'\n" +
+	"\x0fconversation_id\x18\b \x01(\tR\x0econversationId\x12&\n" +
+	"\x0fwindow_until_ms\x18\t \x01(\x03R\rwindowUntilMs\"\xd6\x01\n" +
 	"\x0fCustomerMessage\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x12\n" +
@@ -1644,48 +1928,56 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),            // 0: parley.wire.Inbound
 	(*Command)(nil),            // 1: parley.wire.Command
-	(*CustomerMessage)(nil),    // 2: parley.wire.CustomerMessage
-	(*Media)(nil),              // 3: parley.wire.Media
-	(*Location)(nil),           // 4: parley.wire.Location
-	(*DeliveryStatus)(nil),     // 5: parley.wire.DeliveryStatus
-	(*Outbound)(nil),           // 6: parley.wire.Outbound
-	(*Template)(nil),           // 7: parley.wire.Template
-	(*Event)(nil),              // 8: parley.wire.Event
-	(*ToolCall)(nil),           // 9: parley.wire.ToolCall
-	(*Usage)(nil),              // 10: parley.wire.Usage
-	(*DeliveryReport)(nil),     // 11: parley.wire.DeliveryReport
-	(*ConversationChange)(nil), // 12: parley.wire.ConversationChange
-	(*MessageLog)(nil),         // 13: parley.wire.MessageLog
-	(*AuthEvent)(nil),          // 14: parley.wire.AuthEvent
-	(*Delivery)(nil),           // 15: parley.wire.Delivery
-	(*Handled)(nil),            // 16: parley.wire.Handled
-	(*Passivate)(nil),          // 17: parley.wire.Passivate
-	nil,                        // 18: parley.wire.Template.VariablesEntry
+	(*SendMessage)(nil),        // 2: parley.wire.SendMessage
+	(*Respond)(nil),            // 3: parley.wire.Respond
+	(*CommandResult)(nil),      // 4: parley.wire.CommandResult
+	(*CustomerMessage)(nil),    // 5: parley.wire.CustomerMessage
+	(*Media)(nil),              // 6: parley.wire.Media
+	(*Location)(nil),           // 7: parley.wire.Location
+	(*DeliveryStatus)(nil),     // 8: parley.wire.DeliveryStatus
+	(*Outbound)(nil),           // 9: parley.wire.Outbound
+	(*Template)(nil),           // 10: parley.wire.Template
+	(*Event)(nil),              // 11: parley.wire.Event
+	(*ToolCall)(nil),           // 12: parley.wire.ToolCall
+	(*Usage)(nil),              // 13: parley.wire.Usage
+	(*DeliveryReport)(nil),     // 14: parley.wire.DeliveryReport
+	(*ConversationChange)(nil), // 15: parley.wire.ConversationChange
+	(*MessageLog)(nil),         // 16: parley.wire.MessageLog
+	(*AuthEvent)(nil),          // 17: parley.wire.AuthEvent
+	(*Delivery)(nil),           // 18: parley.wire.Delivery
+	(*Handled)(nil),            // 19: parley.wire.Handled
+	(*Passivate)(nil),          // 20: parley.wire.Passivate
+	nil,                        // 21: parley.wire.Respond.VariablesEntry
+	nil,                        // 22: parley.wire.Template.VariablesEntry
 }
 var file_parley_proto_depIdxs = []int32{
-	2,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
-	5,  // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
+	5,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
+	8,  // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
 	1,  // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
-	3,  // 3: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
-	4,  // 4: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
-	7,  // 5: parley.wire.Outbound.template:type_name -> parley.wire.Template
-	18, // 6: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
-	13, // 7: parley.wire.Event.message:type_name -> parley.wire.MessageLog
-	14, // 8: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
-	9,  // 9: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
-	10, // 10: parley.wire.Event.usage:type_name -> parley.wire.Usage
-	11, // 11: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
-	12, // 12: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
-	0,  // 13: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	2,  // 3: parley.wire.Command.send:type_name -> parley.wire.SendMessage
+	3,  // 4: parley.wire.Command.respond:type_name -> parley.wire.Respond
+	10, // 5: parley.wire.SendMessage.template:type_name -> parley.wire.Template
+	21, // 6: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
+	6,  // 7: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
+	7,  // 8: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
+	10, // 9: parley.wire.Outbound.template:type_name -> parley.wire.Template
+	22, // 10: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
+	16, // 11: parley.wire.Event.message:type_name -> parley.wire.MessageLog
+	17, // 12: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
+	12, // 13: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
+	13, // 14: parley.wire.Event.usage:type_name -> parley.wire.Usage
+	14, // 15: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
+	15, // 16: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
+	0,  // 17: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -1701,8 +1993,10 @@ func file_parley_proto_init() {
 	file_parley_proto_msgTypes[1].OneofWrappers = []any{
 		(*Command_SetStatus)(nil),
 		(*Command_SetAi)(nil),
+		(*Command_Send)(nil),
+		(*Command_Respond)(nil),
 	}
-	file_parley_proto_msgTypes[8].OneofWrappers = []any{
+	file_parley_proto_msgTypes[11].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Auth)(nil),
 		(*Event_ToolCall)(nil),
@@ -1716,7 +2010,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,334 @@
+// Package api is the automation API agencies drive Parley with: send
+// messages and templates, ask the assistant, steer conversations. Every
+// call goes through the customer's session actor (via parley.inbound), so
+// the 24-hour window and the conversation state are the session's truth.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/wire"
+)
+
+// Permissions an endpoint needs.
+const (
+	PermMessages      = "messages"
+	PermConversations = "conversations"
+)
+
+// Authorizer checks the request's bearer key for a tenant and permission.
+// On failure it writes the 401/403 answer itself and returns false.
+type Authorizer interface {
+	Authorize(ctx *fasthttp.RequestCtx, tenant, permission string) bool
+}
+
+// Producer is the part of bus.Producer the API needs.
+type Producer interface {
+	Produce(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Options configure the API.
+type Options struct {
+	Tenants  *tenants.Registry
+	Producer Producer
+	Pending  *Pending
+	Auth     Authorizer
+	// Timeout bounds the wait for the session's answer. Default 10s.
+	Timeout time.Duration
+	// Fallback serves the /api/v1/tenants/{tenant}/... routes this package
+	// does not (analytics), after the tenant was found.
+	Fallback fasthttp.RequestHandler
+}
+
+// API serves /api/v1/tenants/{tenant}/...
+type API struct {
+	o        Options
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// New creates the API.
+func New(o Options) *API {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	return &API{o: o, limiters: map[string]*rate.Limiter{}}
+}
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v1/tenants/"
+
+// MaxText is WhatsApp's limit for a text message.
+const MaxText = 4096
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Error writes the API's JSON error: {"error":{"code":..., "message":...}}.
+func Error(ctx *fasthttp.RequestCtx, status int, code, message string) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, _ := json.Marshal(v)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// Handle routes /api/v1/tenants/{tenant}/...
+func (a *API) Handle(ctx *fasthttp.RequestCtx) {
+	rest := strings.TrimPrefix(string(ctx.Path()), Prefix)
+	tenantID, route, _ := strings.Cut(rest, "/")
+	t := a.o.Tenants.Get(tenantID)
+	if t == nil {
+		Error(ctx, fasthttp.StatusNotFound, "unknown_tenant", "no tenant "+strconv.Quote(tenantID))
+		return
+	}
+	parts := strings.Split(route, "/")
+	switch {
+	case route == "messages" && ctx.IsPost():
+		if a.o.Auth.Authorize(ctx, t.ID, PermMessages) {
+			a.send(ctx, t)
+		}
+	case route == "ai/respond" && ctx.IsPost():
+		if a.o.Auth.Authorize(ctx, t.ID, PermMessages) {
+			a.respond(ctx, t)
+		}
+	case len(parts) == 3 && parts[0] == "conversations" && (parts[2] == "status" || parts[2] == "ai") && ctx.IsPost():
+		if a.o.Auth.Authorize(ctx, t.ID, PermConversations) {
+			a.steer(ctx, t, parts[1], parts[2])
+		}
+	case a.o.Fallback != nil:
+		a.o.Fallback(ctx)
+	default:
+		Error(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
+	}
+}
+
+type sendRequest struct {
+	To       string `json:"to"`
+	Text     string `json:"text"`
+	Template *struct {
+		Name       string            `json:"name"`
+		ContentSID string            `json:"content_sid"`
+		Language   string            `json:"language"`
+		Variables  map[string]string `json:"variables"`
+	} `json:"template"`
+}
+
+func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
+	var req sendRequest
+	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
+		return
+	}
+	if !e164.MatchString(req.To) {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number",
+			"to must be an E.164 number such as +4915112345678, without spaces or punctuation")
+		return
+	}
+	msg := &wire.SendMessage{}
+	switch {
+	case req.Template != nil && req.Text != "":
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "send either text or template, not both")
+		return
+	case req.Template != nil:
+		tpl := &wire.Template{Name: req.Template.Name, ContentSid: req.Template.ContentSID, Language: req.Template.Language, Variables: req.Template.Variables}
+		if tpl.ContentSid == "" {
+			known, ok := t.Templates[tpl.Name]
+			if tpl.Name == "" || !ok {
+				Error(ctx, fasthttp.StatusNotFound, "template_not_found", "no template "+strconv.Quote(tpl.Name)+" is configured for this tenant")
+				return
+			}
+			tpl.ContentSid = known.ContentSID
+			if tpl.Language == "" {
+				tpl.Language = known.Language
+			}
+		}
+		msg.Template = tpl
+	case strings.TrimSpace(req.Text) == "":
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "text or template is required")
+		return
+	case utf8.RuneCountInString(req.Text) > MaxText:
+		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", "text is limited to 4096 characters")
+		return
+	default:
+		msg.Text = req.Text
+	}
+	if !a.allow(ctx, t) {
+		return
+	}
+	res, ok := a.command(ctx, t, req.To, &wire.Command{Op: &wire.Command_Send{Send: msg}})
+	if !ok {
+		return
+	}
+	if !res.Ok {
+		status := fasthttp.StatusUnprocessableEntity
+		Error(ctx, status, res.ErrorCode, res.ErrorMessage)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusAccepted, map[string]any{
+		"id": res.OutboundId, "status": "queued", "conversation_id": res.ConversationId,
+		"window_open_until": windowUntil(res),
+	})
+}
+
+func windowUntil(r *wire.CommandResult) any {
+	if r.WindowUntilMs == 0 {
+		return nil
+	}
+	return time.UnixMilli(r.WindowUntilMs).UTC().Format(time.RFC3339)
+}
+
+type respondRequest struct {
+	Customer  string            `json:"customer"`
+	Message   string            `json:"message"`
+	Variables map[string]string `json:"variables"`
+}
+
+func (a *API) respond(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
+	var req respondRequest
+	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
+		return
+	}
+	if !e164.MatchString(req.Customer) {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number", "customer must be the customer's E.164 number, e.g. +4915112345678")
+		return
+	}
+	if strings.TrimSpace(req.Message) == "" || utf8.RuneCountInString(req.Message) > MaxText {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "message is required, at most 4096 characters")
+		return
+	}
+	if !a.allow(ctx, t) {
+		return
+	}
+	res, ok := a.command(ctx, t, req.Customer, &wire.Command{Op: &wire.Command_Respond{Respond: &wire.Respond{Message: req.Message, Variables: req.Variables}}})
+	if !ok {
+		return
+	}
+	if !res.Ok {
+		Error(ctx, fasthttp.StatusServiceUnavailable, res.ErrorCode, res.ErrorMessage)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{
+		"reply": res.Reply, "query_type": res.QueryType, "conversation_id": res.ConversationId,
+	})
+}
+
+// steer switches a conversation's status or AI: POST
+// .../conversations/{phone}/status {"status":"archived"} or .../ai
+// {"enabled":false}.
+func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what string) {
+	if !e164.MatchString(phone) {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number", "the phone must be E.164, e.g. +4915112345678")
+		return
+	}
+	var body struct {
+		Status  string `json:"status"`
+		Enabled *bool  `json:"enabled"`
+	}
+	if err := json.Unmarshal(ctx.PostBody(), &body); err != nil {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
+		return
+	}
+	c := &wire.Command{}
+	switch {
+	case what == "status" && (body.Status == "active" || body.Status == "archived" || body.Status == "closed"):
+		c.Op = &wire.Command_SetStatus{SetStatus: body.Status}
+	case what == "ai" && body.Enabled != nil:
+		c.Op = &wire.Command_SetAi{SetAi: *body.Enabled}
+	default:
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", `want {"status":"active|archived|closed"} or {"enabled":true|false}`)
+		return
+	}
+	res, ok := a.command(ctx, t, phone, c)
+	if !ok {
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"ok": res.Ok, "conversation_id": res.ConversationId})
+}
+
+// allow applies the tenant's API rate limit, answering 429 itself.
+func (a *API) allow(ctx *fasthttp.RequestCtx, t *tenants.Tenant) bool {
+	a.mu.Lock()
+	l := a.limiters[t.ID]
+	if l == nil {
+		limit := t.APIRateLimit
+		if limit <= 0 {
+			limit = 50
+		}
+		l = rate.NewLimiter(rate.Limit(limit), int(math.Max(1, limit)))
+		a.limiters[t.ID] = l
+	}
+	a.mu.Unlock()
+	r := l.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		Error(ctx, fasthttp.StatusTooManyRequests, "rate_limited", "too many requests for this tenant; retry later")
+		return false
+	}
+	return true
+}
+
+// errNoAnswer means the session did not answer in time.
+var errNoAnswer = errors.New("no answer")
+
+// command puts a command on the session's inbound stream and waits for its
+// result. It writes the error answer itself when it returns false.
+func (a *API) command(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone string, c *wire.Command) (*wire.CommandResult, bool) {
+	c.RequestId = ids.New()
+	c.Operator = "api"
+	in := &wire.Inbound{
+		Id:           ids.New(),
+		Tenant:       t.ID,
+		Phone:        phone,
+		Channel:      "api",
+		ReceivedAtMs: time.Now().UnixMilli(),
+		Kind:         &wire.Inbound_Command{Command: c},
+	}
+	value, err := proto.Marshal(in)
+	if err != nil {
+		Error(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())
+		return nil, false
+	}
+	results, cancel := a.o.Pending.Wait(c.RequestId)
+	defer cancel()
+	wait, stop := context.WithTimeout(context.Background(), a.o.Timeout)
+	defer stop()
+	if err := a.o.Producer.Produce(wait, kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(t.ID, phone), Value: value}); err != nil {
+		ctx.Response.Header.Set("Retry-After", "5")
+		Error(ctx, fasthttp.StatusServiceUnavailable, "broker_unavailable", "the message could not be queued; retry later")
+		return nil, false
+	}
+	select {
+	case r := <-results:
+		return r, true
+	case <-wait.Done():
+		// The command is queued and will still be carried out; the
+		// session did not confirm in time.
+		ctx.Response.Header.Set("Retry-After", "5")
+		Error(ctx, fasthttp.StatusServiceUnavailable, "sender_offline", "the conversation engine did not answer in time: "+errNoAnswer.Error())
+		return nil, false
+	}
+}

@@ -1,0 +1,48 @@
+package api
+
+import (
+	"sync"
+
+	"github.com/parleyhq/parley/wire"
+)
+
+// Pending matches command results from session actors to the API requests
+// waiting for them. Requests and sessions meet in one process: the member
+// that consumes a key's partition hosts its session, and in a one-node
+// deployment that is this one. (Across members the result would travel on a
+// reply topic; see README "Deploying".)
+type Pending struct {
+	mu      sync.Mutex
+	waiters map[string]chan *wire.CommandResult
+}
+
+// NewPending creates an empty registry.
+func NewPending() *Pending {
+	return &Pending{waiters: map[string]chan *wire.CommandResult{}}
+}
+
+// Wait registers a request id and returns the channel its result arrives
+// on, and a function to call when the caller stops waiting.
+func (p *Pending) Wait(id string) (<-chan *wire.CommandResult, func()) {
+	ch := make(chan *wire.CommandResult, 1)
+	p.mu.Lock()
+	p.waiters[id] = ch
+	p.mu.Unlock()
+	return ch, func() {
+		p.mu.Lock()
+		delete(p.waiters, id)
+		p.mu.Unlock()
+	}
+}
+
+// Resolve hands a result to its waiter; a result nobody waits for (the
+// caller timed out, or a replay after a crash) is dropped.
+func (p *Pending) Resolve(r *wire.CommandResult) {
+	p.mu.Lock()
+	ch := p.waiters[r.RequestId]
+	delete(p.waiters, r.RequestId)
+	p.mu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
+}
