@@ -132,7 +132,7 @@ type execution struct {
 	result *wire.CommandResult
 	// pendingSend is the operator message a SendRequest is deciding on.
 	pendingSend *wire.SendMessage
-	outcome    string
+	outcome     string
 }
 
 func (x *execution) step(ev conversation.Event) {
