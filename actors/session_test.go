@@ -30,6 +30,10 @@ type sessions struct {
 	reader    *kafka.Reader
 	acks      chan int64
 	offset    int64
+	results   chan *wire.CommandResult
+	now       func() time.Time
+	// advance moves the sessions' clock forward.
+	advance func(time.Duration)
 }
 
 func startSessions(t *testing.T, idle time.Duration) *sessions {
@@ -50,7 +54,11 @@ func startSessions(t *testing.T, idle time.Duration) *sessions {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sessions{acks: make(chan int64, 100)}
+	s := &sessions{acks: make(chan int64, 100), results: make(chan *wire.CommandResult, 10)}
+	var clockMu sync.Mutex
+	offset := time.Duration(0)
+	s.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return time.Now().Add(offset) }
+	s.advance = func(d time.Duration) { clockMu.Lock(); offset += d; clockMu.Unlock() }
 	system := NewSystem()
 	t.Cleanup(system.Shutdown)
 	demoBackend, rulesBrain := demo.New(), rules.New()
@@ -62,6 +70,8 @@ func startSessions(t *testing.T, idle time.Duration) *sessions {
 		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
 		IdleAfter: idle,
+		Results:   func(r *wire.CommandResult) { s.results <- r },
+		Now:       func() time.Time { return s.now() },
 	}
 	s.placement = NewPlacement(system, SessionProps(deps))
 	deps.Placement = s.placement
@@ -185,5 +195,36 @@ func TestOperatorCommands(t *testing.T) {
 	s.command(t, phone, &wire.Command{Op: &wire.Command_SetStatus{SetStatus: "closed"}})
 	if r := s.say(t, phone, "hi again"); len(r) != 1 {
 		t.Fatalf("after close, replies %q", r)
+	}
+}
+
+func TestAPISendRespectsTheWindow(t *testing.T) {
+	s := startSessions(t, time.Minute)
+	const phone = "+447700900456"
+	send := func(m *wire.SendMessage) *wire.CommandResult {
+		t.Helper()
+		s.command(t, phone, &wire.Command{Op: &wire.Command_Send{Send: m}, RequestId: "r1"})
+		select {
+		case r := <-s.results:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatal("no result")
+			return nil
+		}
+	}
+	// Never wrote: free text refused, templates allowed.
+	if r := send(&wire.SendMessage{Text: "hello"}); r.Ok || r.ErrorCode != "outside_window" {
+		t.Fatalf("result %v", r)
+	}
+	if r := send(&wire.SendMessage{Template: &wire.Template{Name: "reminder", ContentSid: "HX1"}}); !r.Ok || r.OutboundId == "" {
+		t.Fatalf("template result %v", r)
+	}
+	s.say(t, phone, "hi")
+	if r := send(&wire.SendMessage{Text: "hello"}); !r.Ok || r.WindowUntilMs == 0 {
+		t.Fatalf("inside window result %v", r)
+	}
+	s.advance(24*time.Hour + time.Second)
+	if r := send(&wire.SendMessage{Text: "hello"}); r.Ok || r.ErrorCode != "outside_window" {
+		t.Fatalf("after 24h result %v", r)
 	}
 }
