@@ -36,7 +36,9 @@ type ProducerOptions struct {
 	// BatchTimeout bounds how long a record waits for its batch to fill:
 	// the latency a lone webhook pays. Default 2ms.
 	BatchTimeout time.Duration
-	// BatchSize is the most records in one produce request. Default 1000.
+	// BatchSize is the most records in one produce request per partition.
+	// Default 200: kafka-go allocates room for a full batch for every
+	// batch, and under webhook load batches are small.
 	BatchSize int
 }
 
@@ -48,7 +50,7 @@ func NewProducer(brokers []string, o ProducerOptions) *Producer {
 		o.BatchTimeout = 2 * time.Millisecond
 	}
 	if o.BatchSize == 0 {
-		o.BatchSize = 1000
+		o.BatchSize = 200
 	}
 	p := &Producer{}
 	p.w = &kafka.Writer{

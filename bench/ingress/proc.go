@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// USER_HZ, the unit of /proc CPU times, is 100 on every Linux architecture
+// Go supports.
+const clockTick = 10 * time.Millisecond
+
+// processCPU is the user+system CPU time of a process so far, from
+// /proc/<pid>/stat (fields 14 and 15), all threads included.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields are counted
+	// from the closing parenthesis, after which field 3 comes.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU is the machine-wide CPU time from /proc/stat's "cpu" line.
+type machineCPU struct {
+	busy, steal time.Duration
+}
+
+func readMachineCPU() (machineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}, errors.New("unexpected /proc/stat format")
+	}
+	var v [8]int64
+	for i := range v {
+		n, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil {
+			return machineCPU{}, err
+		}
+		v[i] = n
+	}
+	// Busy is what ran: user, nice, system, irq, softirq. Idle and
+	// iowait did not; steal is the hypervisor's, reported apart.
+	busy := v[0] + v[1] + v[2] + v[5] + v[6]
+	return machineCPU{busy: time.Duration(busy) * clockTick, steal: time.Duration(v[7]) * clockTick}, nil
+}
+
+func (m machineCPU) sub(o machineCPU) (busy, steal time.Duration) {
+	return m.busy - o.busy, m.steal - o.steal
+}
+
+type machine struct {
+	NumCPU    int    `json:"nproc"`
+	GoVersion string `json:"go_version"`
+	CPUModel  string `json:"cpu_model,omitempty"`
+	OS        string `json:"os"`
+	// FsyncP50 and FsyncP99 are the latency of appending 4 KiB to a file
+	// in FsyncDir (where the broker's data dir goes) and fsyncing it: the
+	// embedded broker pays two per produced batch.
+	FsyncDir string        `json:"fsync_dir"`
+	FsyncP50 time.Duration `json:"fsync_p50_ns"`
+	FsyncP99 time.Duration `json:"fsync_p99_ns"`
+}
+
+func describeMachine() machine {
+	m := machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	m.FsyncDir = os.TempDir()
+	m.FsyncP50, m.FsyncP99 = fsyncLatency(m.FsyncDir, 200)
+	return m
+}
+
+// fsyncLatency appends and fsyncs 4 KiB n times in a temporary file in dir.
+// Zero when the file cannot be written.
+func fsyncLatency(dir string, n int) (p50, p99 time.Duration) {
+	f, err := os.CreateTemp(dir, "parley-bench-fsync-")
+	if err != nil {
+		return 0, 0
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	return lat[n/2], lat[n*99/100]
+}
