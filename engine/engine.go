@@ -25,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/internal/chserver"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/sinks/outbound"
+	"github.com/parleyhq/parley/sinks/triggers"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -160,6 +161,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	// ClickHouse sink.
 	sink := chsink.NewSink(e.store, consumerOpts(), chsink.SinkOptions{})
 	e.goRun("clickhouse-sink", func() error { return sink.Run(runCtx) })
+
+	// Tenant webhooks (triggers).
+	deliverer := triggers.New(triggers.Options{Consumer: consumerOpts(), Tenants: reg, Logger: e.log})
+	e.goRun("triggers", func() error { return deliverer.Run(runCtx) })
 
 	// Ingress.
 	e.http = ingress.New(ingress.Options{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -26,8 +27,17 @@ type Tenant struct {
 	Session SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
 	// Templates are the tenant's approved WhatsApp templates by name.
 	Templates map[string]Template `yaml:"templates,omitempty" json:"templates,omitempty"`
+	// Webhook, when set, receives "message.received" and
+	// "conversation.started" events, signed with the secret.
+	Webhook *Webhook `yaml:"webhook,omitempty" json:"webhook,omitempty"`
 	// APIRateLimit caps automation API sends per second (default 50).
 	APIRateLimit float64 `yaml:"api_rate_limit,omitempty" json:"api_rate_limit,omitempty"`
+}
+
+// Webhook is a tenant's endpoint for Parley's event triggers.
+type Webhook struct {
+	URL    string `yaml:"url" json:"url"`
+	Secret Secret `yaml:"secret" json:"secret"`
 }
 
 // Template is an approved WhatsApp template: a Twilio Content SID or a
@@ -102,6 +112,9 @@ func (t *Tenant) Validate() error {
 	case "", "rules":
 	default:
 		return fmt.Errorf("tenant %s: unknown brain kind %q", t.ID, t.Brain.Kind)
+	}
+	if w := t.Webhook; w != nil && (!strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") || w.Secret == "") {
+		return fmt.Errorf("tenant %s: webhook needs an http(s) url and a secret", t.ID)
 	}
 	if s := t.Session; s.CodesPerHour < 0 || s.CodesPerDay < 0 || s.SessionTTL < 0 || s.IdleTimeout < 0 {
 		return fmt.Errorf("tenant %s: session limits must not be negative", t.ID)
