@@ -19,7 +19,9 @@ type Profile struct {
 	WhatsAppEnabled bool   `json:"whatsapp_enabled"`
 }
 
-// Service is something the business offers.
+// Service is something the business offers. Duration is not on the wire
+// (JSON has no duration type both sides agree on): DurationMin is, and
+// clients fill Duration from it.
 type Service struct {
 	ID          string        `json:"id"`
 	Name        string        `json:"name"`
@@ -30,7 +32,8 @@ type Service struct {
 	Description string        `json:"description,omitempty"`
 }
 
-// Slot is a bookable start time for a service.
+// Slot is a bookable start time for a service. Times carry the business's
+// UTC offset on the wire (RFC 3339), so compare them with Equal.
 type Slot struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
@@ -48,7 +51,9 @@ type Booking struct {
 	Address     string    `json:"address,omitempty"`
 }
 
-// BookingFilter selects bookings by time.
+// BookingFilter selects bookings by time: Upcoming is the confirmed bookings
+// that have not started, soonest first; Past is every booking that has
+// started (any status), most recent first.
 type BookingFilter string
 
 // Booking filters.
@@ -57,7 +62,9 @@ const (
 	Past     BookingFilter = "past"
 )
 
-// CancelResult is the outcome of a cancellation request.
+// CancelResult is the outcome of a cancellation request. A refusal by policy
+// is a result (Cancelled false, Reason set), not an error: the brain tells
+// the customer why rather than "something went wrong".
 type CancelResult struct {
 	Cancelled bool    `json:"cancelled"`
 	Booking   Booking `json:"booking"`
@@ -65,6 +72,10 @@ type CancelResult struct {
 	Reason string `json:"reason,omitempty"`
 	// Policy is the business's cancellation policy in words.
 	Policy string `json:"policy,omitempty"`
+	// AlreadyCancelled is set when the booking was cancelled before this
+	// request: cancelling is idempotent, so a repeated confirmation (or a
+	// retried delivery) is not an error, but the reply can say so.
+	AlreadyCancelled bool `json:"already_cancelled,omitempty"`
 }
 
 // Account is a customer's account details.
@@ -88,7 +99,9 @@ type Subscription struct {
 	NextPaymentPence  int64     `json:"next_payment_pence"`
 	SessionsPerPeriod int       `json:"sessions_per_period"`
 	SessionsRemaining int       `json:"sessions_remaining"`
-	PeriodDescription string    `json:"period_description,omitempty"`
+	// PeriodDescription names the period the session quota counts over
+	// (e.g. "fortnight").
+	PeriodDescription string `json:"period_description,omitempty"`
 }
 
 // Backend is one tenant's business system. Every account call takes the
@@ -96,13 +109,24 @@ type Subscription struct {
 // never from user or model input.
 type Backend interface {
 	Profiles
+	// Services lists what the business offers.
 	Services(ctx context.Context) ([]Service, error)
+	// Availability lists the free start times of a service on the
+	// calendar day of date (its year, month and day as written, in date's
+	// own location), in the business's time zone. A day without slots
+	// (closed, fully booked, past) is an empty list, not an error; an
+	// unknown service is ErrInvalid.
 	Availability(ctx context.Context, serviceID string, date time.Time) ([]Slot, error)
+	// Bookings lists the profile's bookings; an unknown profile is
+	// ErrNotFound.
 	Bookings(ctx context.Context, profileID string, filter BookingFilter) ([]Booking, error)
 	// CancelBooking cancels a booking of the profile, subject to the
 	// cancellation policy. A booking of another profile is ErrNotFound.
 	CancelBooking(ctx context.Context, profileID, bookingID string) (CancelResult, error)
+	// Account returns the profile's account details.
 	Account(ctx context.Context, profileID string) (Account, error)
+	// Subscription returns the profile's plan; a profile without one is
+	// ErrNotFound.
 	Subscription(ctx context.Context, profileID string) (Subscription, error)
 }
 
