@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/backend/demo"
+	"github.com/parleyhq/parley/backend/httpapi"
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/brain/rules"
 	"github.com/parleyhq/parley/tenants"
@@ -19,13 +22,35 @@ func newBrains() *brainSet { return &brainSet{rules: rules.New()} }
 // every tenant is answered by the rules brain.
 func (b *brainSet) For(*tenants.Tenant) brain.Brain { return b.rules }
 
-// backendSet picks each tenant's business system.
+// backendSet picks each tenant's business system: the in-memory demo for
+// kind demo, an HTTP client of the backend contract for kind http.
 type backendSet struct {
 	demo *demo.Backend
+	http map[string]*httpapi.Client
 }
 
-func newBackends() *backendSet { return &backendSet{demo: demo.New()} }
+func newBackends(reg *tenants.Registry) (*backendSet, error) {
+	b := &backendSet{demo: demo.New(), http: map[string]*httpapi.Client{}}
+	for _, t := range reg.All() {
+		if t.Backend.Kind != "http" {
+			continue
+		}
+		c, err := httpapi.NewClient(t.Backend.BaseURL, t.Backend.Token.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s backend: %w", t.ID, err)
+		}
+		b.http[t.ID] = c
+	}
+	return b, nil
+}
 
-// For returns the backend of a tenant: the demo business for kind demo
-// (the only kind so far).
-func (b *backendSet) For(*tenants.Tenant) backend.Profiles { return b.demo }
+// For returns the backend of a tenant.
+func (b *backendSet) For(t *tenants.Tenant) backend.Backend {
+	if c, ok := b.http[t.ID]; ok {
+		return c
+	}
+	return b.demo
+}
+
+// Profiles is For narrowed to what sessions need.
+func (b *backendSet) Profiles(t *tenants.Tenant) backend.Profiles { return b.For(t) }

@@ -11,12 +11,16 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
 	"github.com/parleyhq/parley/actors"
+	"github.com/parleyhq/parley/backend/httpapi"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/sim"
 	"github.com/parleyhq/parley/channels/twilio"
@@ -28,6 +32,13 @@ import (
 	"github.com/parleyhq/parley/sinks/triggers"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
+)
+
+// Where `parley dev` serves the demo business over HTTP, and the bearer
+// token it accepts (a development credential, not a secret).
+const (
+	DemoBackendPath  = "/demo-backend/"
+	DemoBackendToken = "demo-backend-token"
 )
 
 // Options say how to run.
@@ -130,7 +141,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 
 	// Session actors.
 	brains := newBrains()
-	backends := newBackends()
+	backends, err := newBackends(reg)
+	if err != nil {
+		return nil, err
+	}
 	e.system = actors.NewSystem()
 	var router *actors.Router
 	deps := &actors.Deps{
@@ -139,7 +153,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Ack:      func(p int32, off int64) { router.Ack(p, off) },
 		Logger:   e.log,
 		Brains:   brains.For,
-		Backends: backends.For,
+		Backends: backends.Profiles,
 	}
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement
@@ -179,6 +193,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		},
 	})
 	e.http.MountSimulator(e.Sim)
+	if o.Embed {
+		// parley dev serves the demo business over the backend contract,
+		// so tenants configured with backend kind http can point at it.
+		e.http.Mount(DemoBackendPath, "demo-backend", fasthttpadaptor.NewFastHTTPHandler(
+			http.StripPrefix(strings.TrimSuffix(DemoBackendPath, "/"), httpapi.Handler(backends.demo, DemoBackendToken))))
+	}
 	e.ln = o.Listener
 	if e.ln == nil {
 		e.ln, err = net.Listen("tcp", cfg.HTTP.Addr)

@@ -45,6 +45,10 @@ func startHarness(t *testing.T) *harness {
 	t.Cleanup(broker.Close)
 	tw := twiliotest.New(acmeSID, acmeToken)
 	t.Cleanup(tw.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	chAddr := chtest.ForTest(t)
 	db := chtest.Database(t, chAddr)
 	t.Setenv("ACME_TWILIO_TOKEN", acmeToken)
@@ -73,17 +77,19 @@ tenants:
     simulator: true
     backend: { kind: demo }
     brain: { kind: rules }
-`, publicURL, broker.Addrs()[0], chAddr, db, acmeSID, tw.URL())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+  - id: viahttp
+    name: Demo over HTTP
+    simulator: true
+    backend: { kind: http, base_url: "http://%s%s", token: %s }
+`, publicURL, broker.Addrs()[0], chAddr, db, acmeSID, tw.URL(), ln.Addr(), DemoBackendPath, DemoBackendToken)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	e, err := Start(ctx, cfg, Options{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// Embed: the config names broker and ClickHouse, so only the demo
+	// business is added, served over HTTP as `parley dev` does.
+	e, err := Start(ctx, cfg, Options{Embed: true, Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,5 +266,53 @@ func TestSimulatorPageRoundTrip(t *testing.T) {
 		if res.StatusCode != want {
 			t.Fatalf("%s: %d, want %d", body, res.StatusCode, want)
 		}
+	}
+}
+
+func TestBackendOverHTTP(t *testing.T) {
+	h := startHarness(t)
+	events, err := http.Get(h.engine.URL() + "/simulator/api/events?tenant=viahttp&phone=%2B447700900456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+	res, err := http.Post(h.engine.URL()+"/simulator/api/send", "application/json",
+		strings.NewReader(`{"tenant":"viahttp","phone":"+447700900456","text":"hello"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var acc string
+		for !strings.Contains(acc, "data: ") {
+			n, err := events.Body.Read(buf)
+			acc += string(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		got <- acc
+	}()
+	select {
+	case ev := <-got:
+		// Sam Patel was found through the HTTP contract: a code was sent.
+		if !strings.Contains(ev, "verification code") {
+			t.Fatalf("event %q", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reply")
+	}
+	// The demo business refuses a wrong token.
+	req, _ := http.NewRequest(http.MethodGet, h.engine.URL()+DemoBackendPath+"services", nil)
+	req.Header.Set("Authorization", "Bearer wrong")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", r2.StatusCode)
 	}
 }

@@ -68,7 +68,7 @@ type Twilio struct {
 
 // BackendConfig says where the tenant's business system is.
 type BackendConfig struct {
-	Kind    string `yaml:"kind" json:"kind"` // demo
+	Kind    string `yaml:"kind" json:"kind"` // demo | http
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
 	Token   Secret `yaml:"token,omitempty" json:"token,omitempty"`
 }
@@ -105,6 +105,10 @@ func (t *Tenant) Validate() error {
 	}
 	switch t.Backend.Kind {
 	case "", "demo":
+	case "http":
+		if !strings.HasPrefix(t.Backend.BaseURL, "http://") && !strings.HasPrefix(t.Backend.BaseURL, "https://") {
+			return fmt.Errorf("tenant %s: backend kind http needs an http(s) base_url", t.ID)
+		}
 	default:
 		return fmt.Errorf("tenant %s: unknown backend kind %q", t.ID, t.Backend.Kind)
 	}
