@@ -1,0 +1,54 @@
+package meta
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"-5", 0},
+		{"3", 3 * time.Second},
+		{"300", 5 * time.Minute},
+		{"301", maxRetryAfter},
+		{"99999999999999999999", 0}, // neither an int nor a date
+		{"soon", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{now.Add(24 * time.Hour).Format(http.TimeFormat), maxRetryAfter},
+	}
+	for _, tc := range cases {
+		if got := parseRetryAfter(tc.header, now); got != tc.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}
+
+func TestSendErrorText(t *testing.T) {
+	cases := []struct {
+		err  *SendError
+		want string
+	}{
+		{&SendError{Status: 400, Code: 131047, Message: "(#131047) Re-engagement message",
+			Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+			"meta send: status 400 code 131047 (#131047) Re-engagement message: Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+		{&SendError{Status: 400, Code: 130429, Message: "(#130429) Rate limit hit", Retryable: true},
+			"meta send: status 400 code 130429 (#130429) Rate limit hit (retryable)"},
+		{&SendError{Status: 400, Code: 100, Subcode: 33, Message: "Unsupported post request."},
+			"meta send: status 400 code 100 subcode 33 Unsupported post request."},
+		{&SendError{Message: "dial tcp: connection refused", Retryable: true},
+			"meta send: dial tcp: connection refused (retryable)"},
+	}
+	for _, tc := range cases {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
