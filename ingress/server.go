@@ -124,6 +124,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	case strings.HasPrefix(path, "/webhooks/twilio/"):
 		route = "twilio"
 		s.twilioWebhook(ctx, strings.TrimPrefix(path, "/webhooks/twilio/"))
+	case path == "/webhooks/meta":
+		route = "meta"
+		s.metaWebhook(ctx)
 	case path == "/healthz":
 		route = "healthz"
 		ctx.SetContentType("text/plain; charset=utf-8")

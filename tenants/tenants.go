@@ -3,6 +3,8 @@
 package tenants
 
 import (
+	"github.com/parleyhq/parley/channels/meta"
+
 	"fmt"
 	"regexp"
 	"sort"
@@ -13,14 +15,17 @@ import (
 // Channel names.
 const (
 	ChannelTwilio    = "twilio"
+	ChannelMeta      = meta.Channel
 	ChannelSimulator = "sim"
 )
 
 // Tenant is one business.
 type Tenant struct {
-	ID      string        `yaml:"id" json:"id"`
-	Name    string        `yaml:"name" json:"name"`
-	Twilio  *Twilio       `yaml:"twilio,omitempty" json:"twilio,omitempty"`
+	ID     string  `yaml:"id" json:"id"`
+	Name   string  `yaml:"name" json:"name"`
+	Twilio *Twilio `yaml:"twilio,omitempty" json:"twilio,omitempty"`
+	// Meta connects the tenant's number directly through Meta's Cloud API.
+	Meta    *meta.Config  `yaml:"meta,omitempty" json:"meta,omitempty"`
 	Sim     bool          `yaml:"simulator,omitempty" json:"simulator,omitempty"`
 	Backend BackendConfig `yaml:"backend" json:"backend"`
 	Brain   BrainConfig   `yaml:"brain" json:"brain"`
@@ -86,6 +91,9 @@ func (t *Tenant) Channel() string {
 	if t.Twilio != nil {
 		return ChannelTwilio
 	}
+	if t.Meta != nil {
+		return ChannelMeta
+	}
 	return ChannelSimulator
 }
 
@@ -100,8 +108,17 @@ func (t *Tenant) Validate() error {
 		if t.Twilio.AccountSID == "" || t.Twilio.AuthToken == "" || t.Twilio.From == "" {
 			return fmt.Errorf("tenant %s: twilio needs account_sid, auth_token and from", t.ID)
 		}
-	} else if !t.Sim {
-		return fmt.Errorf("tenant %s: no channel configured (twilio, or simulator: true)", t.ID)
+	}
+	if t.Meta != nil {
+		if t.Twilio != nil {
+			return fmt.Errorf("tenant %s: configure one channel, twilio or meta", t.ID)
+		}
+		if err := t.Meta.Validate(); err != nil {
+			return fmt.Errorf("tenant %s: meta: %w", t.ID, err)
+		}
+	}
+	if t.Twilio == nil && t.Meta == nil && !t.Sim {
+		return fmt.Errorf("tenant %s: no channel configured (twilio, meta, or simulator: true)", t.ID)
 	}
 	switch t.Backend.Kind {
 	case "", "demo":
@@ -129,12 +146,13 @@ func (t *Tenant) Validate() error {
 // Registry finds tenants by id. It is read-only after construction and safe
 // for concurrent use.
 type Registry struct {
-	byID map[string]*Tenant
+	byID     map[string]*Tenant
+	byMetaID map[string]*Tenant
 }
 
 // NewRegistry validates the tenants and indexes them.
 func NewRegistry(list []Tenant) (*Registry, error) {
-	r := &Registry{byID: make(map[string]*Tenant, len(list))}
+	r := &Registry{byID: make(map[string]*Tenant, len(list)), byMetaID: map[string]*Tenant{}}
 	for i := range list {
 		t := &list[i]
 		if err := t.Validate(); err != nil {
@@ -144,12 +162,22 @@ func NewRegistry(list []Tenant) (*Registry, error) {
 			return nil, fmt.Errorf("tenant %s configured twice", t.ID)
 		}
 		r.byID[t.ID] = t
+		if t.Meta != nil {
+			if other, dup := r.byMetaID[t.Meta.PhoneNumberID]; dup {
+				return nil, fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s", t.Meta.PhoneNumberID, other.ID, t.ID)
+			}
+			r.byMetaID[t.Meta.PhoneNumberID] = t
+		}
 	}
 	return r, nil
 }
 
 // Get returns the tenant with that id, or nil.
 func (r *Registry) Get(id string) *Tenant { return r.byID[id] }
+
+// ByMetaNumber returns the tenant whose Meta phone_number_id it is: how a
+// Meta webhook, shared by many numbers, finds its tenant.
+func (r *Registry) ByMetaNumber(phoneNumberID string) *Tenant { return r.byMetaID[phoneNumberID] }
 
 // All returns the tenants sorted by id.
 func (r *Registry) All() []*Tenant {
