@@ -21,22 +21,11 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
-
-// Permissions an endpoint needs.
-const (
-	PermMessages      = "messages"
-	PermConversations = "conversations"
-)
-
-// Authorizer checks the request's bearer key for a tenant and permission.
-// On failure it writes the 401/403 answer itself and returns false.
-type Authorizer interface {
-	Authorize(ctx *fasthttp.RequestCtx, tenant, permission string) bool
-}
 
 // Producer is the part of bus.Producer the API needs.
 type Producer interface {
@@ -48,7 +37,7 @@ type Options struct {
 	Tenants  *tenants.Registry
 	Producer Producer
 	Pending  *Pending
-	Auth     Authorizer
+	Keys     *apikeys.Set
 	// Timeout bounds the wait for the session's answer. Default 10s.
 	Timeout time.Duration
 	// Fallback serves the /api/v1/tenants/{tenant}/... routes this package
@@ -80,12 +69,7 @@ const MaxText = 4096
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // Error writes the API's JSON error: {"error":{"code":..., "message":...}}.
-func Error(ctx *fasthttp.RequestCtx, status int, code, message string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
-}
+var Error = apikeys.WriteError
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	b, _ := json.Marshal(v)
@@ -106,16 +90,16 @@ func (a *API) Handle(ctx *fasthttp.RequestCtx) {
 	parts := strings.Split(route, "/")
 	switch {
 	case route == "messages" && ctx.IsPost():
-		if a.o.Auth.Authorize(ctx, t.ID, PermMessages) {
+		if _, ok := a.o.Keys.AuthorizeRequest(ctx, t.ID, apikeys.MessagesSend); ok {
 			a.send(ctx, t)
 		}
 	case route == "ai/respond" && ctx.IsPost():
-		if a.o.Auth.Authorize(ctx, t.ID, PermMessages) {
+		if _, ok := a.o.Keys.AuthorizeRequest(ctx, t.ID, apikeys.MessagesSend); ok {
 			a.respond(ctx, t)
 		}
 	case len(parts) == 3 && parts[0] == "conversations" && (parts[2] == "status" || parts[2] == "ai") && ctx.IsPost():
-		if a.o.Auth.Authorize(ctx, t.ID, PermConversations) {
-			a.steer(ctx, t, parts[1], parts[2])
+		if k, ok := a.o.Keys.AuthorizeRequest(ctx, t.ID, apikeys.ConversationsWrite); ok {
+			a.steer(ctx, t, parts[1], parts[2], k.Label())
 		}
 	case a.o.Fallback != nil:
 		a.o.Fallback(ctx)
@@ -238,7 +222,7 @@ func (a *API) respond(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 // steer switches a conversation's status or AI: POST
 // .../conversations/{phone}/status {"status":"archived"} or .../ai
 // {"enabled":false}.
-func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what string) {
+func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what, operator string) {
 	if !e164.MatchString(phone) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number", "the phone must be E.164, e.g. +4915112345678")
 		return
@@ -251,7 +235,7 @@ func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what str
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
 		return
 	}
-	c := &wire.Command{}
+	c := &wire.Command{Operator: operator}
 	switch {
 	case what == "status" && (body.Status == "active" || body.Status == "archived" || body.Status == "closed"):
 		c.Op = &wire.Command_SetStatus{SetStatus: body.Status}
@@ -298,7 +282,9 @@ var errNoAnswer = errors.New("no answer")
 // result. It writes the error answer itself when it returns false.
 func (a *API) command(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone string, c *wire.Command) (*wire.CommandResult, bool) {
 	c.RequestId = ids.New()
-	c.Operator = "api"
+	if c.Operator == "" {
+		c.Operator = "api"
+	}
 	in := &wire.Inbound{
 		Id:           ids.New(),
 		Tenant:       t.ID,

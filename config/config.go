@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/tenants"
 )
 
@@ -24,6 +25,8 @@ type Config struct {
 	ClickHouse ClickHouse       `yaml:"clickhouse"`
 	DataDir    string           `yaml:"data_dir"`
 	Tenants    []tenants.Tenant `yaml:"tenants"`
+	// APIKeys authorise /api/v1 calls, each scoped to tenants and a role.
+	APIKeys []apikeys.Key `yaml:"api_keys"`
 }
 
 // HTTP configures the ingress server.
@@ -90,7 +93,10 @@ func (c *Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("http.public_base_url %q: want http(s)://host[:port]", c.HTTP.PublicBaseURL)
 	}
-	_, err = tenants.NewRegistry(c.Tenants)
+	if _, err = tenants.NewRegistry(c.Tenants); err != nil {
+		return err
+	}
+	_, err = apikeys.New(c.APIKeys)
 	return err
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/parleyhq/parley/actors"
+	"github.com/parleyhq/parley/api"
+	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/backend/httpapi"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/sim"
@@ -139,7 +141,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		return bus.ConsumerOptions{Brokers: e.brokers, Logger: e.log}
 	}
 
-	// Session actors.
+	// Session actors. API calls wait in pending for their session's answer.
+	pending := api.NewPending()
 	brains := newBrains()
 	backends, err := newBackends(reg)
 	if err != nil {
@@ -154,6 +157,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Logger:   e.log,
 		Brains:   brains.For,
 		Backends: backends.Profiles,
+		Results:  pending.Resolve,
 	}
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement
@@ -193,6 +197,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		},
 	})
 	e.http.MountSimulator(e.Sim)
+	keys, err := apikeys.New(cfg.APIKeys)
+	if err != nil {
+		return nil, err
+	}
+	automation := api.New(api.Options{Tenants: reg, Producer: e.producer, Pending: pending, Keys: keys})
+	e.http.Mount(api.Prefix, "api", automation.Handle)
 	if o.Embed {
 		// parley dev serves the demo business over the backend contract,
 		// so tenants configured with backend kind http can point at it.

@@ -62,9 +62,16 @@ kafka:
 clickhouse:
   addr: %s
   database: %s
+api_keys:
+  - { key: "admin-key-0123456789", tenants: ["*"], role: admin }
+  - { key: "acme-agent-key-0123456789", tenants: ["acme"], role: agent }
+  - { key: "analyst-key-0123456789", tenants: ["acme"], role: analyst }
 tenants:
   - id: acme
     name: Acme Cleaning
+    api_rate_limit: 5
+    templates:
+      booking_reminder: { content_sid: HX0123456789abcdef0123456789abcdef, language: en_GB }
     twilio:
       account_sid: %s
       auth_token: ${ACME_TWILIO_TOKEN}          # ${VAR} is read from the environment

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func (h *harness) api(t *testing.T, method, path, key, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, h.engine.URL()+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return res.StatusCode, m, res.Header
+}
+
+func errorCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestAutomationAPI(t *testing.T) {
+	h := startHarness(t)
+	const agent, admin, analyst = "acme-agent-key-0123456789", "admin-key-0123456789", "analyst-key-0123456789"
+	send := "/api/v1/tenants/acme/messages"
+
+	cases := []struct {
+		name, path, key, body string
+		want                  int
+		code                  string
+	}{
+		{"no key", send, "", `{"to":"+4915112345678","text":"hi"}`, 401, ""},
+		{"unknown key", send, "nope-nope-nope-nope-nope", `{"to":"+4915112345678","text":"hi"}`, 401, ""},
+		{"analyst may not send", send, analyst, `{"to":"+4915112345678","text":"hi"}`, 403, ""},
+		{"another tenant's data", "/api/v1/tenants/demo/messages", agent, `{"to":"+4915112345678","text":"hi"}`, 403, ""},
+		{"unknown tenant", "/api/v1/tenants/nobody/messages", admin, `{"to":"+4915112345678","text":"hi"}`, 404, "unknown_tenant"},
+		{"national format", send, agent, `{"to":"0151/12345678","text":"hi"}`, 400, "invalid_phone_number"},
+		{"spaces and brackets", send, agent, `{"to":"+49 (0) 151 12345678","text":"hi"}`, 400, "invalid_phone_number"},
+		{"too long", send, agent, `{"to":"+4915112345678","text":"` + strings.Repeat("x", 4097) + `"}`, 400, "text_too_long"},
+		{"unknown template", send, agent, `{"to":"+4915112345678","template":{"name":"nope"}}`, 404, "template_not_found"},
+		{"outside the window", send, agent, `{"to":"+4915112345678","text":"hi"}`, 422, "outside_window"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, m, _ := h.api(t, http.MethodPost, tc.path, tc.key, tc.body)
+			if status != tc.want || (tc.code != "" && errorCode(m) != tc.code) {
+				t.Fatalf("status %d body %v, want %d %s", status, m, tc.want, tc.code)
+			}
+		})
+	}
+
+	// A template may go at any time.
+	status, m, _ := h.api(t, http.MethodPost, send, agent, `{"to":"+4915112345678","template":{"name":"booking_reminder","variables":{"1":"Sam"}}}`)
+	if status != 202 || m["id"] == "" {
+		t.Fatalf("template send: %d %v", status, m)
+	}
+
+	// Once the customer wrote, free text may go, and reaches Twilio.
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd01", "+447700900456", "Hello")
+	h.twilio.WaitFor(1, 30*time.Second)
+	status, m, _ = h.api(t, http.MethodPost, send, agent, `{"to":"+447700900456","text":"Your cleaner is on the way"}`)
+	if status != 202 || m["status"] != "queued" || m["window_open_until"] == nil {
+		t.Fatalf("text send: %d %v", status, m)
+	}
+	found := false
+	for _, msg := range h.twilio.WaitFor(2, 30*time.Second) {
+		found = found || msg.Body == "Your cleaner is on the way"
+	}
+	if !found {
+		t.Fatalf("API message did not reach Twilio: %+v", h.twilio.Messages())
+	}
+
+	// The assistant answers the caller.
+	status, m, _ = h.api(t, http.MethodPost, "/api/v1/tenants/acme/ai/respond", agent, `{"customer":"+447700900456","message":"What can you help me with?"}`)
+	if status != 200 || m["reply"] == "" {
+		t.Fatalf("ai/respond: %d %v", status, m)
+	}
+
+	// Operators steer conversations.
+	status, m, _ = h.api(t, http.MethodPost, "/api/v1/tenants/acme/conversations/+447700900456/ai", agent, `{"enabled":false}`)
+	if status != 200 || m["ok"] != true {
+		t.Fatalf("ai off: %d %v", status, m)
+	}
+
+	// The tenant's rate limit answers 429 with Retry-After.
+	limited := false
+	for range 20 {
+		status, _, hdr := h.api(t, http.MethodPost, send, agent, `{"to":"+4915112345678","template":{"name":"booking_reminder"}}`)
+		if status == 429 {
+			limited = hdr.Get("Retry-After") != ""
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("no 429 with Retry-After after a burst over the tenant's limit")
+	}
+}
