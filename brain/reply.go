@@ -1,0 +1,148 @@
+package brain
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxReplyChars is WhatsApp's limit on a text message body.
+const MaxReplyChars = 4096
+
+// Finish makes a reply safe to send: masked (see Mask) and within
+// MaxReplyChars. Every brain passes its final text through it, so a model
+// that echoes an email address or an internal id does not leak it.
+func Finish(s string) string {
+	return Limit(Mask(strings.TrimSpace(s)), MaxReplyChars)
+}
+
+// Limit shortens s to at most n characters (runes), cutting at a line or
+// word boundary where one is near and marking the cut with "…".
+func Limit(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)[:n-1]
+	cut := len(r)
+	// Prefer a line break, then a space, in the last fifth of the text.
+	floor := len(r) * 4 / 5
+	for i := len(r) - 1; i > floor; i-- {
+		if r[i] == '\n' {
+			cut = i
+			break
+		}
+	}
+	if cut == len(r) {
+		for i := len(r) - 1; i > floor; i-- {
+			if r[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+	}
+	return strings.TrimRight(string(r[:cut]), " \n") + "…"
+}
+
+// Mask hides what a reply need not show: email addresses keep their first
+// letter and domain (s***@example.com), identifiers of 16 or more
+// characters that mix letters and digits keep their last four (…c9d2), and
+// runs of 9 or more digits (phone, card and account numbers) keep their
+// first and last three.
+func Mask(s string) string {
+	if !needsMask(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	i := 0
+	for i < len(s) {
+		j := i
+		for j < len(s) && isTokenByte(s[j]) {
+			j++
+		}
+		if j == i {
+			_, size := utf8.DecodeRuneInString(s[i:])
+			b.WriteString(s[i : i+size])
+			i += size
+			continue
+		}
+		b.WriteString(maskToken(s[i:j]))
+		i = j
+	}
+	return b.String()
+}
+
+// needsMask is a cheap pre-check: most replies have nothing to mask.
+func needsMask(s string) bool {
+	run, digits := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '@' {
+			return true
+		}
+		if isTokenByte(c) {
+			run++
+			if run >= 16 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+		if c >= '0' && c <= '9' {
+			digits++
+			if digits >= 9 {
+				return true
+			}
+		} else if c != ' ' && c != '-' {
+			digits = 0
+		}
+	}
+	return false
+}
+
+// isTokenByte is a byte that may be part of an email or identifier.
+func isTokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == '@' || c == '+'
+}
+
+func maskToken(t string) string {
+	// Trailing dots end sentences, not tokens.
+	trail := ""
+	for strings.HasSuffix(t, ".") {
+		t, trail = t[:len(t)-1], trail+"."
+	}
+	if at := strings.IndexByte(t, '@'); at > 0 && at < len(t)-1 && strings.Contains(t[at+1:], ".") {
+		local, domain := t[:at], t[at+1:]
+		first, _ := utf8.DecodeRuneInString(local)
+		return string(first) + "***@" + domain + trail
+	}
+	if d := countDigits(t); d >= 9 && d*10 >= len(t)*8 {
+		// A number (phone, card, account): keep the ends so the customer
+		// can still recognise it.
+		return t[:3] + strings.Repeat("•", len(t)-6) + t[len(t)-3:] + trail
+	}
+	if len(t) >= 16 && hasLetter(t) && countDigits(t) > 0 {
+		return "…" + t[len(t)-4:] + trail
+	}
+	return t + trail
+}
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+func hasLetter(s string) bool {
+	for _, r := range s {
+		if unicode.IsLetter(r) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,104 @@
+package brain
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestMask(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"Your email is sam@example.com.", "Your email is s***@example.com."},
+		{"Write to jane.smith+work@mail.example.co.uk", "Write to j***@mail.example.co.uk"},
+		{"Call +447700900456 today", "Call +44•••••••456 today"},
+		{"Booking 3f2a9c1e-8d4b-4f7a-9e2c-1b5d6a7c8e9f is set", "Booking …8e9f is set"},
+		{"ref cus_9fK2LmQ8xZr4Tb1 ok", "ref …4Tb1 ok"},
+		// Kept: times, dates, prices, short ids, ordinary long words.
+		{"9:00, 11:30 and 14:00 on 2026-03-13", "9:00, 11:30 and 14:00 on 2026-03-13"},
+		{"£140.00 for a Deep Clean (bk_1001)", "£140.00 for a Deep Clean (bk_1001)"},
+		{"internationalisation responsibilities", "internationalisation responsibilities"},
+		{"at @ home", "at @ home"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := Mask(c.in); got != c.want {
+			t.Errorf("Mask(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestLimit(t *testing.T) {
+	line := strings.Repeat("• Standard Clean — Friday 13 March, 9:00–12:00\n", 200)
+	cases := []struct {
+		name string
+		in   string
+		n    int
+	}{
+		{"short", "hello", 4096},
+		{"lines", line, 4096},
+		{"one word", strings.Repeat("x", 5000), 4096},
+		{"multibyte", strings.Repeat("ñá€ ", 2000), 4096},
+		{"tiny", "hello world", 5},
+	}
+	for _, c := range cases {
+		got := Limit(c.in, c.n)
+		if n := utf8.RuneCountInString(got); n > c.n {
+			t.Errorf("%s: %d runes, limit %d", c.name, n, c.n)
+		}
+		if !utf8.ValidString(got) {
+			t.Errorf("%s: invalid UTF-8", c.name)
+		}
+		if utf8.RuneCountInString(c.in) > c.n && !strings.HasSuffix(got, "…") {
+			t.Errorf("%s: cut not marked", c.name)
+		}
+		if c.name == "lines" && strings.Contains(got[len(got)-60:], "Friday 13 March, 9:00–12:00 •") {
+			t.Errorf("lines: cut mid-line")
+		}
+	}
+	if got := Finish("  " + line + line); utf8.RuneCountInString(got) > MaxReplyChars {
+		t.Errorf("Finish: %d runes", utf8.RuneCountInString(got))
+	}
+}
+
+func TestRemember(t *testing.T) {
+	var h []Turn
+	for i := 0; i < 10; i++ {
+		h = Remember(h, strings.Repeat("q", 1000), "a")
+	}
+	if len(h) != MaxHistoryTurns || h[0].Role != RoleCustomer || h[len(h)-1].Role != RoleAssistant {
+		t.Fatalf("history %d turns, first %s", len(h), h[0].Role)
+	}
+	if n := utf8.RuneCountInString(h[0].Text); n != MaxTurnChars {
+		t.Errorf("turn of %d runes, want %d", n, MaxTurnChars)
+	}
+	// The caller's slice is not modified: states may be shared.
+	base := Remember(nil, "a", "b")
+	_ = Remember(base, "c", "d")
+	if len(base) != 2 || base[0].Text != "a" {
+		t.Errorf("base changed: %+v", base)
+	}
+}
+
+func TestPendingValidFor(t *testing.T) {
+	now := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	p := &PendingAction{Kind: PendingCancel, ProfileID: "prof_sam", BookingID: "bk_1", Expires: now.Add(time.Minute)}
+	cases := []struct {
+		name    string
+		p       *PendingAction
+		profile string
+		at      time.Time
+		want    bool
+	}{
+		{"same profile in time", p, "prof_sam", now, true},
+		{"other profile", p, "prof_jane", now, false},
+		{"signed out", p, "", now, false},
+		{"at expiry", p, "prof_sam", now.Add(time.Minute), false},
+		{"none", nil, "prof_sam", now, false},
+	}
+	for _, c := range cases {
+		if got := c.p.ValidFor(c.profile, c.at); got != c.want {
+			t.Errorf("%s: %v", c.name, got)
+		}
+	}
+}
