@@ -137,7 +137,13 @@ type execution struct {
 
 func (x *execution) step(ev conversation.Event) {
 	now := x.s.deps.Now()
+	profile, conv := x.s.state.ProfileID(), x.s.state.ConversationID()
 	effects := x.s.state.Apply(x.policy, ev, now, freshRand())
+	if x.s.state.ProfileID() != profile || x.s.state.ConversationID() != conv {
+		// Another customer or a new conversation: the brain must not
+		// carry history or a pending action across.
+		x.s.brain = brain.State{}
+	}
 	if x.outcome == "" {
 		x.outcome = "ok"
 	}
@@ -184,14 +190,19 @@ func (x *execution) run(e conversation.Effect) {
 
 // conversationChange queues a conversation event for analytics.
 func (x *execution) conversationChange(c *wire.ConversationChange) {
+	x.event(&wire.Event{Kind: &wire.Event_Conversation{Conversation: c}})
+}
+
+// event fills in an analytics event's envelope and queues it. Ids derive
+// from the inbound id, so a replay after a crash yields the same ids and
+// the sink's deduplication holds.
+func (x *execution) event(ev *wire.Event) {
 	x.seq++
-	x.o.add(wire.TopicEvents, &wire.Event{
-		Id:     x.in.GetId() + "/conv/" + strconv.Itoa(x.seq),
-		Tenant: x.s.tenant.ID,
-		Phone:  x.s.phone,
-		AtMs:   x.s.deps.Now().UnixMilli(),
-		Kind:   &wire.Event_Conversation{Conversation: c},
-	})
+	ev.Id = x.in.GetId() + "/ev/" + strconv.Itoa(x.seq)
+	ev.Tenant = x.s.tenant.ID
+	ev.Phone = x.s.phone
+	ev.AtMs = x.s.deps.Now().UnixMilli()
+	x.o.add(wire.TopicEvents, ev)
 }
 
 // operator is who sent the command being executed, if it is one.
@@ -215,7 +226,9 @@ func (x *execution) lookup() {
 	x.step(found)
 }
 
-// ask has the brain answer and replies with its answer.
+// ask has the brain answer and replies with its answer. The brain's
+// memory (language, pending cancellation, recent turns) lives in the
+// session between messages.
 func (x *execution) ask(e conversation.AskBrain) {
 	s := x.s
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -226,15 +239,37 @@ func (x *execution) ask(e conversation.AskBrain) {
 		Authenticated: e.Authenticated,
 		ProfileID:     e.ProfileID,
 		FirstName:     e.FirstName,
+		Now:           s.deps.Now(),
+		State:         s.brain,
 	})
 	if err != nil {
 		s.deps.Logger.Warn("brain failed", "tenant", s.tenant.ID, "err", err)
-		ans = brain.Answer{Text: "Sorry, I can't answer right now. Please try again in a moment.", QueryType: "error"}
+		ans = brain.Answer{Text: "Sorry, I can't answer right now. Please try again in a moment.", QueryType: "error", State: s.brain}
 	}
+	s.brain = ans.State
 	if x.inboundLog != nil {
 		x.inboundLog.QueryType = ans.QueryType
 	}
 	s.reply(x.o, x.in, ans.Text, ans.Text, ans.QueryType)
+	for _, c := range ans.ToolCalls {
+		x.event(&wire.Event{Kind: &wire.Event_ToolCall{ToolCall: &wire.ToolCall{
+			Tool: c.Tool, Ok: c.OK, LatencyUs: c.Latency.Microseconds(), Error: c.Error,
+			ConversationId: s.state.ConversationID(),
+		}}})
+	}
+	if u := ans.Usage; u != nil {
+		x.event(&wire.Event{Kind: &wire.Event_Usage{Usage: &wire.Usage{Metric: "llm_prompt_tokens", Value: int64(u.PromptTokens), Model: u.Model}}})
+		x.event(&wire.Event{Kind: &wire.Event_Usage{Usage: &wire.Usage{Metric: "llm_completion_tokens", Value: int64(u.CompletionTokens), Model: u.Model}}})
+	}
+	if h := ans.Handoff; h != nil {
+		// A person takes over: the agent gets the summary, and the
+		// assistant stays quiet until AI is switched back on.
+		x.conversationChange(&wire.ConversationChange{
+			ConversationId: s.state.ConversationID(), Change: "handoff", Status: s.state.Status().String(),
+			Summary: h.Summary, Operator: "assistant:" + h.Reason,
+		})
+		x.step(conversation.SetAI{Enabled: false})
+	}
 }
 
 // deliveryStatus records a provider's report on a message the session sent

@@ -76,6 +76,16 @@ type session struct {
 	// lastDelivery is the provider's latest delivery status of a message
 	// sent to the customer (queued, sent, delivered, read, failed).
 	lastDelivery string
+	// brain is the assistant's memory of this conversation (language,
+	// pending confirmation, recent turns); bounded by the brain.
+	brain brain.State
+}
+
+// dormant is what a passivated session leaves behind: the compact
+// encoding of the core's state, and the brain's memory when there is one.
+type dormant struct {
+	state []byte
+	brain *brain.State
 }
 
 func (s *session) Receive(ctx actor.Context) {
@@ -93,12 +103,17 @@ func (s *session) Receive(ctx actor.Context) {
 		if s.tenant != nil {
 			s.state.Compact(policyOf(s.tenant), s.deps.Now())
 		}
-		dormant, err := s.state.MarshalBinary()
+		enc, err := s.state.MarshalBinary()
 		if err != nil {
 			s.deps.Logger.Error("session state not encodable; staying live", "session", s.id, "err", err)
 			return
 		}
-		if s.deps.Placement.passivate(s.id, ctx.Self(), dormant) {
+		d := &dormant{state: enc}
+		if s.brain.Language != "" || s.brain.Pending != nil || len(s.brain.History) > 0 || s.brain.NotUnderstood > 0 {
+			b := s.brain
+			d.brain = &b
+		}
+		if s.deps.Placement.passivate(s.id, ctx.Self(), d) {
 			ctx.Stop(ctx.Self())
 		}
 	}
@@ -113,9 +128,12 @@ func (s *session) deliver(d *wire.Delivery) {
 		s.phone = in.Phone
 		s.state = newSessionState()
 		if st, ok := s.deps.Placement.resume(s.id); ok {
-			if err := s.state.UnmarshalBinary(st.([]byte)); err != nil {
+			d := st.(*dormant)
+			if err := s.state.UnmarshalBinary(d.state); err != nil {
 				s.deps.Logger.Error("dormant session state unreadable; starting over", "session", s.id, "err", err)
 				s.state = newSessionState()
+			} else if d.brain != nil {
+				s.brain = *d.brain
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -76,13 +77,14 @@ func TestAutomationAPI(t *testing.T) {
 	if status != 202 || m["status"] != "queued" || m["window_open_until"] == nil {
 		t.Fatalf("text send: %d %v", status, m)
 	}
-	found := false
-	for _, msg := range h.twilio.WaitFor(2, 30*time.Second) {
-		found = found || msg.Body == "Your cleaner is on the way"
-	}
-	if !found {
-		t.Fatalf("API message did not reach Twilio: %+v", h.twilio.Messages())
-	}
+	eventually(t, 30*time.Second, func() error {
+		for _, msg := range h.twilio.Messages() {
+			if msg.Body == "Your cleaner is on the way" && msg.To == "whatsapp:+447700900456" {
+				return nil
+			}
+		}
+		return fmt.Errorf("API message did not reach Twilio: %+v", h.twilio.Messages())
+	})
 
 	// The assistant answers the caller.
 	status, m, _ = h.api(t, http.MethodPost, "/api/v1/tenants/acme/ai/respond", agent, `{"customer":"+447700900456","message":"What can you help me with?"}`)

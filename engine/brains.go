@@ -7,20 +7,49 @@ import (
 	"github.com/parleyhq/parley/backend/demo"
 	"github.com/parleyhq/parley/backend/httpapi"
 	"github.com/parleyhq/parley/brain"
+	"github.com/parleyhq/parley/brain/openai"
 	"github.com/parleyhq/parley/brain/rules"
+	"github.com/parleyhq/parley/brain/tools"
 	"github.com/parleyhq/parley/tenants"
 )
 
-// brainSet picks each tenant's brain.
+// brainSet holds each tenant's brain: the rules brain over the tenant's
+// backend, or the language-model brain with the rules brain as fallback.
 type brainSet struct {
-	rules *rules.Brain
+	byTenant map[string]brain.Brain
 }
 
-func newBrains() *brainSet { return &brainSet{rules: rules.New()} }
+func newBrains(reg *tenants.Registry, backends *backendSet) (*brainSet, error) {
+	b := &brainSet{byTenant: map[string]brain.Brain{}}
+	for _, t := range reg.All() {
+		loc, err := t.Location()
+		if err != nil {
+			return nil, err
+		}
+		kit := &tools.Kit{Backend: backends.For(t), Location: loc, DashboardURL: t.DashboardURL}
+		offline := rules.New(rules.WithKit(kit))
+		switch t.Brain.Kind {
+		case "openai":
+			llm, err := openai.New(openai.Config{
+				BaseURL:  t.Brain.BaseURL,
+				Model:    t.Brain.Model,
+				APIKey:   t.Brain.APIKey.Reveal(),
+				Kit:      kit,
+				Fallback: offline,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s brain: %w", t.ID, err)
+			}
+			b.byTenant[t.ID] = llm
+		default:
+			b.byTenant[t.ID] = offline
+		}
+	}
+	return b, nil
+}
 
-// For returns the brain of a tenant. Until the language-model brain lands,
-// every tenant is answered by the rules brain.
-func (b *brainSet) For(*tenants.Tenant) brain.Brain { return b.rules }
+// For returns the brain of a tenant.
+func (b *brainSet) For(t *tenants.Tenant) brain.Brain { return b.byTenant[t.ID] }
 
 // backendSet picks each tenant's business system: the in-memory demo for
 // kind demo, an HTTP client of the backend contract for kind http.

@@ -143,8 +143,11 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 
 	// Session actors. API calls wait in pending for their session's answer.
 	pending := api.NewPending()
-	brains := newBrains()
 	backends, err := newBackends(reg)
+	if err != nil {
+		return nil, err
+	}
+	brains, err := newBrains(reg, backends)
 	if err != nil {
 		return nil, err
 	}

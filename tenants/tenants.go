@@ -4,6 +4,7 @@ package tenants
 
 import (
 	"github.com/parleyhq/parley/channels/meta"
+	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 
 	"fmt"
 	"regexp"
@@ -35,6 +36,11 @@ type Tenant struct {
 	// Webhook, when set, receives "message.received" and
 	// "conversation.started" events, signed with the secret.
 	Webhook *Webhook `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	// TimeZone is where the business is: "today", "tomorrow" and slot times
+	// are read and shown in it. Default Europe/London.
+	TimeZone string `yaml:"time_zone,omitempty" json:"time_zone,omitempty"`
+	// DashboardURL is where customers manage bookings themselves.
+	DashboardURL string `yaml:"dashboard_url,omitempty" json:"dashboard_url,omitempty"`
 	// APIRateLimit caps automation API sends per second (default 50).
 	APIRateLimit float64 `yaml:"api_rate_limit,omitempty" json:"api_rate_limit,omitempty"`
 }
@@ -80,7 +86,7 @@ type BackendConfig struct {
 
 // BrainConfig says which brain answers the tenant's customers.
 type BrainConfig struct {
-	Kind    string `yaml:"kind" json:"kind"` // rules
+	Kind    string `yaml:"kind" json:"kind"` // rules | openai
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
 	Model   string `yaml:"model,omitempty" json:"model,omitempty"`
 	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
@@ -98,6 +104,14 @@ func (t *Tenant) Channel() string {
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Location is the tenant's time zone.
+func (t *Tenant) Location() (*time.Location, error) {
+	if t.TimeZone == "" {
+		return time.LoadLocation("Europe/London")
+	}
+	return time.LoadLocation(t.TimeZone)
+}
 
 // Validate reports the first thing wrong with the tenant's configuration.
 func (t *Tenant) Validate() error {
@@ -131,8 +145,15 @@ func (t *Tenant) Validate() error {
 	}
 	switch t.Brain.Kind {
 	case "", "rules":
+	case "openai":
+		if t.Brain.Model == "" {
+			return fmt.Errorf("tenant %s: brain kind openai needs a model", t.ID)
+		}
 	default:
 		return fmt.Errorf("tenant %s: unknown brain kind %q", t.ID, t.Brain.Kind)
+	}
+	if _, err := t.Location(); err != nil {
+		return fmt.Errorf("tenant %s: time_zone: %w", t.ID, err)
 	}
 	if w := t.Webhook; w != nil && (!strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") || w.Secret == "") {
 		return fmt.Errorf("tenant %s: webhook needs an http(s) url and a secret", t.ID)
