@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -27,6 +28,27 @@ var migrations = []migration{
 	}},
 	{2, "auth_events", func(c Capabilities, cfg Config) []string {
 		return []string{createAuthEvents(c, cfg.RetentionDays)}
+	}},
+	{3, "tool_calls", func(c Capabilities, cfg Config) []string {
+		return []string{createToolCalls(c, cfg.RetentionDays)}
+	}},
+	{4, "usage", func(c Capabilities, cfg Config) []string {
+		return []string{createUsage(c, cfg.RetentionDays)}
+	}},
+	{5, "deliveries", func(c Capabilities, cfg Config) []string {
+		return []string{createDeliveries(c, cfg.RetentionDays)}
+	}},
+	{6, "conversations", func(c Capabilities, cfg Config) []string {
+		return []string{createConversations(c, cfg.RetentionDays)}
+	}},
+	// The view first, then the backfill: a message inserted in between
+	// reaches the rollup twice, which min() makes harmless; the other
+	// order could miss it.
+	{7, "conversation_firsts", func(c Capabilities, cfg Config) []string {
+		return []string{createConversationFirsts(c, cfg.RetentionDays), createConversationFirstsView, backfillConversationFirsts}
+	}},
+	{8, "audit", func(c Capabilities, cfg Config) []string {
+		return []string{createAudit(c)}
 	}},
 }
 
@@ -120,19 +142,20 @@ func (s *Store) applyRetention(ctx context.Context) error {
 		return nil
 	}
 	if !s.caps.HasTTL {
-		s.log.Warn("clickhouse retention not enforced: this server has no TTL; drop old daily partitions by hand",
+		s.log.Info("clickhouse server has no TTL: retention is enforced by the janitor dropping expired daily partitions",
 			"version", s.caps.Version, "retention_days", days)
 		return nil
 	}
-	for _, table := range []string{TableMessages, TableAuthEvents} {
+	for _, table := range sortedKeys(retentionTables) {
+		column := retentionTables[table]
 		var engineFull string
 		if err := s.conn.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&engineFull); err != nil {
 			return fmt.Errorf("clickhouse: read %s definition: %w", table, err)
 		}
-		if hasRetention(engineFull, days) {
+		if hasRetention(engineFull, column, days) {
 			continue
 		}
-		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s MODIFY TTL at + INTERVAL %d DAY", table, days)); err != nil {
+		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s MODIFY TTL %s + INTERVAL %d DAY", table, column, days)); err != nil {
 			return fmt.Errorf("clickhouse: set %s retention: %w", table, err)
 		}
 		s.log.Info("clickhouse retention set", "table", table, "days", days)
@@ -141,8 +164,20 @@ func (s *Store) applyRetention(ctx context.Context) error {
 }
 
 // hasRetention reports whether a table's engine_full already carries the
-// TTL for days. Servers print `INTERVAL n DAY` back as toIntervalDay(n).
-func hasRetention(engineFull string, days int) bool {
-	return strings.Contains(engineFull, fmt.Sprintf("TTL at + toIntervalDay(%d)", days)) ||
-		strings.Contains(engineFull, fmt.Sprintf("TTL at + INTERVAL %d DAY", days))
+// TTL of column for days. Servers print `INTERVAL n DAY` back as
+// toIntervalDay(n).
+func hasRetention(engineFull, column string, days int) bool {
+	return strings.Contains(engineFull, fmt.Sprintf("TTL %s + toIntervalDay(%d)", column, days)) ||
+		strings.Contains(engineFull, fmt.Sprintf("TTL %s + INTERVAL %d DAY", column, days))
+}
+
+// sortedKeys gives the map's keys in order, so DDL runs in the same order
+// every time.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -53,7 +53,9 @@ func TestDDLFollowsCapabilities(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// Whitespace is normalised: column alignment differs by table.
 			squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-			for _, ddl := range []string{createMessages(c.caps, c.retention), createAuthEvents(c.caps, c.retention)} {
+			for _, ddl := range []string{createMessages(c.caps, c.retention), createAuthEvents(c.caps, c.retention),
+				createToolCalls(c.caps, c.retention), createUsage(c.caps, c.retention),
+				createDeliveries(c.caps, c.retention), createConversations(c.caps, c.retention)} {
 				ddl = squash(ddl)
 				for _, w := range c.want {
 					if !strings.Contains(ddl, squash(w)) {
@@ -81,7 +83,7 @@ func TestHasRetention(t *testing.T) {
 		{"ReplacingMergeTree PARTITION BY toYYYYMMDD(at) ORDER BY (tenant, at, phone, event_id) SETTINGS index_granularity = 8192", 30, false},
 	}
 	for _, c := range cases {
-		if got := hasRetention(c.engineFull, c.days); got != c.want {
+		if got := hasRetention(c.engineFull, "at", c.days); got != c.want {
 			t.Errorf("hasRetention(%q, %d) = %v", c.engineFull, c.days, got)
 		}
 	}
@@ -107,6 +109,14 @@ func TestCheckEvent(t *testing.T) {
 		{"after 2106", &wire.Event{Id: "e", AtMs: maxDateTimeMs + 1, Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{}}}, false},
 		{"last DateTime ms", &wire.Event{Id: "e", AtMs: maxDateTimeMs, Kind: &wire.Event_Auth{Auth: &wire.AuthEvent{}}}, true},
 		{"bad provider time", msg(&wire.MessageLog{Direction: "out", ProviderAtMs: -5}), false},
+		{"tool call", &wire.Event{Id: "e", Kind: &wire.Event_ToolCall{ToolCall: &wire.ToolCall{Tool: "t", LatencyUs: 5}}}, true},
+		{"negative latency", &wire.Event{Id: "e", Kind: &wire.Event_ToolCall{ToolCall: &wire.ToolCall{Tool: "t", LatencyUs: -1}}}, false},
+		{"usage", &wire.Event{Id: "e", Kind: &wire.Event_Usage{Usage: &wire.Usage{Metric: "codes_sent", Value: 1}}}, true},
+		{"usage without metric", &wire.Event{Id: "e", Kind: &wire.Event_Usage{Usage: &wire.Usage{Value: 1}}}, false},
+		{"delivery", &wire.Event{Id: "e", Kind: &wire.Event_Delivery{Delivery: &wire.DeliveryReport{Status: "read"}}}, true},
+		{"empty delivery", &wire.Event{Id: "e", Kind: &wire.Event_Delivery{}}, false},
+		{"conversation", &wire.Event{Id: "e", Kind: &wire.Event_Conversation{Conversation: &wire.ConversationChange{Change: "started"}}}, true},
+		{"empty conversation", &wire.Event{Id: "e", Kind: &wire.Event_Conversation{}}, false},
 	}
 	for _, c := range cases {
 		err := CheckEvent(c.ev)
@@ -174,7 +184,7 @@ func TestRetentionOnlyWhereTTLExists(t *testing.T) {
 	if err := s.Conn().QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'messages'").Scan(&engineFull); err != nil {
 		t.Fatal(err)
 	}
-	if got := hasRetention(engineFull, 90); got != s.Capabilities().HasTTL {
+	if got := hasRetention(engineFull, "at", 90); got != s.Capabilities().HasTTL {
 		t.Fatalf("TTL set = %v on a server with TTL = %v: %s", got, s.Capabilities().HasTTL, engineFull)
 	}
 }

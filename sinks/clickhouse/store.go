@@ -34,10 +34,10 @@ type Config struct {
 	Database string
 	Username string
 	Password string
-	// RetentionDays, when positive, deletes events older than that many
-	// days by TTL on servers that have TTL (19.6 and later). Older
-	// servers keep everything; there, drop old daily partitions by hand.
-	// Zero keeps everything.
+	// RetentionDays, when positive, deletes events (every table but the
+	// audit) older than that many days: by TTL on servers that have it
+	// (19.6 and later), and on every server by the janitor, which drops
+	// whole expired daily partitions (RunJanitor). Zero keeps everything.
 	RetentionDays int
 	Logger        *slog.Logger
 }

@@ -1,0 +1,183 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Partition is one partition of a table as system.parts shows it.
+type Partition struct {
+	Table string
+	// ID is the partition value: YYYYMMDD for the daily tables.
+	ID       uint32
+	Parts    int
+	MinLevel uint32
+	Rows     uint64
+	// PartNames are the active parts, sorted and comma-joined. Parts are
+	// immutable and their names never reused, so an unchanged PartNames
+	// means unchanged data.
+	PartNames string
+}
+
+// Clean reports whether the partition is a single merged part. A
+// ReplacingMergeTree merge keeps one row per sorting key, and a replayed
+// event always lands in the partition of its original, so such a
+// partition holds no duplicate rows and plain count() over it is exact.
+// A level-0 part is an insert that was never merged: it may hold the same
+// event twice (a batch that contained a redelivered record).
+func (p Partition) Clean() bool { return p.Parts == 1 && p.MinLevel > 0 }
+
+// Day is the partition's day, for the daily tables.
+func (p Partition) Day() time.Time {
+	return time.Date(int(p.ID/10000), time.Month(p.ID/100%100), int(p.ID%100), 0, 0, 0, 0, time.UTC)
+}
+
+// yyyymmdd is the daily partition id of t.
+func yyyymmdd(t time.Time) uint32 {
+	t = t.UTC()
+	return uint32(t.Year()*10000 + int(t.Month())*100 + t.Day())
+}
+
+// Partitions lists the active partitions of a table of this database.
+func (s *Store) Partitions(ctx context.Context, table string) ([]Partition, error) {
+	rows, err := s.conn.Query(ctx, `SELECT partition, toUInt64(count()), min(level), sum(rows), arrayStringConcat(arraySort(groupArray(name)), ',')
+		FROM system.parts WHERE database = currentDatabase() AND table = ? AND active
+		GROUP BY partition ORDER BY partition`, table)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []Partition
+	for rows.Next() {
+		var (
+			id    string
+			parts uint64
+			p     = Partition{Table: table}
+		)
+		if err := rows.Scan(&id, &parts, &p.MinLevel, &p.Rows, &p.PartNames); err != nil {
+			return nil, fmt.Errorf("clickhouse: partitions of %s: %w", table, err)
+		}
+		// The daily tables' partition is a number; anything else (an
+		// unpartitioned table's "tuple()") is not ours to touch.
+		n, err := strconv.ParseUint(strings.Trim(id, "'"), 10, 32)
+		if err != nil {
+			continue
+		}
+		p.ID, p.Parts = uint32(n), int(parts)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DropExpiredPartitions drops the daily partitions of every expiring table
+// whose whole day is older than Config.RetentionDays at now: the day
+// ended at or before now minus the retention. Data is therefore kept at
+// least the retention and at most a day longer. It is the retention on
+// servers without TTL (18.16), and on servers with TTL it frees whole days
+// at once instead of waiting for TTL merges. A zero retention drops
+// nothing.
+func (s *Store) DropExpiredPartitions(ctx context.Context, now time.Time) ([]Partition, error) {
+	days := s.cfg.RetentionDays
+	if days <= 0 {
+		return nil, nil
+	}
+	// A partition D is expired when D+1 (its end) <= now - retention,
+	// that is D < the day of (now - retention).
+	cutoff := yyyymmdd(now.UTC().AddDate(0, 0, -days))
+	var dropped []Partition
+	for _, table := range sortedKeys(retentionTables) {
+		parts, err := s.Partitions(ctx, table)
+		if err != nil {
+			return dropped, err
+		}
+		for _, p := range parts {
+			if p.ID >= cutoff {
+				continue
+			}
+			// The id is a number we parsed: safe to splice, and DDL has
+			// no bind parameters.
+			if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", table, p.ID)); err != nil {
+				return dropped, fmt.Errorf("clickhouse: drop partition %d of %s: %w", p.ID, table, err)
+			}
+			dropped = append(dropped, p)
+			s.log.Info("clickhouse partition dropped by retention", "table", table, "partition", p.ID, "rows", p.Rows, "retention_days", days)
+		}
+	}
+	return dropped, nil
+}
+
+// compactTables are the tables whose closed days the janitor merges into
+// one part: the ReplacingMergeTrees, so that their old days hold no
+// duplicates, and the rollup, so that it holds one row per key.
+var compactTables = append(append([]string(nil), EventTables...), TableConversationFirsts)
+
+// CompactClosedPartitions merges every partition of a day before now's
+// (UTC) that is not yet Clean into a single part (OPTIMIZE ... FINAL),
+// which removes its duplicate rows for good. Analytics then counts those
+// days without FINAL, which on 18.16 is ten to thirty times faster. A
+// late event (the sink catching up) makes a day dirty again; the next run
+// compacts it again. Today's partition is left to background merges and
+// read with FINAL.
+func (s *Store) CompactClosedPartitions(ctx context.Context, now time.Time) ([]Partition, error) {
+	today := yyyymmdd(now)
+	var done []Partition
+	for _, table := range compactTables {
+		parts, err := s.Partitions(ctx, table)
+		if err != nil {
+			return done, err
+		}
+		for _, p := range parts {
+			if p.ID >= today || p.Clean() {
+				continue
+			}
+			start := time.Now()
+			if err := s.conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s PARTITION %d FINAL", table, p.ID)); err != nil {
+				return done, fmt.Errorf("clickhouse: optimize partition %d of %s: %w", p.ID, table, err)
+			}
+			done = append(done, p)
+			s.log.Debug("clickhouse partition compacted", "table", table, "partition", p.ID, "parts", p.Parts, "rows", p.Rows, "took", time.Since(start))
+		}
+	}
+	return done, nil
+}
+
+// JanitorOptions tune RunJanitor.
+type JanitorOptions struct {
+	// Every is the pause between runs. Default 10 minutes.
+	Every time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// RunJanitor drops expired partitions and compacts closed days, at once
+// and then every o.Every, until ctx ends. Errors are logged and retried
+// at the next run: nothing it does is urgent. Run it in one process of a
+// deployment (several are harmless, only wasteful).
+func (s *Store) RunJanitor(ctx context.Context, o JanitorOptions) {
+	if o.Every <= 0 {
+		o.Every = 10 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := o.Now()
+		if _, err := s.DropExpiredPartitions(ctx, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("clickhouse janitor: retention", "err", err)
+		}
+		if _, err := s.CompactClosedPartitions(ctx, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("clickhouse janitor: compaction", "err", err)
+		}
+		t.Reset(o.Every)
+	}
+}
