@@ -374,3 +374,70 @@ func TestSendConcurrent(t *testing.T) {
 		}
 	}
 }
+
+const contentSID = "HX0123456789abcdef0123456789abcdef"
+
+func TestSendTemplate(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	cfg := srv.Config(twiliotest.SandboxFrom)
+	s := twilio.NewSender(nil)
+
+	vars := map[string]string{"2": "10:30", "1": "Sam \"S\" Ödegaard"}
+	sid, err := s.SendTemplate(context.Background(), cfg, customer, contentSID, vars, "https://parley.example.com/webhooks/twilio/acme/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sidPattern.MatchString(sid) {
+		t.Fatalf("sid %q", sid)
+	}
+	// Without variables the field is left out.
+	if _, err := s.SendTemplate(context.Background(), cfg, customer, contentSID, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	m := msgs[0]
+	if m.SID != sid || m.ContentSID != contentSID || m.Body != "" || m.To != "whatsapp:"+customer || m.From != twiliotest.SandboxFrom ||
+		m.StatusCallback != "https://parley.example.com/webhooks/twilio/acme/status" {
+		t.Fatalf("server recorded %+v", m)
+	}
+	// JSON with sorted keys: the same request for the same variables.
+	if want := `{"1":"Sam \"S\" Ödegaard","2":"10:30"}`; m.ContentVariables != want {
+		t.Fatalf("ContentVariables %s, want %s", m.ContentVariables, want)
+	}
+	if m := msgs[1]; m.ContentSID != contentSID || m.Form.Has("ContentVariables") || m.Form.Has("Body") || m.Form.Has("StatusCallback") {
+		t.Fatalf("form %v", m.Form)
+	}
+}
+
+func TestSendTemplateFailuresAndBadInput(t *testing.T) {
+	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
+	cfg := srv.Config(twiliotest.SandboxFrom)
+	s := twilio.NewSender(nil)
+
+	for _, bad := range []string{"", "HX123", "SM0123456789abcdef0123456789abcdef", "HX0123456789abcdef0123456789abcdeg"} {
+		_, err := s.SendTemplate(context.Background(), cfg, customer, bad, nil, "")
+		if se := sendError(t, err); se.Retryable || se.Status != 0 {
+			t.Fatalf("%q: got %+v", bad, se)
+		}
+	}
+	if _, err := s.SendTemplate(context.Background(), cfg, "0151 1234", contentSID, nil, ""); err == nil {
+		t.Fatal("national number accepted")
+	}
+	if n := srv.Attempts(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
+	}
+
+	srv.FailNext(1, 400, twilio.CodeUnsubscribed, "Attempt to send to unsubscribed recipient")
+	srv.FailNext(1, 429, twilio.CodeTooManyReqs, "Too Many Requests")
+	_, err := s.SendTemplate(context.Background(), cfg, customer, contentSID, map[string]string{"1": "x"}, "")
+	if se := sendError(t, err); se.Code != twilio.CodeUnsubscribed || se.Retryable {
+		t.Fatalf("got %+v", se)
+	}
+	_, err = s.SendTemplate(context.Background(), cfg, customer, contentSID, map[string]string{"1": "x"}, "")
+	if se := sendError(t, err); se.Code != twilio.CodeTooManyReqs || !se.Retryable {
+		t.Fatalf("got %+v", se)
+	}
+}

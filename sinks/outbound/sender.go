@@ -1,13 +1,40 @@
 // Package outbound is the sender: it consumes parley.outbound and delivers
-// each reply through the tenant's channel (Twilio, or the simulator page),
-// in order per customer.
+// each message through the tenant's channel (Twilio, Meta's Cloud API, or
+// the simulator page), in order per customer.
+//
+// What it guarantees, and how:
+//
+//   - Order: the records of one customer (one Kafka key) are sent one after
+//     another, each after the previous one finished (sent, or given up on).
+//     Every customer with records in flight has its own queue, so a customer
+//     waiting out a retry, or a throttled sender number, holds up nobody
+//     else.
+//   - Rate: each sender number has a token bucket (Options.RateLimit,
+//     default 80 messages/s); a provider's rate-limit answer pauses the
+//     whole number for the time it asked.
+//   - Retries: temporary failures (HTTP 429/5xx, Twilio 20429/63018, Meta
+//     throttling, network) are retried with exponential backoff and jitter,
+//     or after the provider's Retry-After, up to Options.MaxAttempts.
+//     Permanent ones are not: 21610 (unsubscribed) reports the customer
+//     opted out; 63016/131047 (outside the 24-hour window) sends the
+//     tenant's fallback template instead, if it has one.
+//   - Sent once: the provider's message id is written against the outbound
+//     id to a compacted ledger topic (acks=all) before the offset may be
+//     committed; a record that comes again — after a crash between send and
+//     commit, or a rebalance — is recognised and only reported, not sent.
+//     The one window left is a crash during the provider's HTTP exchange or
+//     between its answer and the ledger write (milliseconds): neither
+//     Twilio's nor Meta's API takes an idempotency key.
+//   - Nothing is dropped: what cannot be sent goes to the dead-letter topic
+//     with the reason, and a failed DeliveryReport goes to parley.events.
 package outbound
 
 import (
 	"context"
 	"errors"
-	"hash/maphash"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -18,40 +45,123 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/sim"
-	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
 
-var sent = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "parley_outbound_total",
-	Help: "Outbound messages by channel and result (sent, failed, retried).",
-}, []string{"channel", "result"})
+var (
+	results = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_outbound_total",
+		Help: "Outbound messages by channel and result (sent, template_fallback, duplicate_skipped, retried, opted_out, failed, dead_lettered).",
+	}, []string{"channel", "result"})
+	sendSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "parley_outbound_send_seconds",
+		Help:    "Duration of one provider send request.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+	}, []string{"channel"})
+	ledgerEntries = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "parley_outbound_ledger_entries",
+		Help: "Sent outbound ids the sender remembers (the last 48 hours of its partitions).",
+	})
+)
 
-// TwilioSender is the part of twilio.Sender the sender uses.
-type TwilioSender interface {
-	Send(ctx context.Context, cfg *tenants.Twilio, to, body, statusCallback string) (string, error)
-}
-
-// Options configure a Sender.
+// Options configure a Sender. Consumer.Brokers and Tenants are required;
+// everything else has a default.
 type Options struct {
 	Consumer bus.ConsumerOptions
 	Tenants  *tenants.Registry
 	Twilio   TwilioSender
-	Sim      *sim.Hub
+	// Meta sends for tenants with a Cloud API number: the tenant's meta
+	// configuration, or what MetaConfig says when set.
+	Meta       MetaSender
+	MetaConfig MetaConfigs
+	Sim        *sim.Hub
 	// PublicBaseURL builds the status callback URL Twilio reports to.
 	PublicBaseURL string
-	// Workers send in parallel; records of one customer always go to the
-	// same worker, so a burst of replies arrives in order. Default 64.
-	Workers int
-	Logger  *slog.Logger
+
+	// RateLimit gives the messages/second a sender number may send: number
+	// is "twilio:<From>" (e.g. "twilio:whatsapp:+14155238886") or
+	// "meta:<phone_number_id>". 0 (or less) means no limit. Nil means
+	// DefaultRateLimit for every number. It is asked before every send, so
+	// a reloaded configuration applies at once. See PerNumber.
+	RateLimit func(t *tenants.Tenant, number string) float64
+	// RateBurst is the token bucket's depth. Default 1: sends are spaced
+	// evenly, never bunched.
+	RateBurst int
+	// MaxConcurrentSends bounds provider requests in flight over all
+	// numbers. Default 256.
+	MaxConcurrentSends int
+
+	// MaxAttempts bounds the sends of one message (first try included)
+	// before it is dead-lettered. Default 8.
+	MaxAttempts int
+	// RetryBase is the wait after the first temporary failure when the
+	// provider names none; it doubles per attempt up to RetryMax, ±20%
+	// jitter. Defaults 2s and 5 minutes. A provider's Retry-After is
+	// honoured as it is (Twilio's is capped at 5 minutes).
+	RetryBase, RetryMax time.Duration
+	// SendTimeout bounds one provider request. A request is not aborted
+	// by shutdown: it finishes, and its result is recorded, so that a
+	// stopping sender does not leave a message sent but unrecorded.
+	// Default 30s.
+	SendTimeout time.Duration
+
+	// FallbackTemplate is the template to send in place of free text that
+	// the provider refused as outside the 24-hour window (Twilio 63016,
+	// Meta 131047). ok false: no fallback; the message fails.
+	FallbackTemplate func(tenant string) (tpl *wire.Template, ok bool)
+	// OnOptOut is called when the provider says the customer unsubscribed
+	// (Twilio 21610), after the events are written and before the record
+	// is committed; an error is retried. Use it to tell the session (for
+	// instance a record on parley.inbound). Nil: events only.
+	OnOptOut func(ctx context.Context, out *wire.Outbound) error
+
+	// LedgerTopic is the compacted topic of sent ids. Default TopicSent.
+	LedgerTopic string
+	// LedgerRetention is how long sent ids are kept. Default 48h.
+	LedgerRetention time.Duration
+	// DeadLetterTopic defaults to TopicDeadLetters.
+	DeadLetterTopic string
+	// Replication of the topics the sender creates when they are
+	// missing (ledger, dead letters). Default 1; production: 3.
+	Replication int
+
+	// AfterLedgerWrite, when set, runs after a send was recorded in the
+	// ledger and before the record is marked done; returning true stops
+	// the record there, unfinished, as if the process died at that
+	// instant. For crash tests.
+	AfterLedgerWrite func(out *wire.Outbound) (crash bool)
+
+	Logger *slog.Logger
+}
+
+// PerNumber is a RateLimit: perSecond for the numbers in the map (0: no
+// limit), def for the others.
+func PerNumber(def float64, perNumber map[string]float64) func(*tenants.Tenant, string) float64 {
+	return func(_ *tenants.Tenant, number string) float64 {
+		if r, ok := perNumber[number]; ok {
+			return r
+		}
+		return def
+	}
 }
 
 // Sender delivers outbound records.
 type Sender struct {
 	o        Options
 	consumer *bus.Consumer
-	seed     maphash.Seed
+	twilio   channel
+	meta     channel
+	lanes    *lanes
+	slots    chan struct{}
+
+	// Set up by Run.
+	writer *recordWriter
+	ledger *ledger
+
+	qmu    sync.Mutex
+	queues map[string]*keyQueue
+	wg     sync.WaitGroup
 }
 
 // New creates a sender.
@@ -60,13 +170,160 @@ func New(o Options) *Sender {
 	if o.Consumer.Group == "" {
 		o.Consumer.Group = wire.GroupSender
 	}
-	if o.Workers == 0 {
-		o.Workers = 64
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Sender{o: o, consumer: bus.NewConsumer(o.Consumer), seed: maphash.MakeSeed()}
+	if o.Consumer.Logger == nil {
+		o.Consumer.Logger = o.Logger
+	}
+	if o.RateLimit == nil {
+		o.RateLimit = func(*tenants.Tenant, string) float64 { return DefaultRateLimit }
+	}
+	if o.RateBurst <= 0 {
+		o.RateBurst = 1
+	}
+	if o.MaxConcurrentSends <= 0 {
+		o.MaxConcurrentSends = 256
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 2 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 30 * time.Second
+	}
+	if o.LedgerTopic == "" {
+		o.LedgerTopic = TopicSent
+	}
+	if o.LedgerRetention <= 0 {
+		o.LedgerRetention = 48 * time.Hour
+	}
+	if o.DeadLetterTopic == "" {
+		o.DeadLetterTopic = TopicDeadLetters
+	}
+	if o.Replication <= 0 {
+		o.Replication = 1
+	}
+	s := &Sender{
+		o:        o,
+		consumer: bus.NewConsumer(o.Consumer),
+		lanes:    newLanes(o.RateBurst),
+		slots:    make(chan struct{}, o.MaxConcurrentSends),
+		queues:   map[string]*keyQueue{},
+	}
+	if o.Twilio != nil {
+		s.twilio = &twilioChannel{api: o.Twilio, publicBaseURL: o.PublicBaseURL}
+	}
+	if o.MetaConfig == nil {
+		o.MetaConfig = TenantMeta
+		s.o.MetaConfig = TenantMeta
+	}
+	if o.Meta != nil {
+		s.meta = newMetaChannel(o.Meta, o.MetaConfig)
+	}
+	return s
+}
+
+// Run sends until ctx ends. It creates the ledger and dead-letter topics
+// when they are missing. A record whose send was cut short by ctx stays
+// uncommitted: the next owner of the partition finishes it.
+func (s *Sender) Run(ctx context.Context) error {
+	if err := s.setup(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer s.writer.close()
+	go s.pruneLoop(ctx)
+	err := s.consumer.Run(ctx, func(_ context.Context, m kafka.Message, done func()) {
+		s.dispatch(ctx, job{m: m, done: done})
+	})
+	s.wg.Wait()
+	return err
+}
+
+// setup creates the sender's topics and its ledger, retrying while the
+// brokers are unreachable.
+func (s *Sender) setup(ctx context.Context) error {
+	client := &kafka.Client{Addr: kafka.TCP(s.o.Consumer.Brokers...), Timeout: 10 * time.Second}
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		partitions, err := s.createTopics(ctx, client)
+		if err == nil {
+			w, err := newRecordWriter(s.o.Consumer.Brokers, s.o.LedgerTopic)
+			if err != nil {
+				return err
+			}
+			s.writer = w
+			s.ledger = newLedger(s.o.Consumer.Brokers, w, s.o.LedgerTopic, partitions, s.o.LedgerRetention, s.o.Logger)
+			return nil
+		}
+		if attempt >= 10 {
+			return err
+		}
+		s.o.Logger.Warn("sender setup failed; retrying", "err", err)
+		if sleep(ctx, backoff) != nil {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// createTopics creates the ledger and dead-letter topics with as many
+// partitions as parley.outbound, and returns the ledger's partition count.
+func (s *Sender) createTopics(ctx context.Context, client *kafka.Client) (int, error) {
+	partitions, err := partitionCount(ctx, client, wire.TopicOutbound)
+	if err != nil {
+		return 0, fmt.Errorf("outbound topic metadata: %w", err)
+	}
+	if partitions == 0 {
+		partitions = 8 // the outbound topic does not exist yet: kfake's default
+	}
+	ledgerConfig := map[string]string{
+		"cleanup.policy": "compact,delete",
+		"retention.ms":   msString(s.o.LedgerRetention),
+		// Compaction and deletion work on closed segments only.
+		"segment.ms": msString(min(s.o.LedgerRetention/4, 6*time.Hour)),
+	}
+	dlqConfig := map[string]string{"retention.ms": msString(14 * 24 * time.Hour)}
+	if s.o.Replication >= 3 {
+		ledgerConfig["min.insync.replicas"] = "2"
+		dlqConfig["min.insync.replicas"] = "2"
+	}
+	if err := ensureTopic(ctx, client, s.o.LedgerTopic, partitions, s.o.Replication, ledgerConfig); err != nil {
+		return 0, err
+	}
+	if err := ensureTopic(ctx, client, s.o.DeadLetterTopic, partitions, s.o.Replication, dlqConfig); err != nil {
+		return 0, err
+	}
+	n, err := partitionCount(ctx, client, s.o.LedgerTopic)
+	if err != nil {
+		return 0, fmt.Errorf("ledger topic metadata: %w", err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("ledger topic %s not visible yet", s.o.LedgerTopic)
+	}
+	return n, nil
+}
+
+func (s *Sender) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		ledgerEntries.Set(float64(s.ledger.size()))
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.ledger.prune(now)
+		}
+	}
 }
 
 type job struct {
@@ -74,83 +331,316 @@ type job struct {
 	done func()
 }
 
-// Run sends until ctx ends.
-func (s *Sender) Run(ctx context.Context) error {
-	queues := make([]chan job, s.o.Workers)
-	var wg sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan job, 256)
-		wg.Add(1)
-		go func(q chan job) {
-			defer wg.Done()
-			for j := range q {
-				// A delivery cut short by shutdown stays uncommitted and is
-				// sent again by the next owner of the partition.
-				if s.deliver(ctx, j.m) {
-					j.done()
-				}
-			}
-		}(queues[i])
+// keyQueue holds one customer's records in order.
+type keyQueue struct{ jobs []job }
+
+// dispatch queues a record behind the customer's earlier ones. A customer
+// with records gets a goroutine that sends them one by one and ends when
+// the queue is empty; the consumer's in-flight bound caps their number.
+func (s *Sender) dispatch(ctx context.Context, j job) {
+	key := string(j.m.Key)
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	q := s.queues[key]
+	if q == nil {
+		q = &keyQueue{}
+		s.queues[key] = q
+		s.wg.Add(1)
+		go s.drain(ctx, key, q)
 	}
-	err := s.consumer.Run(ctx, func(_ context.Context, m kafka.Message, done func()) {
-		queues[maphash.Bytes(s.seed, m.Key)%uint64(len(queues))] <- job{m, done}
-	})
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
-	return err
+	q.jobs = append(q.jobs, j)
 }
 
-// deliver sends one record, retrying what the provider says is temporary.
-// It reports true when the record is finished (sent, or failed for good) and
-// false when ctx ended first.
-func (s *Sender) deliver(ctx context.Context, m kafka.Message) bool {
+func (s *Sender) drain(ctx context.Context, key string, q *keyQueue) {
+	defer s.wg.Done()
+	for {
+		s.qmu.Lock()
+		if len(q.jobs) == 0 || ctx.Err() != nil {
+			delete(s.queues, key)
+			s.qmu.Unlock()
+			return
+		}
+		j := q.jobs[0]
+		q.jobs[0] = job{}
+		q.jobs = q.jobs[1:]
+		s.qmu.Unlock()
+		if s.process(ctx, j) {
+			j.done()
+		}
+	}
+}
+
+// process handles one record. It reports true when the record is finished
+// (sent, reported, or dead-lettered, all durably) and false when ctx ended
+// first.
+func (s *Sender) process(ctx context.Context, j job) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	out := &wire.Outbound{}
-	if err := proto.Unmarshal(m.Value, out); err != nil {
-		s.o.Logger.Error("dropping undecodable outbound record", "partition", m.Partition, "offset", m.Offset, "err", err)
-		return true
+	if err := proto.Unmarshal(j.m.Value, out); err != nil {
+		s.o.Logger.Error("dead-lettering undecodable outbound record", "partition", j.m.Partition, "offset", j.m.Offset, "err", err)
+		results.WithLabelValues("unknown", "dead_lettered").Inc()
+		return s.produce(ctx, s.deadLetter(j.m, "", ReasonUndecodable, failure{kind: failPermanent, msg: err.Error()}, 0))
 	}
 	t := s.o.Tenants.Get(out.Tenant)
 	if t == nil {
-		s.o.Logger.Error("outbound for unknown tenant", "tenant", out.Tenant, "id", out.Id)
-		sent.WithLabelValues("unknown", "failed").Inc()
-		return true
+		s.o.Logger.Error("dead-lettering outbound for unknown tenant", "tenant", out.Tenant, "id", out.Id)
+		results.WithLabelValues("unknown", "dead_lettered").Inc()
+		return s.produce(ctx, s.deadLetter(j.m, out.Id, ReasonUnknownTenant, failure{kind: failPermanent, msg: "unknown tenant " + out.Tenant}, 0))
 	}
-	if t.Twilio == nil {
-		if s.o.Sim != nil {
-			s.o.Sim.Deliver(out.Tenant, out.Phone, sim.Reply{ID: out.Id, Text: out.Text, At: time.UnixMilli(out.CreatedAtMs)})
+	ch, simulated := s.channelFor(t, out)
+	if simulated {
+		return s.simulate(ctx, out)
+	}
+	if ch == nil {
+		f := failure{kind: failPermanent, code: "no_channel", msg: fmt.Sprintf("tenant %s has no channel for %q", t.ID, out.Channel)}
+		return s.fail(ctx, j, out, channelName(out.Channel), ReasonNoChannel, f, 0)
+	}
+	return s.send(ctx, j, out, t, ch)
+}
+
+// channelFor picks the channel of a record: the one it names, else the
+// tenant's. simulated: the tenant talks to the simulator page.
+func (s *Sender) channelFor(t *tenants.Tenant, out *wire.Outbound) (ch channel, simulated bool) {
+	twilioOK := t.Twilio != nil && s.twilio != nil
+	metaOK := s.meta != nil && s.meta.number(t) != ""
+	switch out.Channel {
+	case tenants.ChannelTwilio:
+		if twilioOK {
+			return s.twilio, false
 		}
-		sent.WithLabelValues(tenants.ChannelSimulator, "sent").Inc()
-		return true
+		return nil, false
+	case ChannelMeta:
+		if metaOK {
+			return s.meta, false
+		}
+		return nil, false
+	case tenants.ChannelSimulator:
+		return nil, t.Sim || (t.Twilio == nil && !metaOK)
 	}
-	callback := s.o.PublicBaseURL + "/webhooks/twilio/" + t.ID + "/status"
-	backoff := time.Second
+	switch {
+	case twilioOK:
+		return s.twilio, false
+	case metaOK:
+		return s.meta, false
+	case t.Twilio == nil:
+		return nil, true
+	}
+	return nil, false
+}
+
+func channelName(c string) string {
+	if c == "" {
+		return "unknown"
+	}
+	return c
+}
+
+// simulate delivers to the simulator page (development tenants).
+func (s *Sender) simulate(ctx context.Context, out *wire.Outbound) bool {
+	if s.o.Sim != nil {
+		text := out.Text
+		if text == "" && out.Template != nil {
+			text = "[template " + out.Template.Name + out.Template.ContentSid + "]"
+		}
+		s.o.Sim.Deliver(out.Tenant, out.Phone, sim.Reply{ID: out.Id, Text: text, At: time.UnixMilli(out.CreatedAtMs)})
+	}
+	results.WithLabelValues(tenants.ChannelSimulator, "sent").Inc()
+	e := sentEntry{ProviderID: "sim-" + out.Id, Channel: tenants.ChannelSimulator, Template: out.Template != nil, AtMs: time.Now().UnixMilli()}
+	return s.produce(ctx, eventRecords(sentEvents(out, e))...)
+}
+
+// send sends a record through its channel, retrying what is temporary.
+func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants.Tenant, ch channel) bool {
+	tpl := out.Template
+	fallback := false
+	number := ch.number(t)
+	l := s.lanes.get(number)
 	for attempt := 1; ; attempt++ {
-		sid, err := s.o.Twilio.Send(ctx, t.Twilio, out.Phone, out.Text, callback)
-		if err == nil {
-			sent.WithLabelValues(tenants.ChannelTwilio, "sent").Inc()
-			s.o.Logger.Debug("sent", "tenant", t.ID, "id", out.Id, "sid", sid)
-			return true
+		if err := l.wait(ctx, s.o.RateLimit(t, number)); err != nil {
+			return false
 		}
-		var se *twilio.SendError
-		retryable := !errors.As(err, &se) || se.Retryable
-		if !retryable || attempt >= 8 {
-			sent.WithLabelValues(tenants.ChannelTwilio, "failed").Inc()
-			s.o.Logger.Error("outbound failed", "tenant", t.ID, "id", out.Id, "attempt", attempt, "err", err)
-			return true
+		// Sent already — by this process before it died, or by the
+		// partition's previous owner (even one still finishing its
+		// records after a rebalance)? Then report it, do not send it.
+		e, found, ok := s.sentBefore(ctx, j, out)
+		if !ok {
+			return false
 		}
-		sent.WithLabelValues(tenants.ChannelTwilio, "retried").Inc()
-		wait := backoff
-		if se != nil && se.RetryAfter > 0 {
-			wait = se.RetryAfter
+		if found {
+			results.WithLabelValues(e.Channel, "duplicate_skipped").Inc()
+			s.o.Logger.Info("outbound already sent; not sending again", "tenant", out.Tenant, "id", out.Id, "provider_id", e.ProviderID)
+			return s.produce(ctx, eventRecords(sentEvents(out, e))...)
 		}
-		s.o.Logger.Warn("outbound retry", "tenant", t.ID, "id", out.Id, "attempt", attempt, "in", wait, "err", err)
 		select {
-		case <-time.After(wait):
+		case s.slots <- struct{}{}:
 		case <-ctx.Done():
 			return false
 		}
-		backoff = min(backoff*2, time.Minute)
+		// From here on the request runs to its end even if ctx ends: a
+		// message that reached the provider must reach the ledger too.
+		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.SendTimeout)
+		start := time.Now()
+		pid, err := ch.send(sendCtx, t, out, tpl)
+		cancel()
+		<-s.slots
+		sendSeconds.WithLabelValues(ch.name()).Observe(time.Since(start).Seconds())
+		if err == nil {
+			return s.sent(ctx, j, out, ch, sentEntry{
+				ProviderID: pid, Channel: ch.name(), Template: tpl != nil, Fallback: fallback, AtMs: time.Now().UnixMilli(),
+			})
+		}
+		f := ch.classify(err)
+		log := s.o.Logger.With("tenant", t.ID, "id", out.Id, "channel", ch.name(), "attempt", attempt, "code", f.code, "err", f.msg)
+		switch f.kind {
+		case failOutsideWindow:
+			if tpl == nil && s.o.FallbackTemplate != nil {
+				if fb, ok := s.o.FallbackTemplate(t.ID); ok && fb != nil {
+					log.Info("outside the 24-hour window; sending the fallback template")
+					results.WithLabelValues(ch.name(), "template_fallback").Inc()
+					tpl, fallback = fb, true
+					continue
+				}
+			}
+			log.Warn("outside the 24-hour window and no fallback template")
+			return s.fail(ctx, j, out, ch.name(), ReasonOutsideWindow, f, attempt)
+		case failOptedOut:
+			log.Info("customer opted out")
+			return s.optedOut(ctx, j, out, ch.name(), f, attempt)
+		case failPermanent:
+			log.Warn("outbound refused")
+			return s.fail(ctx, j, out, ch.name(), ReasonPermanent, f, attempt)
+		}
+		if attempt >= s.o.MaxAttempts {
+			log.Error("outbound still failing; giving up")
+			return s.fail(ctx, j, out, ch.name(), ReasonRetriesExhausted, f, attempt)
+		}
+		wait := f.retryAfter
+		if wait <= 0 {
+			wait = s.backoff(attempt)
+		}
+		if f.rateLimited {
+			l.pause(wait)
+		}
+		results.WithLabelValues(ch.name(), "retried").Inc()
+		log.Warn("outbound retry", "in", wait)
+		if sleep(ctx, wait) != nil {
+			return false
+		}
+	}
+}
+
+// sentBefore looks the record up in the ledger, after reading the
+// ledger partition up to now. ok is false when ctx ended first.
+func (s *Sender) sentBefore(ctx context.Context, j job, out *wire.Outbound) (e sentEntry, found, ok bool) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.ledger.fresh(ctx, j.m.Partition, time.Now())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return e, false, false
+		}
+		s.o.Logger.Warn("ledger catch-up failed; retrying", "partition", j.m.Partition, "err", err)
+		if sleep(ctx, backoff) != nil {
+			return e, false, false
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	e, found = s.ledger.get(out.Id)
+	return e, found, true
+}
+
+// backoff is the wait after the attempt-th failure: RetryBase doubling up
+// to RetryMax, ±20%.
+func (s *Sender) backoff(attempt int) time.Duration {
+	d := s.o.RetryBase
+	for i := 1; i < attempt && d < s.o.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.o.RetryMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// sent records an accepted send in the ledger and reports it, in one
+// write. The write is not abandoned when ctx ends: it is what keeps the
+// message from going out twice.
+func (s *Sender) sent(ctx context.Context, j job, out *wire.Outbound, ch channel, e sentEntry) bool {
+	results.WithLabelValues(ch.name(), "sent").Inc()
+	entry, err := s.ledger.record(j.m.Partition, out.Id, e)
+	if err != nil {
+		s.o.Logger.Error("cannot encode a ledger entry", "id", out.Id, "err", err)
+		return false
+	}
+	msgs := append([]kafka.Message{entry}, eventRecords(sentEvents(out, e))...)
+	const grace = 15 * time.Second
+	wctx := context.WithoutCancel(ctx)
+	var stopped time.Time
+	backoff := 100 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(wctx, 10*time.Second)
+		err := s.writer.write(pctx, msgs...)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			if stopped.IsZero() {
+				stopped = time.Now()
+			} else if time.Since(stopped) > grace {
+				s.o.Logger.Error("sent but not recorded: the message may go out again after a restart",
+					"tenant", out.Tenant, "id", out.Id, "provider_id", e.ProviderID, "err", err)
+				return false
+			}
+		}
+		s.o.Logger.Warn("ledger write failed; retrying", "id", out.Id, "err", err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	s.ledger.remember(out.Id, e)
+	if s.o.AfterLedgerWrite != nil && s.o.AfterLedgerWrite(out) {
+		return false
+	}
+	return true
+}
+
+// fail reports a message that will not be sent and dead-letters it.
+func (s *Sender) fail(ctx context.Context, j job, out *wire.Outbound, channel, reason string, f failure, attempts int) bool {
+	results.WithLabelValues(channel, "failed").Inc()
+	msgs := eventRecords([]*wire.Event{failedEvent(out, channel, f.code, time.Now())})
+	msgs = append(msgs, s.deadLetter(j.m, out.Id, reason, f, attempts))
+	return s.produce(ctx, msgs...)
+}
+
+// optedOut reports an unsubscribed customer: a failed DeliveryReport with
+// the provider's code (21610), a ConversationChange "opted_out", the
+// OnOptOut hook, and a dead letter.
+func (s *Sender) optedOut(ctx context.Context, j job, out *wire.Outbound, channel string, f failure, attempts int) bool {
+	results.WithLabelValues(channel, "opted_out").Inc()
+	now := time.Now()
+	msgs := eventRecords([]*wire.Event{failedEvent(out, channel, f.code, now), optedOutEvent(out, now)})
+	msgs = append(msgs, s.deadLetter(j.m, out.Id, ReasonOptedOut, f, attempts))
+	if !s.produce(ctx, msgs...) {
+		return false
+	}
+	if s.o.OnOptOut == nil {
+		return true
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.o.OnOptOut(ctx, out)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			return false
+		}
+		s.o.Logger.Warn("opt-out hook failed; retrying", "tenant", out.Tenant, "id", out.Id, "err", err)
+		if sleep(ctx, backoff) != nil {
+			return false
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
