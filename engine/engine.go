@@ -24,6 +24,7 @@ import (
 	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/backend/httpapi"
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/sim"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/config"
@@ -169,13 +170,35 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	e.goRun("actors", func() error { return router.Run(runCtx) })
 
 	// Sender.
+	sendClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		// Hundreds of sends in flight to one provider host: keep their
+		// connections instead of dialling for most of them.
+		MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+	}}
 	sender := outbound.New(outbound.Options{
 		Consumer:      consumerOpts(),
 		Tenants:       reg,
-		Twilio:        twilio.NewSender(&http.Client{Timeout: 15 * time.Second}),
+		Twilio:        twilio.NewSender(sendClient),
+		Meta:          meta.NewSender(sendClient),
 		Sim:           e.Sim,
 		PublicBaseURL: cfg.HTTP.PublicBaseURL,
-		Logger:        e.log,
+		RateLimit: func(t *tenants.Tenant, _ string) float64 {
+			if r := t.Outbound.RateLimit; r != nil {
+				return *r
+			}
+			return outbound.DefaultRateLimit
+		},
+		FallbackTemplate: func(tenant string) (*wire.Template, bool) {
+			t := reg.Get(tenant)
+			if t == nil || t.Outbound.FallbackTemplate == "" {
+				return nil, false
+			}
+			name := t.Outbound.FallbackTemplate
+			tpl := t.Templates[name]
+			return &wire.Template{Name: name, ContentSid: tpl.ContentSID, Language: tpl.Language, Variables: t.Outbound.FallbackVariables}, true
+		},
+		Replication: cfg.Kafka.ReplicationFactor,
+		Logger:      e.log,
 	})
 	e.goRun("sender", func() error { return sender.Run(runCtx) })
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels/meta"
+	"github.com/parleyhq/parley/channels/meta/metatest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/config"
@@ -31,6 +33,7 @@ const (
 type harness struct {
 	engine *Engine
 	twilio *twiliotest.Server
+	meta   *metatest.Server
 	db     string
 }
 
@@ -45,6 +48,7 @@ func startHarness(t *testing.T) *harness {
 	t.Cleanup(broker.Close)
 	tw := twiliotest.New(acmeSID, acmeToken)
 	t.Cleanup(tw.Close)
+	graph := metatest.Start(t, metatest.TestAccessToken)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +88,23 @@ tenants:
     simulator: true
     backend: { kind: demo }
     brain: { kind: rules }
+  - id: beta
+    name: Beta Cleaners
+    meta:
+      phone_number_id: "%s"
+      access_token: %s
+      app_secret: %s
+      verify_token: %s
+      api_base_url: %s
+    backend: { kind: demo }
+    brain: { kind: rules }
   - id: viahttp
     name: Demo over HTTP
     simulator: true
     backend: { kind: http, base_url: "http://%s%s", token: %s }
-`, publicURL, broker.Addrs()[0], chAddr, db, acmeSID, tw.URL(), ln.Addr(), DemoBackendPath, DemoBackendToken)))
+`, publicURL, broker.Addrs()[0], chAddr, db, acmeSID, tw.URL(),
+		metatest.TestPhoneNumberID, metatest.TestAccessToken, metatest.TestAppSecret, metatest.TestVerifyToken, graph.URL(),
+		ln.Addr(), DemoBackendPath, DemoBackendToken)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +119,7 @@ tenants:
 	t.Cleanup(func() {
 		e.Close()
 	})
-	return &harness{engine: e, twilio: tw, db: db}
+	return &harness{engine: e, twilio: tw, meta: graph, db: db}
 }
 
 // sendWhatsApp posts a signed Twilio inbound webhook as Twilio would.
@@ -322,4 +338,35 @@ func TestBackendOverHTTP(t *testing.T) {
 	if r2.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", r2.StatusCode)
 	}
+}
+
+func TestSignedMetaWebhookGetsReplyThroughTheGraphAPI(t *testing.T) {
+	h := startHarness(t)
+	body := metatest.TextWebhook(metatest.TestPhoneNumberID, "wamid.HBgLNDQ3NzAwOTAwNDU2FQIAEhgUM0E", "447700900456", "Sam", "Hello")
+	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+"/webhooks/meta", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(meta.SignatureHeader, metatest.SignedWebhook(metatest.TestAppSecret, body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("webhook: %d", res.StatusCode)
+	}
+	got := h.meta.WaitFor(1, 30*time.Second)
+	if len(got) != 1 || got[0].To != "447700900456" || !strings.Contains(got[0].Text, "verification code") {
+		t.Fatalf("Graph API got %+v", got)
+	}
+	eventually(t, 30*time.Second, func() error {
+		var n uint64
+		if err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
+			"SELECT count() FROM %s.messages FINAL WHERE tenant = 'beta'", h.db)).Scan(&n); err != nil {
+			return err
+		}
+		if n != 2 {
+			return fmt.Errorf("%d beta messages in ClickHouse, want 2", n)
+		}
+		return nil
+	})
 }

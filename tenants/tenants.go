@@ -36,6 +36,8 @@ type Tenant struct {
 	// Webhook, when set, receives "message.received" and
 	// "conversation.started" events, signed with the secret.
 	Webhook *Webhook `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	// Outbound tunes the sender for the tenant's number.
+	Outbound OutboundConfig `yaml:"outbound,omitempty" json:"outbound,omitempty"`
 	// TimeZone is where the business is: "today", "tomorrow" and slot times
 	// are read and shown in it. Default Europe/London.
 	TimeZone string `yaml:"time_zone,omitempty" json:"time_zone,omitempty"`
@@ -43,6 +45,17 @@ type Tenant struct {
 	DashboardURL string `yaml:"dashboard_url,omitempty" json:"dashboard_url,omitempty"`
 	// APIRateLimit caps automation API sends per second (default 50).
 	APIRateLimit float64 `yaml:"api_rate_limit,omitempty" json:"api_rate_limit,omitempty"`
+}
+
+// OutboundConfig tunes sending from the tenant's number.
+type OutboundConfig struct {
+	// RateLimit is messages per second from the number; nil means the
+	// default (80/s, Meta's and Twilio's usual tier), 0 means no limit.
+	RateLimit *float64 `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
+	// FallbackTemplate names a template in templates: sent instead when
+	// free text is refused outside the 24-hour window.
+	FallbackTemplate  string            `yaml:"fallback_template,omitempty" json:"fallback_template,omitempty"`
+	FallbackVariables map[string]string `yaml:"fallback_variables,omitempty" json:"fallback_variables,omitempty"`
 }
 
 // Webhook is a tenant's endpoint for Parley's event triggers.
@@ -151,6 +164,14 @@ func (t *Tenant) Validate() error {
 		}
 	default:
 		return fmt.Errorf("tenant %s: unknown brain kind %q", t.ID, t.Brain.Kind)
+	}
+	if n := t.Outbound.FallbackTemplate; n != "" {
+		if _, ok := t.Templates[n]; !ok {
+			return fmt.Errorf("tenant %s: outbound.fallback_template %q is not in templates", t.ID, n)
+		}
+	}
+	if r := t.Outbound.RateLimit; r != nil && *r < 0 {
+		return fmt.Errorf("tenant %s: outbound.rate_limit must not be negative", t.ID)
 	}
 	if _, err := t.Location(); err != nil {
 		return fmt.Errorf("tenant %s: time_zone: %w", t.ID, err)
