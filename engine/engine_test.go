@@ -370,3 +370,49 @@ func TestSignedMetaWebhookGetsReplyThroughTheGraphAPI(t *testing.T) {
 		return nil
 	})
 }
+
+func TestTwilioStatusCallbackBecomesADeliveryRow(t *testing.T) {
+	h := startHarness(t)
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd77", "+447700900456", "Hello")
+	reply := h.twilio.WaitFor(1, 30*time.Second)[0]
+	for _, status := range []string{"sent", "delivered", "read", "read"} { // Twilio redelivers
+		form := url.Values{
+			"MessageSid": {reply.SID}, "MessageStatus": {status}, "AccountSid": {acmeSID},
+			"To": {"whatsapp:+447700900456"}, "From": {"whatsapp:+14155238886"}, "ChannelPrefix": {"whatsapp"},
+		}
+		path := "/webhooks/twilio/acme/status"
+		req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", twilio.Signature(acmeToken, publicURL+path, form))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("status callback %s: %d", status, res.StatusCode)
+		}
+	}
+	eventually(t, 30*time.Second, func() error {
+		rows, err := h.engine.Store().Conn().Query(context.Background(), fmt.Sprintf(
+			"SELECT status FROM %s.deliveries FINAL WHERE tenant = 'acme' AND provider_id = '%s' ORDER BY status", h.db, reply.SID))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			got = append(got, s)
+		}
+		// queued comes from the sender, the rest from Twilio; the repeated
+		// "read" is one row.
+		if strings.Join(got, ",") != "delivered,queued,read,sent" {
+			return fmt.Errorf("delivery rows %v", got)
+		}
+		return nil
+	})
+}
