@@ -62,6 +62,8 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
+		// Writing again is the customer opting back in.
+		s.optedOut = false
 		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text})
 	case *wire.Inbound_Command:
 		c := k.Command
@@ -72,6 +74,8 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 		case *wire.Command_Respond:
 			x.result = &wire.CommandResult{RequestId: c.RequestId}
 			x.respond(op.Respond)
+		case *wire.Command_OptOut:
+			s.optedOut = true
 		default:
 			ev, ok := commandEvent(c)
 			if !ok {
@@ -294,6 +298,11 @@ func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.Delivery
 // sendRequest asks the core whether an operator/API message may go now:
 // the 24-hour window is the session's truth.
 func (x *execution) sendRequest(m *wire.SendMessage) {
+	if x.s.optedOut {
+		x.result.ErrorCode = "opted_out"
+		x.result.ErrorMessage = "the customer unsubscribed; they must write to you again before you can message them"
+		return
+	}
 	x.pendingSend = m
 	x.step(conversation.SendRequest{Text: m.GetText(), Template: m.GetTemplate() != nil})
 }

@@ -79,13 +79,17 @@ type session struct {
 	// brain is the assistant's memory of this conversation (language,
 	// pending confirmation, recent turns); bounded by the brain.
 	brain brain.State
+	// optedOut: the provider reported the customer unsubscribed; operator
+	// and API sends are refused until the customer writes again.
+	optedOut bool
 }
 
 // dormant is what a passivated session leaves behind: the compact
 // encoding of the core's state, and the brain's memory when there is one.
 type dormant struct {
-	state []byte
-	brain *brain.State
+	state    []byte
+	brain    *brain.State
+	optedOut bool
 }
 
 func (s *session) Receive(ctx actor.Context) {
@@ -108,7 +112,7 @@ func (s *session) Receive(ctx actor.Context) {
 			s.deps.Logger.Error("session state not encodable; staying live", "session", s.id, "err", err)
 			return
 		}
-		d := &dormant{state: enc}
+		d := &dormant{state: enc, optedOut: s.optedOut}
 		if s.brain.Language != "" || s.brain.Pending != nil || len(s.brain.History) > 0 || s.brain.NotUnderstood > 0 {
 			b := s.brain
 			d.brain = &b
@@ -132,8 +136,11 @@ func (s *session) deliver(d *wire.Delivery) {
 			if err := s.state.UnmarshalBinary(d.state); err != nil {
 				s.deps.Logger.Error("dormant session state unreadable; starting over", "session", s.id, "err", err)
 				s.state = newSessionState()
-			} else if d.brain != nil {
-				s.brain = *d.brain
+			} else {
+				s.optedOut = d.optedOut
+				if d.brain != nil {
+					s.brain = *d.brain
+				}
 			}
 		}
 	}

@@ -111,3 +111,33 @@ func TestAutomationAPI(t *testing.T) {
 		t.Fatal("no 429 with Retry-After after a burst over the tenant's limit")
 	}
 }
+
+func TestUnsubscribedCustomerIsMarkedOptedOut(t *testing.T) {
+	h := startHarness(t)
+	const agent = "acme-agent-key-0123456789"
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd55", "+447700900456", "Hello")
+	h.twilio.WaitFor(1, 30*time.Second)
+
+	// Twilio refuses the next send: the customer unsubscribed.
+	h.twilio.FailNext(1, 400, 21610, "Attempt to send to unsubscribed recipient")
+	status, m, _ := h.api(t, http.MethodPost, "/api/v1/tenants/acme/messages", agent, `{"to":"+447700900456","text":"first"}`)
+	if status != 202 {
+		t.Fatalf("send: %d %v", status, m)
+	}
+	eventually(t, 30*time.Second, func() error {
+		status, m, _ := h.api(t, http.MethodPost, "/api/v1/tenants/acme/messages", agent, `{"to":"+447700900456","text":"second"}`)
+		if status != 422 || errorCode(m) != "opted_out" {
+			return fmt.Errorf("send after unsubscribe: %d %v", status, m)
+		}
+		return nil
+	})
+	// Writing again opts the customer back in.
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd56", "+447700900456", "I'm back")
+	eventually(t, 30*time.Second, func() error {
+		status, m, _ := h.api(t, http.MethodPost, "/api/v1/tenants/acme/messages", agent, `{"to":"+447700900456","text":"welcome back"}`)
+		if status != 202 {
+			return fmt.Errorf("send after the customer wrote: %d %v", status, m)
+		}
+		return nil
+	})
+}

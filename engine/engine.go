@@ -17,7 +17,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/actors"
 	"github.com/parleyhq/parley/api"
@@ -196,6 +198,19 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 			name := t.Outbound.FallbackTemplate
 			tpl := t.Templates[name]
 			return &wire.Template{Name: name, ContentSid: tpl.ContentSID, Language: tpl.Language, Variables: t.Outbound.FallbackVariables}, true
+		},
+		// The session learns of an unsubscribe through its own stream,
+		// like everything else that changes it.
+		OnOptOut: func(ctx context.Context, out *wire.Outbound) error {
+			in := &wire.Inbound{
+				Id: "optout/" + out.Id, Tenant: out.Tenant, Phone: out.Phone, Channel: out.Channel, ReceivedAtMs: time.Now().UnixMilli(),
+				Kind: &wire.Inbound_Command{Command: &wire.Command{Op: &wire.Command_OptOut{OptOut: &wire.OptOut{OutboundId: out.Id, ErrorCode: "21610"}}, Operator: "provider"}},
+			}
+			v, err := proto.Marshal(in)
+			if err != nil {
+				return err
+			}
+			return e.producer.Produce(ctx, kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(out.Tenant, out.Phone), Value: v})
 		},
 		Replication: cfg.Kafka.ReplicationFactor,
 		Logger:      e.log,
