@@ -76,6 +76,14 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 			x.respond(op.Respond)
 		case *wire.Command_OptOut:
 			s.optedOut = true
+		case *wire.Command_Forget:
+			// Erasure: nothing of the customer stays in memory; the
+			// rows in ClickHouse are deleted by the caller.
+			s.state = newSessionState()
+			s.brain = brain.State{}
+			s.optedOut = false
+			s.lastDelivery = ""
+			x.result = &wire.CommandResult{RequestId: c.RequestId, Ok: true}
 		default:
 			ev, ok := commandEvent(c)
 			if !ok {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -275,19 +276,23 @@ func (a *API) allow(ctx *fasthttp.RequestCtx, t *tenants.Tenant) bool {
 	return true
 }
 
-// errNoAnswer means the session did not answer in time.
-var errNoAnswer = errors.New("no answer")
+// Errors of Do.
+var (
+	ErrBrokerUnavailable = errors.New("the command could not be queued")
+	ErrNoAnswer          = errors.New("the session did not answer in time")
+)
 
-// command puts a command on the session's inbound stream and waits for its
-// result. It writes the error answer itself when it returns false.
-func (a *API) command(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone string, c *wire.Command) (*wire.CommandResult, bool) {
+// Do puts a command on the session's inbound stream and waits for its
+// result: how the API, and the engine's own callers (GDPR erasure), reach a
+// session in order with everything else that changes it.
+func (a *API) Do(ctx context.Context, tenant, phone string, c *wire.Command) (*wire.CommandResult, error) {
 	c.RequestId = ids.New()
 	if c.Operator == "" {
 		c.Operator = "api"
 	}
 	in := &wire.Inbound{
 		Id:           ids.New(),
-		Tenant:       t.ID,
+		Tenant:       tenant,
 		Phone:        phone,
 		Channel:      "api",
 		ReceivedAtMs: time.Now().UnixMilli(),
@@ -295,26 +300,40 @@ func (a *API) command(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone string,
 	}
 	value, err := proto.Marshal(in)
 	if err != nil {
-		Error(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())
-		return nil, false
+		return nil, err
 	}
 	results, cancel := a.o.Pending.Wait(c.RequestId)
 	defer cancel()
-	wait, stop := context.WithTimeout(context.Background(), a.o.Timeout)
+	wait, stop := context.WithTimeout(ctx, a.o.Timeout)
 	defer stop()
-	if err := a.o.Producer.Produce(wait, kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(t.ID, phone), Value: value}); err != nil {
-		ctx.Response.Header.Set("Retry-After", "5")
-		Error(ctx, fasthttp.StatusServiceUnavailable, "broker_unavailable", "the message could not be queued; retry later")
-		return nil, false
+	if err := a.o.Producer.Produce(wait, kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(tenant, phone), Value: value}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBrokerUnavailable, err)
 	}
 	select {
 	case r := <-results:
-		return r, true
+		return r, nil
 	case <-wait.Done():
 		// The command is queued and will still be carried out; the
 		// session did not confirm in time.
-		ctx.Response.Header.Set("Retry-After", "5")
-		Error(ctx, fasthttp.StatusServiceUnavailable, "sender_offline", "the conversation engine did not answer in time: "+errNoAnswer.Error())
-		return nil, false
+		return nil, ErrNoAnswer
 	}
+}
+
+// command is Do for an HTTP request. It writes the error answer itself when
+// it returns false.
+func (a *API) command(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone string, c *wire.Command) (*wire.CommandResult, bool) {
+	r, err := a.Do(context.Background(), t.ID, phone, c)
+	switch {
+	case err == nil:
+		return r, true
+	case errors.Is(err, ErrNoAnswer):
+		ctx.Response.Header.Set("Retry-After", "5")
+		Error(ctx, fasthttp.StatusServiceUnavailable, "sender_offline", "the conversation engine did not answer in time; the request is queued")
+	case errors.Is(err, ErrBrokerUnavailable):
+		ctx.Response.Header.Set("Retry-After", "5")
+		Error(ctx, fasthttp.StatusServiceUnavailable, "broker_unavailable", "the message could not be queued; retry later")
+	default:
+		Error(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())
+	}
+	return nil, false
 }

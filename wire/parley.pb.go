@@ -177,6 +177,7 @@ type Command struct {
 	//	*Command_Send
 	//	*Command_Respond
 	//	*Command_OptOut
+	//	*Command_Forget
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	Operator      string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`                    // who asked, for the audit trail
 	RequestId     string       `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // set when a caller waits for a CommandResult
@@ -266,6 +267,15 @@ func (x *Command) GetOptOut() *OptOut {
 	return nil
 }
 
+func (x *Command) GetForget() *Forget {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Forget); ok {
+			return x.Forget
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetOperator() string {
 	if x != nil {
 		return x.Operator
@@ -304,6 +314,10 @@ type Command_OptOut struct {
 	OptOut *OptOut `protobuf:"bytes,7,opt,name=opt_out,json=optOut,proto3,oneof"` // the provider says the customer unsubscribed
 }
 
+type Command_Forget struct {
+	Forget *Forget `protobuf:"bytes,8,opt,name=forget,proto3,oneof"` // GDPR erasure: drop everything the session holds
+}
+
 func (*Command_SetStatus) isCommand_Op() {}
 
 func (*Command_SetAi) isCommand_Op() {}
@@ -313,6 +327,46 @@ func (*Command_Send) isCommand_Op() {}
 func (*Command_Respond) isCommand_Op() {}
 
 func (*Command_OptOut) isCommand_Op() {}
+
+func (*Command_Forget) isCommand_Op() {}
+
+// Forget erases a session's state (GDPR): the customer starts over as
+// unknown; the dedupe memory and sign-in limits go too.
+type Forget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Forget) Reset() {
+	*x = Forget{}
+	mi := &file_parley_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Forget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Forget) ProtoMessage() {}
+
+func (x *Forget) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Forget.ProtoReflect.Descriptor instead.
+func (*Forget) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{2}
+}
 
 // OptOut records that the customer unsubscribed (Twilio 21610): operator
 // and API sends are refused until the customer writes again.
@@ -326,7 +380,7 @@ type OptOut struct {
 
 func (x *OptOut) Reset() {
 	*x = OptOut{}
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -338,7 +392,7 @@ func (x *OptOut) String() string {
 func (*OptOut) ProtoMessage() {}
 
 func (x *OptOut) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[2]
+	mi := &file_parley_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -351,7 +405,7 @@ func (x *OptOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptOut.ProtoReflect.Descriptor instead.
 func (*OptOut) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{2}
+	return file_parley_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OptOut) GetOutboundId() string {
@@ -380,7 +434,7 @@ type SendMessage struct {
 
 func (x *SendMessage) Reset() {
 	*x = SendMessage{}
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +446,7 @@ func (x *SendMessage) String() string {
 func (*SendMessage) ProtoMessage() {}
 
 func (x *SendMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +459,7 @@ func (x *SendMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessage.ProtoReflect.Descriptor instead.
 func (*SendMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{3}
+	return file_parley_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SendMessage) GetText() string {
@@ -434,7 +488,7 @@ type Respond struct {
 
 func (x *Respond) Reset() {
 	*x = Respond{}
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +500,7 @@ func (x *Respond) String() string {
 func (*Respond) ProtoMessage() {}
 
 func (x *Respond) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +513,7 @@ func (x *Respond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respond.ProtoReflect.Descriptor instead.
 func (*Respond) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{4}
+	return file_parley_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Respond) GetMessage() string {
@@ -494,7 +548,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +560,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +573,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{5}
+	return file_parley_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CommandResult) GetRequestId() string {
@@ -600,7 +654,7 @@ type CustomerMessage struct {
 
 func (x *CustomerMessage) Reset() {
 	*x = CustomerMessage{}
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +666,7 @@ func (x *CustomerMessage) String() string {
 func (*CustomerMessage) ProtoMessage() {}
 
 func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +679,7 @@ func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerMessage.ProtoReflect.Descriptor instead.
 func (*CustomerMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{6}
+	return file_parley_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CustomerMessage) GetProviderId() string {
@@ -680,7 +734,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +746,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +759,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{7}
+	return file_parley_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Media) GetUrl() string {
@@ -733,7 +787,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +799,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +812,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{8}
+	return file_parley_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Location) GetLatitude() float64 {
@@ -794,7 +848,7 @@ type DeliveryStatus struct {
 
 func (x *DeliveryStatus) Reset() {
 	*x = DeliveryStatus{}
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +860,7 @@ func (x *DeliveryStatus) String() string {
 func (*DeliveryStatus) ProtoMessage() {}
 
 func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +873,7 @@ func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryStatus.ProtoReflect.Descriptor instead.
 func (*DeliveryStatus) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{9}
+	return file_parley_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeliveryStatus) GetProviderId() string {
@@ -862,7 +916,7 @@ type Outbound struct {
 
 func (x *Outbound) Reset() {
 	*x = Outbound{}
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +928,7 @@ func (x *Outbound) String() string {
 func (*Outbound) ProtoMessage() {}
 
 func (x *Outbound) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +941,7 @@ func (x *Outbound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outbound.ProtoReflect.Descriptor instead.
 func (*Outbound) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{10}
+	return file_parley_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Outbound) GetId() string {
@@ -967,7 +1021,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1033,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1046,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{11}
+	return file_parley_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Template) GetName() string {
@@ -1046,7 +1100,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1112,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1125,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{12}
+	return file_parley_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Event) GetId() string {
@@ -1217,7 +1271,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1283,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1296,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{13}
+	return file_parley_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ToolCall) GetTool() string {
@@ -1293,7 +1347,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1359,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1372,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{14}
+	return file_parley_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Usage) GetMetric() string {
@@ -1356,7 +1410,7 @@ type DeliveryReport struct {
 
 func (x *DeliveryReport) Reset() {
 	*x = DeliveryReport{}
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1422,7 @@ func (x *DeliveryReport) String() string {
 func (*DeliveryReport) ProtoMessage() {}
 
 func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1435,7 @@ func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryReport.ProtoReflect.Descriptor instead.
 func (*DeliveryReport) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{15}
+	return file_parley_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeliveryReport) GetMessageId() string {
@@ -1436,7 +1490,7 @@ type ConversationChange struct {
 
 func (x *ConversationChange) Reset() {
 	*x = ConversationChange{}
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1502,7 @@ func (x *ConversationChange) String() string {
 func (*ConversationChange) ProtoMessage() {}
 
 func (x *ConversationChange) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1515,7 @@ func (x *ConversationChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationChange.ProtoReflect.Descriptor instead.
 func (*ConversationChange) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{16}
+	return file_parley_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ConversationChange) GetConversationId() string {
@@ -1530,7 +1584,7 @@ type MessageLog struct {
 
 func (x *MessageLog) Reset() {
 	*x = MessageLog{}
-	mi := &file_parley_proto_msgTypes[17]
+	mi := &file_parley_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1596,7 @@ func (x *MessageLog) String() string {
 func (*MessageLog) ProtoMessage() {}
 
 func (x *MessageLog) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[17]
+	mi := &file_parley_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1609,7 @@ func (x *MessageLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageLog.ProtoReflect.Descriptor instead.
 func (*MessageLog) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{17}
+	return file_parley_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MessageLog) GetDirection() string {
@@ -1626,7 +1680,7 @@ type AuthEvent struct {
 
 func (x *AuthEvent) Reset() {
 	*x = AuthEvent{}
-	mi := &file_parley_proto_msgTypes[18]
+	mi := &file_parley_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1692,7 @@ func (x *AuthEvent) String() string {
 func (*AuthEvent) ProtoMessage() {}
 
 func (x *AuthEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[18]
+	mi := &file_parley_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1705,7 @@ func (x *AuthEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
 func (*AuthEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{18}
+	return file_parley_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuthEvent) GetEvent() string {
@@ -1688,7 +1742,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[19]
+	mi := &file_parley_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1754,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[19]
+	mi := &file_parley_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1767,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{19}
+	return file_parley_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Delivery) GetInbound() *Inbound {
@@ -1748,7 +1802,7 @@ type Handled struct {
 
 func (x *Handled) Reset() {
 	*x = Handled{}
-	mi := &file_parley_proto_msgTypes[20]
+	mi := &file_parley_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1814,7 @@ func (x *Handled) String() string {
 func (*Handled) ProtoMessage() {}
 
 func (x *Handled) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[20]
+	mi := &file_parley_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1827,7 @@ func (x *Handled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handled.ProtoReflect.Descriptor instead.
 func (*Handled) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{20}
+	return file_parley_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Handled) GetPartition() int32 {
@@ -1799,7 +1853,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_parley_proto_msgTypes[21]
+	mi := &file_parley_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1865,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[21]
+	mi := &file_parley_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1878,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{21}
+	return file_parley_proto_rawDescGZIP(), []int{22}
 }
 
 var File_parley_proto protoreflect.FileDescriptor
@@ -1842,18 +1896,20 @@ const file_parley_proto_rawDesc = "" +
 	" \x01(\v2\x1c.parley.wire.CustomerMessageH\x00R\amessage\x125\n" +
 	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06status\x120\n" +
 	"\acommand\x18\f \x01(\v2\x14.parley.wire.CommandH\x00R\acommandB\x06\n" +
-	"\x04kind\"\x96\x02\n" +
+	"\x04kind\"\xc5\x02\n" +
 	"\aCommand\x12\x1f\n" +
 	"\n" +
 	"set_status\x18\x01 \x01(\tH\x00R\tsetStatus\x12\x17\n" +
 	"\x06set_ai\x18\x02 \x01(\bH\x00R\x05setAi\x12.\n" +
 	"\x04send\x18\x04 \x01(\v2\x18.parley.wire.SendMessageH\x00R\x04send\x120\n" +
 	"\arespond\x18\x05 \x01(\v2\x14.parley.wire.RespondH\x00R\arespond\x12.\n" +
-	"\aopt_out\x18\a \x01(\v2\x13.parley.wire.OptOutH\x00R\x06optOut\x12\x1a\n" +
+	"\aopt_out\x18\a \x01(\v2\x13.parley.wire.OptOutH\x00R\x06optOut\x12-\n" +
+	"\x06forget\x18\b \x01(\v2\x13.parley.wire.ForgetH\x00R\x06forget\x12\x1a\n" +
 	"\boperator\x18\x03 \x01(\tR\boperator\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x06 \x01(\tR\trequestIdB\x04\n" +
-	"\x02op\"H\n" +
+	"\x02op\"\b\n" +
+	"\x06Forget\"H\n" +
 	"\x06OptOut\x12\x1f\n" +
 	"\voutbound_id\x18\x01 \x01(\tR\n" +
 	"outboundId\x12\x1d\n" +
@@ -2004,58 +2060,60 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),            // 0: parley.wire.Inbound
 	(*Command)(nil),            // 1: parley.wire.Command
-	(*OptOut)(nil),             // 2: parley.wire.OptOut
-	(*SendMessage)(nil),        // 3: parley.wire.SendMessage
-	(*Respond)(nil),            // 4: parley.wire.Respond
-	(*CommandResult)(nil),      // 5: parley.wire.CommandResult
-	(*CustomerMessage)(nil),    // 6: parley.wire.CustomerMessage
-	(*Media)(nil),              // 7: parley.wire.Media
-	(*Location)(nil),           // 8: parley.wire.Location
-	(*DeliveryStatus)(nil),     // 9: parley.wire.DeliveryStatus
-	(*Outbound)(nil),           // 10: parley.wire.Outbound
-	(*Template)(nil),           // 11: parley.wire.Template
-	(*Event)(nil),              // 12: parley.wire.Event
-	(*ToolCall)(nil),           // 13: parley.wire.ToolCall
-	(*Usage)(nil),              // 14: parley.wire.Usage
-	(*DeliveryReport)(nil),     // 15: parley.wire.DeliveryReport
-	(*ConversationChange)(nil), // 16: parley.wire.ConversationChange
-	(*MessageLog)(nil),         // 17: parley.wire.MessageLog
-	(*AuthEvent)(nil),          // 18: parley.wire.AuthEvent
-	(*Delivery)(nil),           // 19: parley.wire.Delivery
-	(*Handled)(nil),            // 20: parley.wire.Handled
-	(*Passivate)(nil),          // 21: parley.wire.Passivate
-	nil,                        // 22: parley.wire.Respond.VariablesEntry
-	nil,                        // 23: parley.wire.Template.VariablesEntry
+	(*Forget)(nil),             // 2: parley.wire.Forget
+	(*OptOut)(nil),             // 3: parley.wire.OptOut
+	(*SendMessage)(nil),        // 4: parley.wire.SendMessage
+	(*Respond)(nil),            // 5: parley.wire.Respond
+	(*CommandResult)(nil),      // 6: parley.wire.CommandResult
+	(*CustomerMessage)(nil),    // 7: parley.wire.CustomerMessage
+	(*Media)(nil),              // 8: parley.wire.Media
+	(*Location)(nil),           // 9: parley.wire.Location
+	(*DeliveryStatus)(nil),     // 10: parley.wire.DeliveryStatus
+	(*Outbound)(nil),           // 11: parley.wire.Outbound
+	(*Template)(nil),           // 12: parley.wire.Template
+	(*Event)(nil),              // 13: parley.wire.Event
+	(*ToolCall)(nil),           // 14: parley.wire.ToolCall
+	(*Usage)(nil),              // 15: parley.wire.Usage
+	(*DeliveryReport)(nil),     // 16: parley.wire.DeliveryReport
+	(*ConversationChange)(nil), // 17: parley.wire.ConversationChange
+	(*MessageLog)(nil),         // 18: parley.wire.MessageLog
+	(*AuthEvent)(nil),          // 19: parley.wire.AuthEvent
+	(*Delivery)(nil),           // 20: parley.wire.Delivery
+	(*Handled)(nil),            // 21: parley.wire.Handled
+	(*Passivate)(nil),          // 22: parley.wire.Passivate
+	nil,                        // 23: parley.wire.Respond.VariablesEntry
+	nil,                        // 24: parley.wire.Template.VariablesEntry
 }
 var file_parley_proto_depIdxs = []int32{
-	6,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
-	9,  // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
+	7,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
+	10, // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
 	1,  // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
-	3,  // 3: parley.wire.Command.send:type_name -> parley.wire.SendMessage
-	4,  // 4: parley.wire.Command.respond:type_name -> parley.wire.Respond
-	2,  // 5: parley.wire.Command.opt_out:type_name -> parley.wire.OptOut
-	11, // 6: parley.wire.SendMessage.template:type_name -> parley.wire.Template
-	22, // 7: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
-	7,  // 8: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
-	8,  // 9: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
-	11, // 10: parley.wire.Outbound.template:type_name -> parley.wire.Template
-	23, // 11: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
-	17, // 12: parley.wire.Event.message:type_name -> parley.wire.MessageLog
-	18, // 13: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
-	13, // 14: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
-	14, // 15: parley.wire.Event.usage:type_name -> parley.wire.Usage
-	15, // 16: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
-	16, // 17: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
-	0,  // 18: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	4,  // 3: parley.wire.Command.send:type_name -> parley.wire.SendMessage
+	5,  // 4: parley.wire.Command.respond:type_name -> parley.wire.Respond
+	3,  // 5: parley.wire.Command.opt_out:type_name -> parley.wire.OptOut
+	2,  // 6: parley.wire.Command.forget:type_name -> parley.wire.Forget
+	12, // 7: parley.wire.SendMessage.template:type_name -> parley.wire.Template
+	23, // 8: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
+	8,  // 9: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
+	9,  // 10: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
+	12, // 11: parley.wire.Outbound.template:type_name -> parley.wire.Template
+	24, // 12: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
+	18, // 13: parley.wire.Event.message:type_name -> parley.wire.MessageLog
+	19, // 14: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
+	14, // 15: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
+	15, // 16: parley.wire.Event.usage:type_name -> parley.wire.Usage
+	16, // 17: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
+	17, // 18: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
+	0,  // 19: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -2074,8 +2132,9 @@ func file_parley_proto_init() {
 		(*Command_Send)(nil),
 		(*Command_Respond)(nil),
 		(*Command_OptOut)(nil),
+		(*Command_Forget)(nil),
 	}
-	file_parley_proto_msgTypes[12].OneofWrappers = []any{
+	file_parley_proto_msgTypes[13].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Auth)(nil),
 		(*Event_ToolCall)(nil),
@@ -2089,7 +2148,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
