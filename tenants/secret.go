@@ -1,6 +1,10 @@
 package tenants
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/parleyhq/parley/internal/mask"
+)
 
 // Secret is a credential. It prints masked everywhere (fmt, logs, JSON) so
 // that a tenant or config dumped for debugging never leaks it; Reveal is the
@@ -24,13 +28,4 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(Mask(string(s))), 
 
 // Mask shows at most the last four characters of a credential, and none of a
 // short one.
-func Mask(s string) string {
-	switch {
-	case s == "":
-		return ""
-	case len(s) < 12:
-		return "****"
-	default:
-		return "****" + s[len(s)-4:]
-	}
-}
+func Mask(s string) string { return mask.Secret(s) }

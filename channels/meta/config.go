@@ -26,6 +26,8 @@
 package meta
 
 import (
+	"github.com/parleyhq/parley/internal/mask"
+
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -176,16 +178,5 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.masked()) 
 // Marshaler).
 func (c Config) MarshalYAML() (any, error) { return c.masked(), nil }
 
-// Mask shows at most the last four characters of a credential, and none of
-// a short one. It is tenants.Mask, repeated because tenants imports this
-// package.
-func Mask(s string) string {
-	switch {
-	case s == "":
-		return ""
-	case len(s) < 12:
-		return "****"
-	default:
-		return "****" + s[len(s)-4:]
-	}
-}
+// Mask shows at most the last four characters of a credential.
+func Mask(s string) string { return mask.Secret(s) }
