@@ -26,12 +26,12 @@
 package meta
 
 import (
-	"github.com/parleyhq/parley/internal/mask"
-
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
+
+	"github.com/parleyhq/parley/internal/mask"
 )
 
 // Channel is the wire.Inbound.Channel of everything this package produces.

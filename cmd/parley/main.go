@@ -25,6 +25,7 @@ const usage = `usage:
   parley dev     [--config FILE]   run everything locally; embeds Kafka and ClickHouse when not configured
   parley serve   --config FILE     run all roles against configured Kafka and ClickHouse
   parley migrate --config FILE     apply the ClickHouse schema and exit
+  parley forget  --tenant T --phone +E164 --config FILE   erase a customer (GDPR)
 `
 
 func main() {
@@ -41,6 +42,8 @@ func main() {
 		err = run(args, false)
 	case "migrate":
 		err = migrate(args)
+	case "forget":
+		err = forget(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

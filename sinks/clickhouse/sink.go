@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -22,6 +23,10 @@ type SinkOptions struct {
 	// MaxBackoff caps the wait between retries of a failed insert.
 	// Default 5s.
 	MaxBackoff time.Duration
+	// Inserters is how many batches are inserted at once. Default 2: while
+	// ClickHouse writes one batch's parts, the next batch's rows are sent,
+	// which keeps both the server and the network busy.
+	Inserters int
 	// ShutdownGrace is how long Run, once its context ends, keeps trying
 	// to insert the batch it holds. What it cannot insert is not committed
 	// and is read again by the next sink. Default 5s.
@@ -54,6 +59,9 @@ func NewSink(store *Store, consumerOpts bus.ConsumerOptions, o SinkOptions) *Sin
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Second
 	}
+	if o.Inserters <= 0 {
+		o.Inserters = 2
+	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 5 * time.Second
 	}
@@ -72,24 +80,36 @@ func NewSink(store *Store, consumerOpts bus.ConsumerOptions, o SinkOptions) *Sin
 	if consumerOpts.Logger == nil {
 		consumerOpts.Logger = o.Logger
 	}
-	// Room for one batch being inserted and the next one filling, so the
-	// consumer keeps fetching during an insert.
+	// Room for the batches being inserted, one full and waiting, and the
+	// next one filling, so the consumer keeps fetching during inserts.
 	if consumerOpts.MaxInFlight == 0 {
-		consumerOpts.MaxInFlight = max(2*o.BatchSize, 10000)
+		consumerOpts.MaxInFlight = max((o.Inserters+2)*o.BatchSize, 10000)
 	}
 	return &Sink{store: store, copts: consumerOpts, o: o, log: o.Logger.With("role", "clickhouse-sink")}
 }
 
-// record is one fetched Kafka record and its completion.
+// record is one decoded event and its completion.
 type record struct {
-	value []byte
-	done  func()
-	part  int
-	off   int64
+	ev   *wire.Event
+	done func()
+}
+
+// batch is events to insert together, with their completions.
+type batch struct {
+	events []*wire.Event
+	dones  []func()
 }
 
 // Run consumes until ctx ends. Then it tries, for ShutdownGrace, to insert
-// the batch it holds, and lets the consumer commit what was inserted.
+// the batches it holds, and lets the consumer commit what was inserted.
+//
+// Three stages overlap, because on a small machine they compete for the
+// same cores and waiting for one of them is the cost: the consumer's
+// goroutine fetches and decodes records; Run's loop groups them into
+// batches; inserter goroutines write batches to ClickHouse while the next
+// one fills. A full batch waits for the inserter, and then the
+// consumer waits (MaxInFlight): backpressure instead of unbounded memory
+// while ClickHouse is slow or down.
 func (s *Sink) Run(ctx context.Context) error {
 	consumer := bus.NewConsumer(s.copts)
 	// The consumer outlives ctx by the final flush, so that the offsets
@@ -100,8 +120,14 @@ func (s *Sink) Run(ctx context.Context) error {
 	consumerDone := make(chan error, 1)
 	go func() {
 		consumerDone <- consumer.Run(cctx, func(hctx context.Context, m kafka.Message, done func()) {
+			ev, ok := s.decode(m.Value, m.Partition, m.Offset)
+			if !ok {
+				// A poison pill must not block the partition.
+				done()
+				return
+			}
 			select {
-			case in <- record{value: m.Value, done: done, part: m.Partition, off: m.Offset}:
+			case in <- record{ev: ev, done: done}:
 			case <-hctx.Done():
 				// Shutting down: not done, so not committed; read again
 				// next time.
@@ -109,64 +135,94 @@ func (s *Sink) Run(ctx context.Context) error {
 		})
 	}()
 
+	// The inserters. Their context lives past ctx by the shutdown grace,
+	// so that the batches they hold get a last chance. Batches may finish
+	// in any order: the consumer commits a partition's offset only up to
+	// its first record not yet done.
+	ictx, stopInserts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInserts()
+	batches := make(chan batch)
+	inserterDone := make(chan struct{})
+	var inserters sync.WaitGroup
+	for range s.o.Inserters {
+		inserters.Go(func() {
+			for b := range batches {
+				if !s.insert(ictx, b.events) {
+					// Abandoned at shutdown: not done, so not committed.
+					continue
+				}
+				for _, d := range b.dones {
+					d()
+				}
+			}
+		})
+	}
+	go func() { inserters.Wait(); close(inserterDone) }()
+
 	var (
-		events []*wire.Event
-		dones  []func()
-		timer  = time.NewTimer(time.Hour)
+		cur   batch
+		timer = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
-	// flush inserts the held batch and marks its records done. It fails
-	// only when ctx ended first; the batch is then still held, for the
-	// last attempt at shutdown.
-	flush := func(ctx context.Context) {
-		if len(events) == 0 || !s.insert(ctx, events) {
-			return
+	// flush hands the filling batch to the inserter, waiting while it
+	// inserts the previous one. false: ctx ended while waiting.
+	flush := func(ctx context.Context) bool {
+		if len(cur.events) == 0 {
+			return true
 		}
-		for _, d := range dones {
-			d()
+		select {
+		case batches <- cur:
+			cur = batch{}
+			timer.Stop()
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		events, dones = events[:0], dones[:0]
-		timer.Stop()
+	}
+	// shutdown: the last batch, then wait for the inserter within the
+	// grace period; what it could not insert is read again next time.
+	shutdown := func() {
+		grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownGrace)
+		defer cancel()
+		flush(grace)
+		close(batches)
+		select {
+		case <-inserterDone:
+		case <-grace.Done():
+			stopInserts()
+			<-inserterDone
+		}
 	}
 	for {
 		select {
 		case r := <-in:
-			ev, ok := s.decode(r)
-			if !ok {
-				// A poison pill must not block the partition.
-				r.done()
-				continue
-			}
-			if len(events) == 0 {
+			if len(cur.events) == 0 {
 				timer.Reset(s.o.FlushEvery)
 			}
-			events = append(events, ev)
-			dones = append(dones, r.done)
-			if len(events) >= s.o.BatchSize {
+			cur.events = append(cur.events, r.ev)
+			cur.dones = append(cur.dones, r.done)
+			if len(cur.events) >= s.o.BatchSize {
 				flush(ctx)
 			}
 		case <-timer.C:
 			flush(ctx)
 		case <-ctx.Done():
-			// Take what the consumer already handed over, then one last
+			// Take what the consumer already handed over, then the last
 			// bounded attempt.
 			for len(in) > 0 {
 				r := <-in
-				if ev, ok := s.decode(r); ok {
-					events, dones = append(events, ev), append(dones, r.done)
-				} else {
-					r.done()
-				}
+				cur.events, cur.dones = append(cur.events, r.ev), append(cur.dones, r.done)
 			}
-			grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownGrace)
-			flush(grace)
-			cancel()
+			shutdown()
 			stopConsumer()
 			return <-consumerDone
 		case err := <-consumerDone:
-			// The consumer gave up (its reader closed): what is held
-			// can no longer be committed, so it is left for the next
-			// sink to read again.
+			// The consumer gave up (its reader closed): what is held can
+			// no longer be committed, so it is left for the next sink to
+			// read again.
+			stopInserts()
+			close(batches)
+			<-inserterDone
 			return err
 		}
 	}
@@ -174,16 +230,16 @@ func (s *Sink) Run(ctx context.Context) error {
 
 // decode parses and checks one record; false means it can never be
 // stored and was logged.
-func (s *Sink) decode(r record) (*wire.Event, bool) {
+func (s *Sink) decode(value []byte, partition int, offset int64) (*wire.Event, bool) {
 	ev := &wire.Event{}
-	if err := proto.Unmarshal(r.value, ev); err != nil {
+	if err := proto.Unmarshal(value, ev); err != nil {
 		sinkSkipped.WithLabelValues("decode").Inc()
-		s.log.Warn("skipping undecodable record", "partition", r.part, "offset", r.off, "err", err)
+		s.log.Warn("skipping undecodable record", "partition", partition, "offset", offset, "err", err)
 		return nil, false
 	}
 	if err := CheckEvent(ev); err != nil {
 		sinkSkipped.WithLabelValues("invalid").Inc()
-		s.log.Warn("skipping invalid event", "partition", r.part, "offset", r.off, "err", err)
+		s.log.Warn("skipping invalid event", "partition", partition, "offset", offset, "err", err)
 		return nil, false
 	}
 	return ev, true
@@ -225,3 +281,6 @@ func (s *Sink) insert(ctx context.Context, events []*wire.Event) bool {
 		backoff = min(2*backoff, s.o.MaxBackoff)
 	}
 }
+
+// Options are the sink's options with the defaults filled in.
+func (s *Sink) Options() SinkOptions { return s.o }

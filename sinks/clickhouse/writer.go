@@ -20,61 +20,73 @@ var ErrInvalidEvent = errors.New("invalid event")
 // maxDateTimeMs is the last millisecond a DateTime (UInt32 seconds) holds.
 const maxDateTimeMs = (math.MaxUint32+1)*1000 - 1
 
-// Rows as the tables take them, one struct per table.
-type messageRow struct {
-	eventID, tenant, phone, direction, messageID, providerID string
-	channel, conversationID, body, queryType                 string
-	at                                                       time.Time
-	atMs                                                     uint16
-	providerAt                                               time.Time
-	providerAtMs                                             uint16
+// Rows are kept as columns, the way the native protocol sends them: one
+// slice per column, appended to as events are split by table, and handed
+// to clickhouse-go whole (Column(i).Append). No per-row struct and no copy
+// between rows and columns: on a busy sink that garbage was a large part
+// of the CPU.
+
+// common are the columns every event table starts (event_id, tenant,
+// phone) and ends (at, at_ms) with.
+type common struct {
+	id, tenant, phone []string
+	at                []time.Time
+	ms                []uint16
 }
 
-type authRow struct {
-	eventID, tenant, phone, profileID, event string
-	attempt                                  uint8
-	at                                       time.Time
-	atMs                                     uint16
+func (c *common) add(ev *wire.Event) {
+	at, ms := splitMs(ev.AtMs)
+	c.id, c.tenant, c.phone = append(c.id, ev.Id), append(c.tenant, ev.Tenant), append(c.phone, ev.Phone)
+	c.at, c.ms = append(c.at, at), append(c.ms, ms)
 }
 
-type toolCallRow struct {
-	eventID, tenant, phone, conversationID, tool, err string
-	ok                                                uint8
-	latencyUs                                         uint64
-	at                                                time.Time
-	atMs                                              uint16
+type messageCols struct {
+	common
+	direction, messageID, providerID, channel, conversationID, body, queryType []string
+	providerAt                                                                 []time.Time
+	providerAtMs                                                               []uint16
 }
 
-type usageRow struct {
-	eventID, tenant, phone, metric, model string
-	value                                 int64
-	at                                    time.Time
-	atMs                                  uint16
+type authCols struct {
+	common
+	profileID, event []string
+	attempt          []uint8
 }
 
-type deliveryRow struct {
-	eventID, tenant, phone, messageID, providerID, status, errorCode, channel string
-	at                                                                        time.Time
-	atMs                                                                      uint16
+type toolCallCols struct {
+	common
+	conversationID, tool, err []string
+	ok                        []uint8
+	latencyUs                 []uint64
 }
 
-type conversationRow struct {
-	eventID, tenant, phone, conversationID, change, status, operator, summary string
-	aiEnabled, byCustomer                                                     uint8
-	at                                                                        time.Time
-	atMs                                                                      uint16
+type usageCols struct {
+	common
+	metric, model []string
+	value         []int64
+}
+
+type deliveryCols struct {
+	common
+	messageID, providerID, status, errorCode, channel []string
+}
+
+type conversationCols struct {
+	common
+	conversationID, change, status, operator, summary []string
+	aiEnabled, byCustomer                             []uint8
 }
 
 // rows are a batch of events split by table, with what was already
 // written: a retry after a partial failure sends only the rest. Each table
 // is one insert, so it is either written whole or not at all.
 type rows struct {
-	messages      []messageRow
-	auth          []authRow
-	toolCalls     []toolCallRow
-	usage         []usageRow
-	deliveries    []deliveryRow
-	conversations []conversationRow
+	messages      messageCols
+	auth          authCols
+	toolCalls     toolCallCols
+	usage         usageCols
+	deliveries    deliveryCols
+	conversations conversationCols
 	written       map[string]bool
 	totalEvents   int
 }
@@ -151,181 +163,76 @@ func toRows(events []*wire.Event) (*rows, error) {
 		if err := CheckEvent(ev); err != nil {
 			return nil, err
 		}
-		at, atMs := splitMs(ev.AtMs)
 		switch k := ev.Kind.(type) {
 		case *wire.Event_Message:
-			m := k.Message
+			m, c := k.Message, &r.messages
+			c.add(ev)
 			pat, patMs := splitMs(m.ProviderAtMs)
-			r.messages = append(r.messages, messageRow{
-				eventID: ev.Id, tenant: ev.Tenant, phone: ev.Phone, direction: m.Direction,
-				messageID: m.MessageId, providerID: m.ProviderId, channel: m.Channel,
-				conversationID: m.ConversationId, body: m.Body, queryType: m.QueryType,
-				at: at, atMs: atMs, providerAt: pat, providerAtMs: patMs,
-			})
+			c.direction, c.messageID, c.providerID = append(c.direction, m.Direction), append(c.messageID, m.MessageId), append(c.providerID, m.ProviderId)
+			c.channel, c.conversationID = append(c.channel, m.Channel), append(c.conversationID, m.ConversationId)
+			c.body, c.queryType = append(c.body, m.Body), append(c.queryType, m.QueryType)
+			c.providerAt, c.providerAtMs = append(c.providerAt, pat), append(c.providerAtMs, patMs)
 		case *wire.Event_Auth:
-			a := k.Auth
-			r.auth = append(r.auth, authRow{
-				eventID: ev.Id, tenant: ev.Tenant, phone: ev.Phone, profileID: a.ProfileId,
-				event: a.Event, attempt: uint8(min(max(a.Attempt, 0), math.MaxUint8)),
-				at: at, atMs: atMs,
-			})
+			a, c := k.Auth, &r.auth
+			c.add(ev)
+			c.profileID, c.event = append(c.profileID, a.ProfileId), append(c.event, a.Event)
+			c.attempt = append(c.attempt, uint8(min(max(a.Attempt, 0), math.MaxUint8)))
 		case *wire.Event_ToolCall:
-			t := k.ToolCall
-			r.toolCalls = append(r.toolCalls, toolCallRow{
-				eventID: ev.Id, tenant: ev.Tenant, phone: ev.Phone, conversationID: t.ConversationId,
-				tool: t.Tool, ok: bit(t.Ok), latencyUs: uint64(t.LatencyUs), err: t.Error,
-				at: at, atMs: atMs,
-			})
+			t, c := k.ToolCall, &r.toolCalls
+			c.add(ev)
+			c.conversationID, c.tool, c.err = append(c.conversationID, t.ConversationId), append(c.tool, t.Tool), append(c.err, t.Error)
+			c.ok, c.latencyUs = append(c.ok, bit(t.Ok)), append(c.latencyUs, uint64(t.LatencyUs))
 		case *wire.Event_Usage:
-			u := k.Usage
-			r.usage = append(r.usage, usageRow{
-				eventID: ev.Id, tenant: ev.Tenant, phone: ev.Phone, metric: u.Metric, value: u.Value, model: u.Model,
-				at: at, atMs: atMs,
-			})
+			u, c := k.Usage, &r.usage
+			c.add(ev)
+			c.metric, c.model, c.value = append(c.metric, u.Metric), append(c.model, u.Model), append(c.value, u.Value)
 		case *wire.Event_Delivery:
-			d := k.Delivery
-			r.deliveries = append(r.deliveries, deliveryRow{
-				eventID: ev.Id, tenant: ev.Tenant, phone: ev.Phone, messageID: d.MessageId, providerID: d.ProviderId,
-				status: d.Status, errorCode: d.ErrorCode, channel: d.Channel, at: at, atMs: atMs,
-			})
+			d, c := k.Delivery, &r.deliveries
+			c.add(ev)
+			c.messageID, c.providerID, c.status = append(c.messageID, d.MessageId), append(c.providerID, d.ProviderId), append(c.status, d.Status)
+			c.errorCode, c.channel = append(c.errorCode, d.ErrorCode), append(c.channel, d.Channel)
 		case *wire.Event_Conversation:
-			c := k.Conversation
-			r.conversations = append(r.conversations, conversationRow{
-				eventID: ev.Id, tenant: ev.Tenant, phone: ev.Phone, conversationID: c.ConversationId,
-				change: c.Change, status: c.Status, aiEnabled: bit(c.AiEnabled), operator: c.Operator,
-				summary: c.Summary, byCustomer: bit(c.ByCustomer), at: at, atMs: atMs,
-			})
+			v, c := k.Conversation, &r.conversations
+			c.add(ev)
+			c.conversationID, c.change, c.status = append(c.conversationID, v.ConversationId), append(c.change, v.Change), append(c.status, v.Status)
+			c.operator, c.summary = append(c.operator, v.Operator), append(c.summary, v.Summary)
+			c.aiEnabled, c.byCustomer = append(c.aiEnabled, bit(v.AiEnabled)), append(c.byCustomer, bit(v.ByCustomer))
 		}
 	}
 	return r, nil
 }
 
 // tableBatch is one table's share of a batch: its name, column list and
-// how to append its rows.
+// columns, in the list's order.
 type tableBatch struct {
 	table, columns string
 	n              int
-	fill           func(driver.Batch) error
+	cols           []any
 }
 
-// batches lists the tables this batch writes to, in a fixed order. Rows
-// are appended column by column (Column(i).Append of a whole slice): one
-// call per column instead of one per row, which is most of the writer's
-// CPU otherwise.
+// batches lists the tables this batch writes to, in a fixed order.
 func (r *rows) batches() []tableBatch {
-	var out []tableBatch
-	if n := len(r.messages); n > 0 {
-		out = append(out, tableBatch{TableMessages, messageColumns, n, func(b driver.Batch) error {
-			rs := r.messages
-			return appendColumns(b,
-				col(rs, func(m messageRow) string { return m.eventID }),
-				col(rs, func(m messageRow) string { return m.tenant }),
-				col(rs, func(m messageRow) string { return m.phone }),
-				col(rs, func(m messageRow) string { return m.direction }),
-				col(rs, func(m messageRow) string { return m.messageID }),
-				col(rs, func(m messageRow) string { return m.providerID }),
-				col(rs, func(m messageRow) string { return m.channel }),
-				col(rs, func(m messageRow) string { return m.conversationID }),
-				col(rs, func(m messageRow) string { return m.body }),
-				col(rs, func(m messageRow) string { return m.queryType }),
-				col(rs, func(m messageRow) time.Time { return m.at }),
-				col(rs, func(m messageRow) uint16 { return m.atMs }),
-				col(rs, func(m messageRow) time.Time { return m.providerAt }),
-				col(rs, func(m messageRow) uint16 { return m.providerAtMs }),
-			)
-		}})
+	all := []tableBatch{
+		{TableMessages, messageColumns, len(r.messages.id), []any{r.messages.id, r.messages.tenant, r.messages.phone,
+			r.messages.direction, r.messages.messageID, r.messages.providerID, r.messages.channel, r.messages.conversationID,
+			r.messages.body, r.messages.queryType, r.messages.at, r.messages.ms, r.messages.providerAt, r.messages.providerAtMs}},
+		{TableAuthEvents, authColumns, len(r.auth.id), []any{r.auth.id, r.auth.tenant, r.auth.phone,
+			r.auth.profileID, r.auth.event, r.auth.attempt, r.auth.at, r.auth.ms}},
+		{TableToolCalls, toolCallColumns, len(r.toolCalls.id), []any{r.toolCalls.id, r.toolCalls.tenant, r.toolCalls.phone,
+			r.toolCalls.conversationID, r.toolCalls.tool, r.toolCalls.ok, r.toolCalls.latencyUs, r.toolCalls.err, r.toolCalls.at, r.toolCalls.ms}},
+		{TableUsage, usageColumns, len(r.usage.id), []any{r.usage.id, r.usage.tenant, r.usage.phone,
+			r.usage.metric, r.usage.value, r.usage.model, r.usage.at, r.usage.ms}},
+		{TableDeliveries, deliveryColumns, len(r.deliveries.id), []any{r.deliveries.id, r.deliveries.tenant, r.deliveries.phone,
+			r.deliveries.messageID, r.deliveries.providerID, r.deliveries.status, r.deliveries.errorCode, r.deliveries.channel, r.deliveries.at, r.deliveries.ms}},
+		{TableConversations, conversationColumns, len(r.conversations.id), []any{r.conversations.id, r.conversations.tenant, r.conversations.phone,
+			r.conversations.conversationID, r.conversations.change, r.conversations.status, r.conversations.aiEnabled,
+			r.conversations.operator, r.conversations.summary, r.conversations.byCustomer, r.conversations.at, r.conversations.ms}},
 	}
-	if n := len(r.auth); n > 0 {
-		out = append(out, tableBatch{TableAuthEvents, authColumns, n, func(b driver.Batch) error {
-			rs := r.auth
-			return appendColumns(b,
-				col(rs, func(a authRow) string { return a.eventID }),
-				col(rs, func(a authRow) string { return a.tenant }),
-				col(rs, func(a authRow) string { return a.phone }),
-				col(rs, func(a authRow) string { return a.profileID }),
-				col(rs, func(a authRow) string { return a.event }),
-				col(rs, func(a authRow) uint8 { return a.attempt }),
-				col(rs, func(a authRow) time.Time { return a.at }),
-				col(rs, func(a authRow) uint16 { return a.atMs }),
-			)
-		}})
-	}
-	if n := len(r.toolCalls); n > 0 {
-		out = append(out, tableBatch{TableToolCalls, toolCallColumns, n, func(b driver.Batch) error {
-			rs := r.toolCalls
-			return appendColumns(b,
-				col(rs, func(t toolCallRow) string { return t.eventID }),
-				col(rs, func(t toolCallRow) string { return t.tenant }),
-				col(rs, func(t toolCallRow) string { return t.phone }),
-				col(rs, func(t toolCallRow) string { return t.conversationID }),
-				col(rs, func(t toolCallRow) string { return t.tool }),
-				col(rs, func(t toolCallRow) uint8 { return t.ok }),
-				col(rs, func(t toolCallRow) uint64 { return t.latencyUs }),
-				col(rs, func(t toolCallRow) string { return t.err }),
-				col(rs, func(t toolCallRow) time.Time { return t.at }),
-				col(rs, func(t toolCallRow) uint16 { return t.atMs }),
-			)
-		}})
-	}
-	if n := len(r.usage); n > 0 {
-		out = append(out, tableBatch{TableUsage, usageColumns, n, func(b driver.Batch) error {
-			rs := r.usage
-			return appendColumns(b,
-				col(rs, func(u usageRow) string { return u.eventID }),
-				col(rs, func(u usageRow) string { return u.tenant }),
-				col(rs, func(u usageRow) string { return u.phone }),
-				col(rs, func(u usageRow) string { return u.metric }),
-				col(rs, func(u usageRow) int64 { return u.value }),
-				col(rs, func(u usageRow) string { return u.model }),
-				col(rs, func(u usageRow) time.Time { return u.at }),
-				col(rs, func(u usageRow) uint16 { return u.atMs }),
-			)
-		}})
-	}
-	if n := len(r.deliveries); n > 0 {
-		out = append(out, tableBatch{TableDeliveries, deliveryColumns, n, func(b driver.Batch) error {
-			rs := r.deliveries
-			return appendColumns(b,
-				col(rs, func(d deliveryRow) string { return d.eventID }),
-				col(rs, func(d deliveryRow) string { return d.tenant }),
-				col(rs, func(d deliveryRow) string { return d.phone }),
-				col(rs, func(d deliveryRow) string { return d.messageID }),
-				col(rs, func(d deliveryRow) string { return d.providerID }),
-				col(rs, func(d deliveryRow) string { return d.status }),
-				col(rs, func(d deliveryRow) string { return d.errorCode }),
-				col(rs, func(d deliveryRow) string { return d.channel }),
-				col(rs, func(d deliveryRow) time.Time { return d.at }),
-				col(rs, func(d deliveryRow) uint16 { return d.atMs }),
-			)
-		}})
-	}
-	if n := len(r.conversations); n > 0 {
-		out = append(out, tableBatch{TableConversations, conversationColumns, n, func(b driver.Batch) error {
-			rs := r.conversations
-			return appendColumns(b,
-				col(rs, func(c conversationRow) string { return c.eventID }),
-				col(rs, func(c conversationRow) string { return c.tenant }),
-				col(rs, func(c conversationRow) string { return c.phone }),
-				col(rs, func(c conversationRow) string { return c.conversationID }),
-				col(rs, func(c conversationRow) string { return c.change }),
-				col(rs, func(c conversationRow) string { return c.status }),
-				col(rs, func(c conversationRow) uint8 { return c.aiEnabled }),
-				col(rs, func(c conversationRow) string { return c.operator }),
-				col(rs, func(c conversationRow) string { return c.summary }),
-				col(rs, func(c conversationRow) uint8 { return c.byCustomer }),
-				col(rs, func(c conversationRow) time.Time { return c.at }),
-				col(rs, func(c conversationRow) uint16 { return c.atMs }),
-			)
-		}})
-	}
-	return out
-}
-
-// col extracts one column from typed rows.
-func col[R, V any](rs []R, f func(R) V) any {
-	out := make([]V, len(rs))
-	for i := range rs {
-		out[i] = f(rs[i])
+	out := all[:0]
+	for _, b := range all {
+		if b.n > 0 {
+			out = append(out, b)
+		}
 	}
 	return out
 }
@@ -359,7 +266,7 @@ func (s *Store) writeRows(ctx context.Context, r *rows) error {
 		if r.written[tb.table] {
 			continue
 		}
-		if err := s.insert(ctx, tb.table, tb.columns, tb.n, tb.fill); err != nil {
+		if err := s.insert(ctx, tb.table, tb.columns, tb.n, func(b driver.Batch) error { return appendColumns(b, tb.cols...) }); err != nil {
 			return err
 		}
 		r.written[tb.table] = true
