@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/analytics"
+	"github.com/parleyhq/parley/config"
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+)
+
+const forgetUsage = `usage: parley forget --tenant T --phone +E164 --config FILE [--actor NAME] [--api URL]
+
+Erases one customer (GDPR): deletes their rows from every ClickHouse table,
+waits until ClickHouse has applied the deletes, and records the erasure in
+the audit table (who, when, tenant, a hash of the number).
+
+  --api URL   go through the running engine instead (DELETE
+              URL/api/v1/tenants/T/customers/PHONE with the admin key in
+              PARLEY_API_KEY), which also drops the customer's live
+              session. Without it only ClickHouse is touched: a running
+              engine keeps the session it holds in memory.
+`
+
+// forget is `parley forget`.
+func forget(args []string) error {
+	fs := flag.NewFlagSet("forget", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), forgetUsage) }
+	path := fs.String("config", "", "config file (YAML)")
+	tenant := fs.String("tenant", "", "tenant id")
+	phone := fs.String("phone", "", "customer phone number, E.164 (+4915112345678)")
+	actor := fs.String("actor", "", "who asks, for the audit (default cli:$USER)")
+	api := fs.String("api", "", "base URL of a running engine, e.g. http://127.0.0.1:8080")
+	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for ClickHouse to apply the deletes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tenant == "" || *phone == "" {
+		fs.Usage()
+		return errors.New("forget needs --tenant and --phone")
+	}
+	if !analytics.ValidPhone(*phone) {
+		return fmt.Errorf("--phone %q: %w", *phone, analytics.ErrInvalidPhone)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if *api != "" {
+		return forgetThroughAPI(ctx, *api, *tenant, *phone)
+	}
+	if *path == "" {
+		return errors.New("forget needs --config FILE (or --api URL)")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	known := false
+	for _, t := range cfg.Tenants {
+		known = known || t.ID == *tenant
+	}
+	if !known {
+		return fmt.Errorf("no tenant %q in %s", *tenant, *path)
+	}
+	if cfg.ClickHouse.Addr == "" {
+		return errors.New("forget needs clickhouse.addr in the config")
+	}
+	if *actor == "" {
+		*actor = "cli:" + currentUser()
+	}
+	store, err := chsink.Open(ctx, chsink.Config{
+		Addr:     cfg.ClickHouse.Addr,
+		Database: cfg.ClickHouse.Database,
+		Username: cfg.ClickHouse.Username,
+		Password: cfg.ClickHouse.Password.Reveal(),
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	e, err := analytics.Erase(ctx, store, *tenant, *phone, *actor)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("forgotten: tenant %s, phone hash %s, audit id %s\n", e.Tenant, e.PhoneHash, e.AuditID)
+	for _, table := range chsink.CustomerTables {
+		fmt.Printf("  %-20s %d rows deleted\n", table, e.Deleted[table])
+	}
+	fmt.Fprintln(os.Stderr, "note: a running engine's live session of this customer is not touched; use --api to go through the engine")
+	return nil
+}
+
+// forgetThroughAPI asks a running engine, which also drops the live
+// session.
+func forgetThroughAPI(ctx context.Context, base, tenant, phone string) error {
+	key := os.Getenv("PARLEY_API_KEY")
+	if key == "" {
+		return errors.New("--api needs an admin API key in PARLEY_API_KEY")
+	}
+	u := strings.TrimRight(base, "/") + "/api/v1/tenants/" + url.PathEscape(tenant) + "/customers/" + url.PathEscape(phone)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", u, res.Status, strings.TrimSpace(string(body)))
+	}
+	var e analytics.Erasure
+	if err := json.Unmarshal(body, &e); err != nil {
+		return fmt.Errorf("%s: %w", u, err)
+	}
+	fmt.Printf("forgotten (through %s, live session included): tenant %s, phone hash %s, audit id %s\n", base, e.Tenant, e.PhoneHash, e.AuditID)
+	for _, table := range chsink.CustomerTables {
+		fmt.Printf("  %-20s %d rows deleted\n", table, e.Deleted[table])
+	}
+	return nil
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
