@@ -1,0 +1,391 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/parleyhq/parley/apikeys"
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+	"github.com/parleyhq/parley/tenants"
+)
+
+// Prefix is where the API lives: mount API.Handle on it.
+const Prefix = "/api/v1/"
+
+// Options configure the API.
+type Options struct {
+	Store   *chsink.Store
+	Tenants *tenants.Registry
+	Keys    *apikeys.Set
+	// ForgetSession, when set, drops the customer's live session (state
+	// in memory and in the changelog) before the erasure deletes the rows.
+	// An error stops the erasure with 503; nothing is deleted, and the
+	// request can be repeated.
+	ForgetSession func(tenant, phone string) error
+	// Next handles the /api/v1/ requests this API does not serve (the
+	// automation API: sending messages, ai/respond, ...). Nil answers
+	// them 404 (405 for a known path with another method).
+	Next fasthttp.RequestHandler
+	// DefaultRange is the range when a request gives no from. Default
+	// 7 days before to.
+	DefaultRange time.Duration
+	// QueryTimeout bounds one request's queries. Default 30s; an erasure
+	// gets ten times as long (mutations rewrite parts).
+	QueryTimeout time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// API is the analytics JSON API:
+//
+//	GET    /api/v1/tenants                                     tenants the key may see
+//	GET    /api/v1/tenants/{tenant}/analytics/summary          ?from=&to=
+//	GET    /api/v1/tenants/{tenant}/analytics/timeseries       ?metric=&step=hour|day&from=&to=
+//	GET    /api/v1/tenants/{tenant}/analytics/power-users      ?from=&to=&limit=
+//	GET    /api/v1/tenants/{tenant}/messages                   ?phone=&from=&to=&limit=
+//	DELETE /api/v1/tenants/{tenant}/customers/{phone}          GDPR erasure (admin)
+//
+// from and to are RFC 3339, taken to the second; to defaults to now, from
+// to 7 days before to.
+type API struct {
+	o Options
+	q *Querier
+}
+
+// NewAPI creates the API.
+func NewAPI(o Options) *API {
+	if o.DefaultRange <= 0 {
+		o.DefaultRange = 7 * 24 * time.Hour
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Keys == nil {
+		o.Keys, _ = apikeys.New(nil)
+	}
+	return &API{o: o, q: NewQuerier(o.Store, o.Logger)}
+}
+
+// Querier is the API's querier.
+func (a *API) Querier() *Querier { return a.q }
+
+// route is one endpoint under /api/v1/tenants/{tenant}/.
+type route struct {
+	method string
+	need   apikeys.Permission
+	serve  func(a *API, ctx *fasthttp.RequestCtx, key *apikeys.Key, tenant *tenants.Tenant, arg string)
+}
+
+var routes = map[string]route{
+	"analytics/summary":     {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).summary},
+	"analytics/timeseries":  {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).timeseries},
+	"analytics/power-users": {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).powerUsers},
+	"messages":              {fasthttp.MethodGet, apikeys.MessagesRead, (*API).messages},
+	"customers/":            {fasthttp.MethodDelete, apikeys.CustomersForget, (*API).forget},
+}
+
+// Handle serves the API; mount it on Prefix.
+func (a *API) Handle(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	rest, ok := strings.CutPrefix(path, "/api/v1/tenants")
+	if !ok {
+		a.next(ctx, false)
+		return
+	}
+	if rest == "" || rest == "/" {
+		if method != fasthttp.MethodGet {
+			a.next(ctx, true)
+			return
+		}
+		a.listTenants(ctx)
+		return
+	}
+	tenantID, sub, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	name, arg := sub, ""
+	if p, ok := strings.CutPrefix(sub, "customers/"); ok {
+		name, arg = "customers/", p
+	}
+	r, ok := routes[name]
+	if !ok || (name == "customers/" && (arg == "" || strings.Contains(arg, "/"))) {
+		a.next(ctx, false)
+		return
+	}
+	if method != r.method && !(r.method == fasthttp.MethodGet && method == fasthttp.MethodHead) {
+		a.next(ctx, true)
+		return
+	}
+	// The key first: who may not see a tenant may not learn whether it
+	// exists either.
+	key, ok := a.o.Keys.AuthorizeRequest(ctx, tenantID, r.need)
+	if !ok {
+		return
+	}
+	t := a.o.Tenants.Get(tenantID)
+	if t == nil {
+		apikeys.WriteError(ctx, fasthttp.StatusNotFound, "unknown_tenant", "no tenant "+strconv.Quote(tenantID))
+		return
+	}
+	r.serve(a, ctx, key, t, arg)
+}
+
+// next hands a request this API does not serve to Options.Next.
+func (a *API) next(ctx *fasthttp.RequestCtx, knownPath bool) {
+	if a.o.Next != nil {
+		a.o.Next(ctx)
+		return
+	}
+	if knownPath {
+		apikeys.WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		return
+	}
+	apikeys.WriteError(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
+}
+
+// TenantInfo is an entry of the tenant list.
+type TenantInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (a *API) listTenants(ctx *fasthttp.RequestCtx) {
+	key, ok := a.o.Keys.AuthorizeRequest(ctx, "", "")
+	if !ok {
+		return
+	}
+	list := []TenantInfo{}
+	for _, t := range a.o.Tenants.All() {
+		if key.Reaches(t.ID) {
+			list = append(list, TenantInfo{ID: t.ID, Name: t.Name})
+		}
+	}
+	// now lets the dashboard compute "the last 7 days" by the server's
+	// clock rather than the browser's, which may be off.
+	writeJSON(ctx, map[string]any{"tenants": list, "role": key.Role, "now": a.o.Now().UTC().Truncate(time.Second)})
+}
+
+// rangeOf reads from and to, truncated to the second. to defaults to now,
+// from to DefaultRange before to.
+func (a *API) rangeOf(ctx *fasthttp.RequestCtx) (Range, bool) {
+	args := ctx.QueryArgs()
+	parse := func(name string, def time.Time) (time.Time, bool) {
+		v := string(args.Peek(name))
+		if v == "" {
+			return def, true
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_"+name, name+" must be RFC 3339, e.g. 2024-03-01T00:00:00Z")
+			return time.Time{}, false
+		}
+		return t.UTC().Truncate(time.Second), true
+	}
+	to, ok := parse("to", a.o.Now().UTC().Truncate(time.Second))
+	if !ok {
+		return Range{}, false
+	}
+	from, ok := parse("from", to.Add(-a.o.DefaultRange))
+	if !ok {
+		return Range{}, false
+	}
+	if !from.Before(to) {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_range", "from must be before to")
+		return Range{}, false
+	}
+	if from.Unix() < 0 || to.Unix() > 1<<32-1 {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_range", "from and to must lie between 1970 and 2106")
+		return Range{}, false
+	}
+	return Range{From: from, To: to}, true
+}
+
+// limitOf reads limit: default def, 1 to max.
+func limitOf(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
+	v := string(ctx.QueryArgs().Peek("limit"))
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_limit", "limit must be 1 to "+strconv.Itoa(max))
+		return 0, false
+	}
+	return n, true
+}
+
+func (a *API) queryContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// fail answers a query error: 504 for a timeout, 500 otherwise. The
+// details go to the log, not to the client.
+func (a *API) fail(ctx *fasthttp.RequestCtx, what string, err error) {
+	a.o.Logger.Error("analytics request failed", "what", what, "path", string(ctx.Path()), "err", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		apikeys.WriteError(ctx, fasthttp.StatusGatewayTimeout, "timeout", what+" took too long")
+		return
+	}
+	apikeys.WriteError(ctx, fasthttp.StatusInternalServerError, "internal", what+" failed")
+}
+
+func (a *API) summary(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Tenant, _ string) {
+	r, ok := a.rangeOf(ctx)
+	if !ok {
+		return
+	}
+	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	defer cancel()
+	s, err := a.q.Summary(qctx, t.ID, r, RulesOf(t))
+	if err != nil {
+		a.fail(ctx, "summary", err)
+		return
+	}
+	writeJSON(ctx, s)
+}
+
+func (a *API) timeseries(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Tenant, _ string) {
+	r, ok := a.rangeOf(ctx)
+	if !ok {
+		return
+	}
+	args := ctx.QueryArgs()
+	metric := string(args.Peek("metric"))
+	known := false
+	for _, m := range Metrics {
+		known = known || m == metric
+	}
+	if !known {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_metric", "metric must be one of "+strings.Join(Metrics, ", "))
+		return
+	}
+	step := Step(args.Peek("step"))
+	if step == "" {
+		step = StepHour
+		if r.To.Sub(r.From) > 14*24*time.Hour {
+			step = StepDay
+		}
+	}
+	if step != StepHour && step != StepDay {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_step", "step must be hour or day")
+		return
+	}
+	if n := len(Buckets(r, step)); n > MaxPoints {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "too_many_points", "the range has "+strconv.Itoa(n)+" "+string(step)+"s; at most "+strconv.Itoa(MaxPoints))
+		return
+	}
+	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	defer cancel()
+	s, err := a.q.Timeseries(qctx, t.ID, metric, step, r, RulesOf(t))
+	if err != nil {
+		a.fail(ctx, "timeseries", err)
+		return
+	}
+	writeJSON(ctx, s)
+}
+
+func (a *API) powerUsers(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Tenant, _ string) {
+	r, ok := a.rangeOf(ctx)
+	if !ok {
+		return
+	}
+	limit, ok := limitOf(ctx, 20, 500)
+	if !ok {
+		return
+	}
+	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	defer cancel()
+	users, err := a.q.PowerUsers(qctx, t.ID, r, limit)
+	if err != nil {
+		a.fail(ctx, "power users", err)
+		return
+	}
+	// Customers' numbers are for admins: the others see the last four
+	// digits, enough to tell customers apart.
+	if !key.IsAdmin() {
+		for i := range users {
+			users[i].Phone = MaskPhone(users[i].Phone)
+		}
+	}
+	writeJSON(ctx, map[string]any{"tenant": t.ID, "from": r.From, "to": r.To, "masked": !key.IsAdmin(), "users": users})
+}
+
+func (a *API) messages(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Tenant, _ string) {
+	r, ok := a.rangeOf(ctx)
+	if !ok {
+		return
+	}
+	limit, ok := limitOf(ctx, 50, 500)
+	if !ok {
+		return
+	}
+	phone := strings.TrimSpace(string(ctx.QueryArgs().Peek("phone")))
+	if phone != "" && !ValidPhone(phone) {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", ErrInvalidPhone.Error())
+		return
+	}
+	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	defer cancel()
+	entries, err := a.q.Messages(qctx, t.ID, MessageFilter{Range: r, Phone: phone, Limit: limit})
+	if err != nil {
+		a.fail(ctx, "messages", err)
+		return
+	}
+	// Analysts read the log without the numbers; agents and admins talk
+	// to the customers and see them.
+	masked := key.Role == apikeys.RoleAnalyst
+	if masked {
+		for i := range entries {
+			entries[i].Phone = MaskPhone(entries[i].Phone)
+		}
+	}
+	writeJSON(ctx, map[string]any{"tenant": t.ID, "from": r.From, "to": r.To, "limit": limit, "masked": masked, "messages": entries})
+}
+
+func (a *API) forget(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Tenant, arg string) {
+	phone, err := url.PathUnescape(arg)
+	if err != nil || !ValidPhone(phone) {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", ErrInvalidPhone.Error())
+		return
+	}
+	if a.o.ForgetSession != nil {
+		if err := a.o.ForgetSession(t.ID, phone); err != nil {
+			a.o.Logger.Error("forget: live session", "tenant", t.ID, "err", err)
+			apikeys.WriteError(ctx, fasthttp.StatusServiceUnavailable, "session_unavailable", "the customer's live session could not be removed; nothing was deleted, try again")
+			return
+		}
+	}
+	qctx, cancel := a.queryContext(10 * a.o.QueryTimeout)
+	defer cancel()
+	e, err := Erase(qctx, a.o.Store, t.ID, phone, "api:"+key.Label())
+	if err != nil {
+		a.fail(ctx, "forget", err)
+		return
+	}
+	a.o.Logger.Info("customer forgotten", "tenant", t.ID, "phone_hash", e.PhoneHash, "actor", key.Label(), "audit_id", e.AuditID)
+	writeJSON(ctx, e)
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		apikeys.WriteError(ctx, fasthttp.StatusInternalServerError, "internal", "encoding failed")
+		return
+	}
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(b)
+}

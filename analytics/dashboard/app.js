@@ -1,0 +1,354 @@
+// Parley analytics dashboard. Plain JavaScript, no libraries: the page is
+// embedded in the binary and must work without internet access. Every
+// value from the API is put into the page with textContent, never as HTML
+// (message bodies are customers' text).
+'use strict';
+(() => {
+  const KEY = 'parley.apiKey';
+  const TENANT = 'parley.tenant';
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  // ?refresh=N sets the auto-refresh period in seconds (default 30).
+  const refreshSeconds = Math.max(1, Number(params.get('refresh')) || 30);
+  // skew is the server's clock minus the browser's, learnt from the
+  // tenant list: ranges like "the last 7 days" are the server's.
+  const state = { tenant: '', role: '', seq: 0, timer: 0, busy: false, skew: 0 };
+
+  class APIError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  const apiKey = () => sessionStorage.getItem(KEY) || '';
+
+  async function api(path) {
+    let res;
+    try {
+      res = await fetch(path, { headers: { Authorization: 'Bearer ' + apiKey() }, cache: 'no-store' });
+    } catch (e) {
+      throw new APIError(0, 'network', 'the server cannot be reached');
+    }
+    let body = null;
+    try { body = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok) {
+      const err = (body && body.error) || {};
+      throw new APIError(res.status, err.code || 'http_' + res.status, err.message || res.statusText);
+    }
+    return body;
+  }
+
+  // Formatting. The raw value of every figure is kept in data-value.
+  const fmtInt = (n) => Number(n).toLocaleString('en-US');
+  const fmtRate = (r) => (r == null ? '–' : (r * 100).toFixed(1) + '%');
+  const fmtMs = (ms) => (ms == null ? '–' : ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(2) + ' s');
+  const iso = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const fmtTime = (s) => s.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+  const e164 = /^\+[1-9][0-9]{6,14}$/;
+
+  // localUTC reads a datetime-local input as UTC.
+  function localUTC(v) {
+    if (!v) return '';
+    if (/T\d\d:\d\d$/.test(v)) v += ':00';
+    return v + 'Z';
+  }
+
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') e.className = v;
+      else if (k.startsWith('data-')) e.dataset[k.slice(5).replace(/-(\w)/g, (_, c) => c.toUpperCase())] = v;
+      else e.setAttribute(k, v);
+    }
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function showLogin(message) {
+    clearInterval(state.timer);
+    $('login').hidden = false;
+    $('app').hidden = true;
+    $('controls').hidden = true;
+    $('login-error').textContent = message || '';
+    $('key').value = '';
+    $('key').focus();
+    document.body.dataset.view = 'login';
+  }
+
+  async function start() {
+    if (!apiKey()) return showLogin('');
+    let list;
+    try {
+      list = await api('/api/v1/tenants');
+    } catch (e) {
+      if (e.status === 401) sessionStorage.removeItem(KEY);
+      return showLogin(e.message);
+    }
+    if (!list.tenants.length) return showLogin('This key may not see any tenant.');
+    state.role = list.role;
+    if (list.now) state.skew = Date.parse(list.now) - Date.now();
+    const sel = $('tenant');
+    sel.replaceChildren(...list.tenants.map((t) => el('option', { value: t.id }, t.name ? t.name + ' (' + t.id + ')' : t.id)));
+    const wanted = params.get('tenant') || sessionStorage.getItem(TENANT);
+    if (wanted && list.tenants.some((t) => t.id === wanted)) sel.value = wanted;
+    state.tenant = sel.value;
+    $('login').hidden = true;
+    $('app').hidden = false;
+    $('controls').hidden = false;
+    document.body.dataset.view = 'app';
+    document.body.dataset.role = state.role;
+    await refresh();
+    clearInterval(state.timer);
+    state.timer = setInterval(() => { if (!state.busy) refresh(); }, refreshSeconds * 1000);
+  }
+
+  function range() {
+    const sel = $('range').value;
+    if (sel === 'custom') {
+      return { from: localUTC($('from').value), to: localUTC($('to').value) };
+    }
+    const to = new Date(Date.now() + state.skew);
+    to.setMilliseconds(0);
+    const hours = { '24h': 24, '7d': 168, '30d': 720 }[sel];
+    return { from: iso(new Date(to.getTime() - hours * 3600e3)), to: iso(to) };
+  }
+
+  const qs = (o) => '?' + Object.entries(o).filter(([, v]) => v !== '' && v != null)
+    .map(([k, v]) => k + '=' + encodeURIComponent(v)).join('&');
+
+  async function refresh() {
+    const seq = ++state.seq;
+    state.busy = true;
+    $('status').textContent = 'Loading…';
+    const base = '/api/v1/tenants/' + encodeURIComponent(state.tenant);
+    const r = range();
+    document.body.dataset.from = r.from;
+    document.body.dataset.to = r.to;
+    const results = await Promise.allSettled([
+      api(base + '/analytics/summary' + qs(r)),
+      api(base + '/analytics/timeseries' + qs({ ...r, metric: $('metric').value, step: $('step').value })),
+      api(base + '/analytics/power-users' + qs({ ...r, limit: 10 })),
+      api(base + '/messages' + logQuery(r)),
+    ]);
+    state.busy = false;
+    if (seq !== state.seq) return; // a newer refresh is under way
+    if (results.some((x) => x.status === 'rejected' && x.reason.status === 401)) {
+      sessionStorage.removeItem(KEY);
+      return showLogin('The key was refused.');
+    }
+    const [summary, series, users, log] = results;
+    const problems = [];
+    const use = (res, ok, bad) => {
+      if (res.status === 'fulfilled') ok(res.value);
+      else { problems.push(res.reason); bad(res.reason); }
+    };
+    use(summary, renderSummary, () => renderSummary(null));
+    use(series, renderChart, (e) => renderChart(null, e));
+    use(users, renderUsers, (e) => renderUsers(null, e));
+    use(log, renderLog, (e) => renderLog(null, e));
+    const analytics = problems.find((e) => e.code === 'forbidden_role');
+    $('error').textContent = analytics ? 'This key’s role (' + state.role + ') cannot read analytics.' :
+      problems.filter((e) => e.status !== 400).map((e) => e.message).join('; ');
+    $('status').textContent = 'Updated ' + new Date().toLocaleTimeString('en-GB') + ' · every ' + refreshSeconds + ' s';
+    document.body.dataset.loaded = String(seq);
+  }
+
+  function setTile(name, raw, text) {
+    const v = $('v-' + name);
+    v.textContent = text;
+    v.dataset.value = raw == null ? '' : String(raw);
+  }
+
+  function renderSummary(s) {
+    if (!s) {
+      for (const n of ['conversations', 'messages_in', 'messages_out', 'active_sessions', 'auth_success_rate',
+        'first_response_ms_p50', 'first_response_ms_p95', 'handoffs', 'llm_tokens']) setTile(n, null, '–');
+      $('v-codes').textContent = '\u00a0';
+      renderTop([]);
+      return;
+    }
+    for (const n of ['conversations', 'messages_in', 'messages_out', 'active_sessions', 'handoffs', 'llm_tokens']) {
+      setTile(n, s[n], fmtInt(s[n]));
+    }
+    setTile('auth_success_rate', s.auth_success_rate, fmtRate(s.auth_success_rate));
+    $('v-codes').textContent = fmtInt(s.codes_verified) + ' of ' + fmtInt(s.codes_sent) + ' codes';
+    setTile('first_response_ms_p50', s.first_response_ms_p50, fmtMs(s.first_response_ms_p50));
+    setTile('first_response_ms_p95', s.first_response_ms_p95, fmtMs(s.first_response_ms_p95));
+    renderTop(s.top_queries);
+  }
+
+  function renderTop(list) {
+    const body = $('top-queries').tBodies[0];
+    const most = Math.max(1, ...list.map((q) => q.count));
+    body.replaceChildren(...list.map((q) => {
+      const bar = el('div', { class: 'bar' });
+      bar.style.width = (100 * q.count / most).toFixed(1) + '%';
+      const tr = el('tr', { 'data-query': q.query, 'data-count': String(q.count) });
+      tr.append(el('td', {}, q.query), el('td', { class: 'num' }, fmtInt(q.count)), el('td', {}, null));
+      tr.lastChild.append(bar);
+      return tr;
+    }));
+    if (!list.length) body.append(emptyRow(3, 'No customer messages in this range.'));
+  }
+
+  function emptyRow(cols, text) {
+    const tr = el('tr', { class: 'empty' });
+    tr.append(el('td', { colspan: String(cols) }, text));
+    return tr;
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  // renderChart draws the series as an SVG line with a point per bucket
+  // that has a value (data-t, data-v on each point).
+  function renderChart(series, err) {
+    const box = $('chart');
+    box.replaceChildren();
+    box.dataset.points = '0';
+    if (!series) {
+      $('chart-note').textContent = err ? err.message : '';
+      return;
+    }
+    const rate = series.metric === 'auth_success_rate';
+    const pts = series.points;
+    const vals = pts.filter((p) => p.value != null).map((p) => p.value);
+    const top = rate ? 1 : Math.max(1, ...vals);
+    const W = 900, H = 260, L = 64, R = 16, T = 12, B = 30;
+    const x = (i) => L + (pts.length < 2 ? (W - L - R) / 2 : i * (W - L - R) / (pts.length - 1));
+    const y = (v) => T + (H - T - B) * (1 - v / top);
+    const g = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': series.metric });
+    for (const f of [0, 0.5, 1]) {
+      g.append(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(top * f), y2: y(top * f) }));
+      g.append(svg('text', { x: L - 6, y: y(top * f) + 4, 'text-anchor': 'end' }, rate ? fmtRate(top * f) : fmtInt(Math.round(top * f))));
+    }
+    const labels = pts.length ? [0, Math.floor((pts.length - 1) / 2), pts.length - 1] : [];
+    for (const i of new Set(labels)) {
+      g.append(svg('text', { x: x(i), y: H - 8, 'text-anchor': 'middle' }, fmtTime(pts[i].t).slice(0, series.step === 'day' ? 10 : 16)));
+    }
+    let d = '';
+    let pen = false;
+    pts.forEach((p, i) => {
+      if (p.value == null) { pen = false; return; }
+      d += (pen ? 'L' : 'M') + x(i).toFixed(1) + ' ' + y(p.value).toFixed(1) + ' ';
+      pen = true;
+    });
+    if (d) g.append(svg('path', { class: 'line', d: d.trim() }));
+    let n = 0;
+    pts.forEach((p, i) => {
+      if (p.value == null) return;
+      n++;
+      const c = svg('circle', { class: 'pt', cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: pts.length > 200 ? 1.5 : 3, 'data-t': p.t, 'data-v': String(p.value) });
+      c.append(svg('title', {}, fmtTime(p.t) + ': ' + (rate ? fmtRate(p.value) : fmtInt(p.value))));
+      g.append(c);
+    });
+    box.append(g);
+    box.dataset.points = String(n);
+    box.dataset.metric = series.metric;
+    const total = vals.reduce((a, b) => a + b, 0);
+    $('chart-note').textContent = pts.length + ' ' + series.step + 's, UTC' +
+      (rate || series.metric === 'active_sessions' ? '' : ' · total ' + fmtInt(total)) +
+      (series.metric === 'active_sessions' ? ' · sessions at the end of each ' + series.step : '');
+  }
+
+  function renderUsers(res, err) {
+    const body = $('power-users').tBodies[0];
+    if (!res) {
+      body.replaceChildren(emptyRow(5, err.code === 'forbidden_role' ? 'Not available to this key’s role.' : err.message));
+      return;
+    }
+    body.replaceChildren(...res.users.map((u) => {
+      const tr = el('tr', { 'data-phone': u.phone });
+      tr.append(el('td', { class: 'mono' }, u.phone), el('td', { class: 'num' }, fmtInt(u.messages_in)),
+        el('td', { class: 'num' }, fmtInt(u.messages_out)), el('td', { class: 'num' }, fmtInt(u.conversations)),
+        el('td', {}, fmtTime(u.last_seen)));
+      if (!res.masked) {
+        tr.firstChild.classList.add('link');
+        tr.firstChild.addEventListener('click', () => { $('log-phone').value = u.phone; reloadLog(); });
+      }
+      return tr;
+    }));
+    if (!res.users.length) body.append(emptyRow(5, 'No customers in this range.'));
+  }
+
+  function logQuery(r) {
+    return qs({
+      phone: $('log-phone').value.trim(),
+      from: localUTC($('log-from').value) || r.from,
+      to: localUTC($('log-to').value) || r.to,
+      limit: $('log-limit').value,
+    });
+  }
+
+  function renderLog(res, err) {
+    const body = $('log').tBodies[0];
+    if (!res) {
+      body.replaceChildren();
+      $('log-error').textContent = err.message;
+      return;
+    }
+    $('log-error').textContent = '';
+    body.replaceChildren(...res.messages.map((m) => {
+      const tr = el('tr', { 'data-event-id': m.event_id, 'data-direction': m.direction });
+      tr.append(
+        el('td', { class: 'mono' }, fmtTime(m.at)),
+        el('td', { class: 'mono' }, m.phone),
+        el('td', { class: 'dir-' + m.direction, title: m.direction === 'in' ? 'from the customer' : 'to the customer' }, m.direction === 'in' ? '←' : '→'),
+        el('td', { class: 'body' }, m.body),
+        el('td', {}, m.query_type),
+        el('td', { class: 'mono' }, m.conversation_id.slice(0, 8)));
+      return tr;
+    }));
+    if (!res.messages.length) body.append(emptyRow(6, 'No messages match.'));
+    $('log').dataset.rows = String(res.messages.length);
+  }
+
+  async function reloadLog() {
+    const phone = $('log-phone').value.trim();
+    if (phone && !e164.test(phone)) {
+      $('log-error').textContent = 'Enter the number in E.164 form, e.g. +4915112345678.';
+      return;
+    }
+    try {
+      renderLog(await api('/api/v1/tenants/' + encodeURIComponent(state.tenant) + '/messages' + logQuery(range())));
+    } catch (e) {
+      if (e.status === 401) { sessionStorage.removeItem(KEY); return showLogin('The key was refused.'); }
+      renderLog(null, e);
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('login-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem(KEY, $('key').value.trim());
+      start();
+    });
+    $('forget-key').addEventListener('click', () => { sessionStorage.removeItem(KEY); showLogin(''); });
+    $('tenant').addEventListener('change', () => {
+      state.tenant = $('tenant').value;
+      sessionStorage.setItem(TENANT, state.tenant);
+      refresh();
+    });
+    $('range').addEventListener('change', () => {
+      const custom = $('range').value === 'custom';
+      $('custom-range').hidden = !custom;
+      if (!custom) refresh();
+    });
+    $('apply-range').addEventListener('click', refresh);
+    $('metric').addEventListener('change', refresh);
+    $('step').addEventListener('change', refresh);
+    $('log-filter').addEventListener('submit', (ev) => { ev.preventDefault(); reloadLog(); });
+    $('log-clear').addEventListener('click', () => {
+      for (const id of ['log-phone', 'log-from', 'log-to']) $(id).value = '';
+      reloadLog();
+    });
+    start();
+  });
+})();

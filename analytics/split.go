@@ -1,0 +1,175 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+)
+
+// Counting exactly over an at-least-once pipeline.
+//
+// The event tables are ReplacingMergeTrees: a replayed event is a second
+// row until a merge collapses it. count() and sum() over them must
+// therefore read with FINAL, which on 18.16 costs 20-30 times a plain
+// scan (2.4 s against 0.07 s for 10M rows here). But duplicates of an
+// event only ever sit in the partition (day) of the original, and a
+// partition that is one merged part holds none (Partition.Clean). The
+// janitor compacts every closed day into that state, so an additive
+// query is run as two branches:
+//
+//	SELECT … FROM t       WHERE <days that are clean>
+//	UNION ALL
+//	SELECT … FROM t FINAL WHERE <the other days: today, late data>
+//
+// and re-aggregated outside. Exactness rests on the clean days staying
+// clean while the query runs: parts are immutable and their names never
+// reused, so the clean parts are listed before and after; if they
+// changed (a late insert, a merge), the query runs again, and after a few
+// tries everything is read with FINAL.
+
+// span is a half-open time range [from, to), whole seconds.
+type span struct{ from, to time.Time }
+
+// plan is how one table is read for one range.
+type plan struct {
+	clean, dirty []span
+	// snapshot names the parts of the clean days; equal snapshots before
+	// and after a query mean it read exactly those parts.
+	snapshot string
+}
+
+// cond renders spans as a WHERE condition on `at` (UTC seconds).
+func cond(spans []span) string {
+	parts := make([]string, len(spans))
+	for i, s := range spans {
+		parts[i] = fmt.Sprintf("(at >= toDateTime(%d) AND at < toDateTime(%d))", s.from.Unix(), s.to.Unix())
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// dayStart is the UTC midnight at or before t.
+func dayStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// plan splits r into runs of clean and dirty days of table.
+func (q *Querier) plan(ctx context.Context, table string, r Range, allFinal bool) (plan, error) {
+	var p plan
+	clean := map[uint32]chsink.Partition{}
+	if !allFinal {
+		parts, err := q.store.Partitions(ctx, table)
+		if err != nil {
+			return p, err
+		}
+		for _, part := range parts {
+			if part.Clean() {
+				clean[part.ID] = part
+			}
+		}
+	}
+	var names []string
+	add := func(list *[]span, s span) {
+		if n := len(*list); n > 0 && (*list)[n-1].to.Equal(s.from) {
+			(*list)[n-1].to = s.to
+			return
+		}
+		*list = append(*list, s)
+	}
+	for d := dayStart(r.From); d.Before(r.To); d = d.AddDate(0, 0, 1) {
+		s := span{from: maxTime(d, r.From), to: minTime(d.AddDate(0, 0, 1), r.To)}
+		id := uint32(d.Year()*10000 + int(d.Month())*100 + d.Day())
+		if part, ok := clean[id]; ok {
+			add(&p.clean, s)
+			names = append(names, part.PartNames)
+		} else {
+			add(&p.dirty, s)
+		}
+	}
+	p.snapshot = strings.Join(names, ";")
+	return p, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// maxAttempts bounds the re-runs of an additive query whose clean days
+// changed under it; the last attempt reads everything with FINAL.
+const maxAttempts = 3
+
+// additive runs an aggregate whose results add up across days (counts,
+// sums, min, max), exactly, over table for r.
+//
+// inner is one branch; it must contain {from} (the table, with FINAL where
+// needed) and {time} (the branch's condition on at), and take args. outer
+// wraps the branches, which replace {union}, and re-aggregates them. scan
+// reads outer's rows; it may be called more than once (retries) and must
+// start from scratch each time.
+func (q *Querier) additive(ctx context.Context, table string, r Range, inner, outer string, args []any, scan func(driver.Rows) error) error {
+	for attempt := 1; ; attempt++ {
+		allFinal := q.AlwaysFinal || attempt == maxAttempts
+		p, err := q.plan(ctx, table, r, allFinal)
+		if err != nil {
+			return err
+		}
+		var branches []string
+		var all []any
+		for _, b := range []struct {
+			from  string
+			spans []span
+		}{{table, p.clean}, {table + " FINAL", p.dirty}} {
+			if len(b.spans) == 0 {
+				continue
+			}
+			branches = append(branches, strings.NewReplacer("{from}", b.from, "{time}", cond(b.spans)).Replace(inner))
+			all = append(all, args...)
+		}
+		query := strings.Replace(outer, "{union}", strings.Join(branches, "\nUNION ALL\n"), 1)
+		if err := q.query(ctx, query, all, scan); err != nil {
+			return err
+		}
+		if len(p.clean) == 0 {
+			return nil
+		}
+		after, err := q.plan(ctx, table, r, false)
+		if err != nil {
+			return err
+		}
+		if after.snapshot == p.snapshot {
+			return nil
+		}
+		q.log.Debug("clean partitions changed during a query; running it again", "table", table, "attempt", attempt)
+	}
+}
+
+// query runs one query and hands its rows to scan.
+func (q *Querier) query(ctx context.Context, query string, args []any, scan func(driver.Rows) error) error {
+	rows, err := q.store.Conn().Query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("analytics query: %w", err)
+	}
+	defer rows.Close()
+	if err := scan(rows); err != nil {
+		return fmt.Errorf("analytics query: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("analytics query: %w", err)
+	}
+	return nil
+}
