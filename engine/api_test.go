@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -140,4 +141,52 @@ func TestUnsubscribedCustomerIsMarkedOptedOut(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestAnalyticsAndErasureThroughTheEngine(t *testing.T) {
+	h := startHarness(t)
+	const admin, analyst = "admin-key-0123456789", "analyst-key-0123456789"
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd91", "+447700900456", "Hello")
+	h.twilio.WaitFor(1, 30*time.Second)
+
+	eventually(t, 30*time.Second, func() error {
+		status, m, _ := h.api(t, http.MethodGet, "/api/v1/tenants/acme/analytics/summary", analyst, "")
+		if status != 200 {
+			return fmt.Errorf("summary: %d %v", status, m)
+		}
+		if m["messages_in"] != float64(1) || m["messages_out"] != float64(1) {
+			return fmt.Errorf("summary %v", m)
+		}
+		return nil
+	})
+	if status, _, _ := h.api(t, http.MethodGet, "/api/v1/tenants/demo/analytics/summary", analyst, ""); status != 403 {
+		t.Fatalf("analyst reached another tenant: %d", status)
+	}
+	res, err := http.Get(h.engine.URL() + "/dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("dashboard: %d", res.StatusCode)
+	}
+
+	// Erasure: the rows go, and the session starts over (a new code).
+	status, m, _ := h.api(t, http.MethodDelete, "/api/v1/tenants/acme/customers/+447700900456", admin, "")
+	if status != 200 {
+		t.Fatalf("forget: %d %v", status, m)
+	}
+	var left uint64
+	if err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
+		"SELECT count() FROM %s.messages WHERE phone = '+447700900456'", h.db)).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d message rows left after erasure", left)
+	}
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd92", "+447700900456", "Hello again")
+	got := h.twilio.WaitFor(2, 30*time.Second)
+	if len(got) != 2 || !strings.Contains(got[1].Body, "verification code") {
+		t.Fatalf("after erasure the session should start over: %+v", got)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/actors"
+	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/api"
 	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/backend/httpapi"
@@ -243,7 +244,30 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		return nil, err
 	}
 	automation := api.New(api.Options{Tenants: reg, Producer: e.producer, Pending: pending, Keys: keys})
-	e.http.Mount(api.Prefix, "api", automation.Handle)
+	// The analytics API serves /api/v1/ and hands the automation routes on.
+	insights := analytics.NewAPI(analytics.Options{
+		Store:   e.store,
+		Tenants: reg,
+		Keys:    keys,
+		Next:    automation.Handle,
+		Logger:  e.log,
+		// Erasure first empties the live session, through its own
+		// stream, then deletes the rows.
+		ForgetSession: func(tenant, phone string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			r, err := automation.Do(ctx, tenant, phone, &wire.Command{Op: &wire.Command_Forget{Forget: &wire.Forget{}}, Operator: "gdpr"})
+			if err != nil {
+				return err
+			}
+			if !r.Ok {
+				return errors.New(r.ErrorMessage)
+			}
+			return nil
+		},
+	})
+	e.http.Mount(analytics.Prefix, "api", insights.Handle)
+	e.http.Mount(analytics.DashboardPrefix, "dashboard", analytics.Dashboard)
 	if o.Embed {
 		// parley dev serves the demo business over the backend contract,
 		// so tenants configured with backend kind http can point at it.
