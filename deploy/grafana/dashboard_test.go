@@ -1,0 +1,66 @@
+package grafana
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/parleyhq/parley/internal/chtest"
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+)
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+// TestDashboardQueriesRun expands Grafana's macros and runs every panel's
+// SQL against the real server with Parley's schema applied.
+func TestDashboardQueriesRun(t *testing.T) {
+	for _, f := range []string{"provisioning/datasources/clickhouse.yaml", "provisioning/dashboards/parley.yaml"} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := yaml.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	raw, err := os.ReadFile("dashboards/parley.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ RawSQL string `json:"rawSql"` }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	addr := chtest.ForTest(t)
+	db := chtest.Database(t, addr)
+	ctx := context.Background()
+	store, err := chsink.Open(ctx, chsink.Config{Addr: addr, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	expand := strings.NewReplacer("${tenant}", "acme", "$__fromTime", "1700000000", "$__toTime", "2000000000")
+	if len(dash.Panels) < 8 {
+		t.Fatalf("%d panels", len(dash.Panels))
+	}
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			rows, err := store.Conn().Query(ctx, expand.Replace(q.RawSQL))
+			if err != nil {
+				t.Errorf("panel %q: %v", p.Title, err)
+				continue
+			}
+			rows.Close()
+		}
+	}
+}

@@ -1,0 +1,3 @@
+// Package grafana holds Parley's Grafana provisioning; its test runs every
+// dashboard query against a real ClickHouse with Parley's schema.
+package grafana
