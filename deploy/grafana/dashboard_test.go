@@ -53,6 +53,30 @@ func TestDashboardQueriesRun(t *testing.T) {
 	if len(dash.Panels) < 8 {
 		t.Fatalf("%d panels", len(dash.Panels))
 	}
+	// The example SQL of docs/analytics.md runs too.
+	doc, err := os.ReadFile("../../docs/analytics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := 0
+	for _, block := range strings.Split(string(doc), "```sql")[1:] {
+		block = strings.Split(block, "```")[0]
+		for _, q := range strings.Split(block, ";") {
+			if strings.TrimSpace(stripComments(q)) == "" {
+				continue
+			}
+			examples++
+			rows, err := store.Conn().Query(ctx, q)
+			if err != nil {
+				t.Errorf("docs example %q: %v", q, err)
+				continue
+			}
+			rows.Close()
+		}
+	}
+	if examples < 5 {
+		t.Fatalf("%d examples in docs/analytics.md", examples)
+	}
 	for _, p := range dash.Panels {
 		for _, q := range p.Targets {
 			rows, err := store.Conn().Query(ctx, expand.Replace(q.RawSQL))
@@ -63,4 +87,14 @@ func TestDashboardQueriesRun(t *testing.T) {
 			rows.Close()
 		}
 	}
+}
+
+func stripComments(q string) string {
+	var out []string
+	for _, l := range strings.Split(q, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
