@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
 	"time"
@@ -61,7 +62,10 @@ func SessionProps(d *Deps) *actor.Props {
 	if d.IdleAfter == 0 {
 		d.IdleAfter = 10 * time.Minute
 	}
-	return actor.PropsFromProducer(func() actor.Actor { return &session{deps: d} })
+	// The lock-free mailbox is ~200 bytes smaller per actor than the
+	// default one (bench/README.md, Sessions).
+	return actor.PropsFromProducer(func() actor.Actor { return &session{deps: d} },
+		actor.WithMailbox(actor.UnboundedLockfree()))
 }
 
 // session is the actor of one customer phone number at one tenant: a thin
@@ -88,7 +92,7 @@ type session struct {
 // encoding of the core's state, and the brain's memory when there is one.
 type dormant struct {
 	state    []byte
-	brain    *brain.State
+	brain    []byte // JSON of the brain's memory; nil when empty
 	optedOut bool
 }
 
@@ -112,10 +116,14 @@ func (s *session) Receive(ctx actor.Context) {
 			s.deps.Logger.Error("session state not encodable; staying live", "session", s.id, "err", err)
 			return
 		}
-		d := &dormant{state: enc, optedOut: s.optedOut}
+		// Exact-size copies: the encoders leave slack, and a million
+		// dormant sessions pay for every byte.
+		d := &dormant{state: append([]byte(nil), enc...), optedOut: s.optedOut}
 		if s.brain.Language != "" || s.brain.Pending != nil || len(s.brain.History) > 0 || s.brain.NotUnderstood > 0 {
-			b := s.brain
-			d.brain = &b
+			b, err := json.Marshal(s.brain)
+			if err == nil {
+				d.brain = append([]byte(nil), b...)
+			}
 		}
 		if s.deps.Placement.passivate(s.id, ctx.Self(), d) {
 			ctx.Stop(ctx.Self())
@@ -139,7 +147,9 @@ func (s *session) deliver(d *wire.Delivery) {
 			} else {
 				s.optedOut = d.optedOut
 				if d.brain != nil {
-					s.brain = *d.brain
+					if err := json.Unmarshal(d.brain, &s.brain); err != nil {
+						s.brain = brain.State{}
+					}
 				}
 			}
 		}
