@@ -322,4 +322,3 @@ func countRows(t *testing.T, s *chsink.Store, table, where string, args ...any) 
 	}
 	return n
 }
-

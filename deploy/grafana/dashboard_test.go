@@ -35,7 +35,9 @@ func TestDashboardQueriesRun(t *testing.T) {
 	var dash struct {
 		Panels []struct {
 			Title   string
-			Targets []struct{ RawSQL string `json:"rawSql"` }
+			Targets []struct {
+				RawSQL string `json:"rawSql"`
+			}
 		}
 	}
 	if err := json.Unmarshal(raw, &dash); err != nil {
