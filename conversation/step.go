@@ -182,7 +182,7 @@ func (c *step) setAI(e SetAI) {
 		return
 	}
 	c.s.aiOff = !e.Enabled
-	c.emit(AIChanged{Enabled: e.Enabled})
+	c.emit(AIChanged(e))
 }
 
 // sendRequest applies WhatsApp's rule: free text only inside the window,

@@ -196,7 +196,6 @@ const (
 	kinds
 )
 
-var kindNames = [kinds]string{"first (activation + code)", "code (sign-in)", "later messages"}
 
 // record receives each message's latency; at is when it was sent.
 type record func(kind int, at time.Time, lat time.Duration)

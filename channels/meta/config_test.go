@@ -81,7 +81,7 @@ func TestConfigNeverPrintsCredentials(t *testing.T) {
 
 	texts := map[string]string{
 		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c),
-		"%s": fmt.Sprintf("%s", c), "%v ptr": fmt.Sprintf("%v", &c), "%+v tenant": fmt.Sprintf("%+v", tn),
+		"%s": c.String(), "%v ptr": fmt.Sprintf("%v", &c), "%+v tenant": fmt.Sprintf("%+v", tn),
 		"%#v tenant": fmt.Sprintf("%#v", tn), "json": string(j), "json ptr": string(jp), "yaml": string(y),
 		"json tenant": string(tj), "yaml tenant": string(ty), "slog": logged.String(),
 	}

@@ -275,9 +275,9 @@ func TestExactlyOnceAcrossACrashBetweenSendAndCommit(t *testing.T) {
 
 	// Second life: a new sender in the same group.
 	f.start(t)
-	got := f.twilio.WaitFor(30, 30*time.Second)
+	f.twilio.WaitFor(30, 30*time.Second)
 	time.Sleep(500 * time.Millisecond) // a duplicate would arrive now
-	got = f.twilio.Messages()
+	got := f.twilio.Messages()
 	seen := map[string]int{}
 	perCustomer := map[string][]string{}
 	for _, m := range got {
