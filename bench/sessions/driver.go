@@ -196,7 +196,6 @@ const (
 	kinds
 )
 
-
 // record receives each message's latency; at is when it was sent.
 type record func(kind int, at time.Time, lat time.Duration)
 
