@@ -34,12 +34,6 @@ type common struct {
 	ms                []uint16
 }
 
-func (c *common) add(ev *wire.Event) {
-	at, ms := splitMs(ev.AtMs)
-	c.id, c.tenant, c.phone = append(c.id, ev.Id), append(c.tenant, ev.Tenant), append(c.phone, ev.Phone)
-	c.at, c.ms = append(c.at, at), append(c.ms, ms)
-}
-
 type messageCols struct {
 	common
 	direction, messageID, providerID, channel, conversationID, body, queryType []string
@@ -158,45 +152,63 @@ func bit(b bool) uint8 {
 // toRows converts valid events; it fails on the first invalid one, before
 // anything is written.
 func toRows(events []*wire.Event) (*rows, error) {
-	r := &rows{totalEvents: len(events), written: map[string]bool{}}
-	for _, ev := range events {
+	flats := make([]flat, len(events))
+	for i, ev := range events {
 		if err := CheckEvent(ev); err != nil {
 			return nil, err
 		}
-		switch k := ev.Kind.(type) {
-		case *wire.Event_Message:
-			m, c := k.Message, &r.messages
-			c.add(ev)
-			pat, patMs := splitMs(m.ProviderAtMs)
-			c.direction, c.messageID, c.providerID = append(c.direction, m.Direction), append(c.messageID, m.MessageId), append(c.providerID, m.ProviderId)
-			c.channel, c.conversationID = append(c.channel, m.Channel), append(c.conversationID, m.ConversationId)
-			c.body, c.queryType = append(c.body, m.Body), append(c.queryType, m.QueryType)
+		flats[i] = flatOf(ev)
+	}
+	return flatRows(flats)
+}
+
+// flatRows splits flat events into the tables' columns.
+func flatRows(flats []flat) (*rows, error) {
+	r := &rows{totalEvents: len(flats), written: map[string]bool{}}
+	for i := range flats {
+		f := &flats[i]
+		if err := f.check(); err != nil {
+			return nil, err
+		}
+		at, atMs := splitMs(f.atMs)
+		add := func(c *common) {
+			c.id, c.tenant, c.phone = append(c.id, f.id), append(c.tenant, f.tenant), append(c.phone, f.phone)
+			c.at, c.ms = append(c.at, at), append(c.ms, atMs)
+		}
+		switch f.kind {
+		case kindMessage:
+			c := &r.messages
+			add(&c.common)
+			pat, patMs := splitMs(f.n[0])
+			c.direction, c.messageID, c.providerID = append(c.direction, f.s[0]), append(c.messageID, f.s[1]), append(c.providerID, f.s[2])
+			c.channel, c.body, c.conversationID = append(c.channel, f.s[3]), append(c.body, f.s[4]), append(c.conversationID, f.s[5])
+			c.queryType = append(c.queryType, f.s[6])
 			c.providerAt, c.providerAtMs = append(c.providerAt, pat), append(c.providerAtMs, patMs)
-		case *wire.Event_Auth:
-			a, c := k.Auth, &r.auth
-			c.add(ev)
-			c.profileID, c.event = append(c.profileID, a.ProfileId), append(c.event, a.Event)
-			c.attempt = append(c.attempt, uint8(min(max(a.Attempt, 0), math.MaxUint8)))
-		case *wire.Event_ToolCall:
-			t, c := k.ToolCall, &r.toolCalls
-			c.add(ev)
-			c.conversationID, c.tool, c.err = append(c.conversationID, t.ConversationId), append(c.tool, t.Tool), append(c.err, t.Error)
-			c.ok, c.latencyUs = append(c.ok, bit(t.Ok)), append(c.latencyUs, uint64(t.LatencyUs))
-		case *wire.Event_Usage:
-			u, c := k.Usage, &r.usage
-			c.add(ev)
-			c.metric, c.model, c.value = append(c.metric, u.Metric), append(c.model, u.Model), append(c.value, u.Value)
-		case *wire.Event_Delivery:
-			d, c := k.Delivery, &r.deliveries
-			c.add(ev)
-			c.messageID, c.providerID, c.status = append(c.messageID, d.MessageId), append(c.providerID, d.ProviderId), append(c.status, d.Status)
-			c.errorCode, c.channel = append(c.errorCode, d.ErrorCode), append(c.channel, d.Channel)
-		case *wire.Event_Conversation:
-			v, c := k.Conversation, &r.conversations
-			c.add(ev)
-			c.conversationID, c.change, c.status = append(c.conversationID, v.ConversationId), append(c.change, v.Change), append(c.status, v.Status)
-			c.operator, c.summary = append(c.operator, v.Operator), append(c.summary, v.Summary)
-			c.aiEnabled, c.byCustomer = append(c.aiEnabled, bit(v.AiEnabled)), append(c.byCustomer, bit(v.ByCustomer))
+		case kindAuth:
+			c := &r.auth
+			add(&c.common)
+			c.event, c.profileID = append(c.event, f.s[0]), append(c.profileID, f.s[1])
+			c.attempt = append(c.attempt, uint8(min(max(f.n[0], 0), math.MaxUint8)))
+		case kindToolCall:
+			c := &r.toolCalls
+			add(&c.common)
+			c.tool, c.err, c.conversationID = append(c.tool, f.s[0]), append(c.err, f.s[1]), append(c.conversationID, f.s[2])
+			c.ok, c.latencyUs = append(c.ok, bit(f.b[0])), append(c.latencyUs, uint64(f.n[0]))
+		case kindUsage:
+			c := &r.usage
+			add(&c.common)
+			c.metric, c.model, c.value = append(c.metric, f.s[0]), append(c.model, f.s[1]), append(c.value, f.n[0])
+		case kindDelivery:
+			c := &r.deliveries
+			add(&c.common)
+			c.messageID, c.providerID, c.status = append(c.messageID, f.s[0]), append(c.providerID, f.s[1]), append(c.status, f.s[2])
+			c.errorCode, c.channel = append(c.errorCode, f.s[3]), append(c.channel, f.s[4])
+		case kindConversation:
+			c := &r.conversations
+			add(&c.common)
+			c.conversationID, c.change, c.status = append(c.conversationID, f.s[0]), append(c.change, f.s[1]), append(c.status, f.s[2])
+			c.operator, c.summary = append(c.operator, f.s[3]), append(c.summary, f.s[4])
+			c.aiEnabled, c.byCustomer = append(c.aiEnabled, bit(f.b[0])), append(c.byCustomer, bit(f.b[1]))
 		}
 	}
 	return r, nil
