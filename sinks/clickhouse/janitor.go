@@ -20,6 +20,8 @@ type Partition struct {
 	// immutable and their names never reused, so an unchanged PartNames
 	// means unchanged data.
 	PartNames string
+	// Infos are the parts (PartitionsOf only).
+	Infos []PartInfo
 }
 
 // Clean reports whether the partition is a single merged part. A
@@ -29,6 +31,45 @@ type Partition struct {
 // A level-0 part is an insert that was never merged: it may hold the same
 // event twice (a batch that contained a redelivered record).
 func (p Partition) Clean() bool { return p.Parts == 1 && p.MinLevel > 0 }
+
+// DataVersion identifies the partition's data regardless of how it is
+// split into parts: the range of insert blocks its parts cover and the
+// latest mutation applied. A merge keeps it; an insert (a new block), a
+// mutation (ALTER DELETE) or a drop changes it. Part names are
+// partition_minblock_maxblock_level[_mutation].
+func (p Partition) DataVersion() string {
+	var lo, hi, mut int64 = -1, -1, 0
+	for _, name := range strings.Split(p.PartNames, ",") {
+		f := strings.Split(name, "_")
+		if len(f) < 4 {
+			return p.PartNames
+		}
+		a, err1 := strconv.ParseInt(f[len(f)-3-btoi(len(f) == 5)], 10, 64)
+		b, err2 := strconv.ParseInt(f[len(f)-2-btoi(len(f) == 5)], 10, 64)
+		if err1 != nil || err2 != nil {
+			return p.PartNames
+		}
+		if len(f) == 5 {
+			m, err := strconv.ParseInt(f[4], 10, 64)
+			if err != nil {
+				return p.PartNames
+			}
+			mut = max(mut, m)
+		}
+		if lo < 0 || a < lo {
+			lo = a
+		}
+		hi = max(hi, b)
+	}
+	return fmt.Sprintf("%d-%d-%d", lo, hi, mut)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // Day is the partition's day, for the daily tables.
 func (p Partition) Day() time.Time {
@@ -111,8 +152,10 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, now time.Time) ([]Par
 
 // compactTables are the tables whose closed days the janitor merges into
 // one part: the ReplacingMergeTrees, so that their old days hold no
-// duplicates, and the rollup, so that it holds one row per key.
-var compactTables = append(append([]string(nil), EventTables...), TableConversationFirsts)
+// duplicates. (conversation_firsts needs no compaction: min() does not
+// mind duplicates; merging it would only change its parts and so make the
+// first responses of the days around roll up again.)
+var compactTables = EventTables
 
 // CompactClosedPartitions merges every partition of a day before now's
 // (UTC) that is not yet Clean into a single part (OPTIMIZE ... FINAL),
@@ -152,10 +195,11 @@ type JanitorOptions struct {
 	Now func() time.Time
 }
 
-// RunJanitor drops expired partitions and compacts closed days, at once
-// and then every o.Every, until ctx ends. Errors are logged and retried
+// RunJanitor drops expired partitions, compacts closed days and rolls
+// them up, at once and then every o.Every, until ctx ends. Errors are logged and retried
 // at the next run: nothing it does is urgent. Run it in one process of a
-// deployment (several are harmless, only wasteful).
+// deployment (several are harmless, only wasteful: each rollup run is
+// recorded under its own id, and readers read only the recorded one).
 func (s *Store) RunJanitor(ctx context.Context, o JanitorOptions) {
 	if o.Every <= 0 {
 		o.Every = 10 * time.Minute
@@ -177,6 +221,9 @@ func (s *Store) RunJanitor(ctx context.Context, o JanitorOptions) {
 		}
 		if _, err := s.CompactClosedPartitions(ctx, now); err != nil && ctx.Err() == nil {
 			s.log.Warn("clickhouse janitor: compaction", "err", err)
+		}
+		if _, err := s.RollUp(ctx, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("clickhouse janitor: rollups", "err", err)
 		}
 		t.Reset(o.Every)
 	}

@@ -46,7 +46,8 @@ func TestDropExpiredPartitions(t *testing.T) {
 		}
 		got[p.Table] = append(got[p.Table], p.ID)
 	}
-	for table := range retentionTables {
+	// (The rollups have no rows here: nothing rolled up.)
+	for _, table := range append(append([]string(nil), EventTables...), TableConversationFirsts) {
 		if len(got[table]) != 2 {
 			t.Errorf("%s: dropped %v, want 20240225 and 20240310", table, got[table])
 		}

@@ -41,20 +41,31 @@ var migrations = []migration{
 	{6, "conversations", func(c Capabilities, cfg Config) []string {
 		return []string{createConversations(c, cfg.RetentionDays)}
 	}},
-	// The view first, then the backfill: a message inserted in between
-	// reaches the rollup twice, which min() makes harmless; the other
-	// order could miss it.
 	{7, "conversation_firsts", func(c Capabilities, cfg Config) []string {
-		return []string{createConversationFirsts(c, cfg.RetentionDays), createConversationFirstsView, backfillConversationFirsts}
+		return conversationFirstsV7(c, cfg.RetentionDays)
 	}},
 	{8, "audit", func(c Capabilities, cfg Config) []string {
 		return []string{createAudit(c)}
+	}},
+	{9, "conversation_firsts with starts, plain MergeTree", func(c Capabilities, cfg Config) []string {
+		return rebuildConversationFirsts(c, cfg.RetentionDays)
+	}},
+	{10, "rollups", func(c Capabilities, cfg Config) []string {
+		return []string{createHourly(c, cfg.RetentionDays), createFirstResponses(c, cfg.RetentionDays), createRollupRuns}
 	}},
 }
 
 // Migrate brings the schema up to date: the migrations not yet recorded in
 // schema_migrations run and are recorded. Running it again is a no-op.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.migrate(ctx, migrations); err != nil {
+		return err
+	}
+	return s.applyRetention(ctx)
+}
+
+// migrate applies the steps of list not yet recorded.
+func (s *Store) migrate(ctx context.Context, list []migration) error {
 	ctx = s.ddlContext(ctx)
 	if err := s.conn.Exec(ctx, createMigrations); err != nil {
 		return fmt.Errorf("clickhouse: create %s: %w", TableMigrations, err)
@@ -67,7 +78,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	for _, v := range applied {
 		done[v] = true
 	}
-	for _, m := range migrations {
+	for _, m := range list {
 		if done[m.version] {
 			continue
 		}
@@ -81,7 +92,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		s.log.Info("clickhouse migration applied", "database", s.cfg.Database, "version", m.version, "name", m.name)
 	}
-	return s.applyRetention(ctx)
+	return nil
 }
 
 // AppliedMigrations are the versions recorded in schema_migrations, in

@@ -23,6 +23,14 @@ const (
 	// retention: the record of an erasure must outlive the data.
 	TableAudit      = "audit"
 	TableMigrations = "schema_migrations"
+	// TableHourly holds, per closed day, exact hourly counts and sums of
+	// the event tables, computed by the janitor from compacted days;
+	// TableFirstResponses the first-response samples of the
+	// conversations started on a day, once final; TableRollupRuns which
+	// run of either is valid for a day, and from which source parts.
+	TableHourly         = "hourly_rollup"
+	TableFirstResponses = "first_responses"
+	TableRollupRuns     = "rollup_runs"
 )
 
 // EventTables are the tables the sink fills from parley.events, one per
@@ -31,8 +39,9 @@ const (
 var EventTables = []string{TableMessages, TableAuthEvents, TableToolCalls, TableUsage, TableDeliveries, TableConversations}
 
 // CustomerTables are every table that holds a customer's phone number: a
-// GDPR erasure deletes from all of them.
-var CustomerTables = append(append([]string(nil), EventTables...), TableConversationFirsts)
+// GDPR erasure deletes from all of them. (hourly_rollup holds only counts;
+// it is recomputed, since an erasure changes its source parts.)
+var CustomerTables = append(append([]string(nil), EventTables...), TableConversationFirsts, TableFirstResponses)
 
 // retentionTables maps the tables that expire with Config.RetentionDays to
 // the Date/DateTime column their age is measured by. The audit table and
@@ -45,6 +54,8 @@ var retentionTables = map[string]string{
 	TableDeliveries:         "at",
 	TableConversations:      "at",
 	TableConversationFirsts: "day",
+	TableHourly:             "day",
+	TableFirstResponses:     "day",
 }
 
 // The event tables share one design, chosen for an at-least-once pipeline:
@@ -189,13 +200,107 @@ func createConversations(c Capabilities, retentionDays int) string {
 // min() of it and a real time is the real time.
 const noTime = "toUInt64(18446744073709551615)"
 
-// createConversationFirsts is the first-response rollup. min is the only
-// aggregate, and min is idempotent: a replayed message, counted twice by
-// the materialized view, changes nothing. That is what lets a rollup sit
-// on an at-least-once pipeline without a dedupe step. One row per
-// (conversation, day) until merged; a conversation spanning days keeps a
-// row per day, and readers take min over them.
+// createConversationFirsts is the first-response rollup: per conversation
+// and day, the earliest start (conversation event "started"), customer
+// message and reply, each a Unix millisecond time or noTime. Readers take
+// min() per conversation over its rows.
+//
+// min is the only aggregate, and min is idempotent: a replayed event,
+// rolled up twice, changes nothing. That is what lets a rollup sit on an
+// at-least-once pipeline without a dedupe step. It is a plain MergeTree
+// with plain UInt64 columns rather than an AggregatingMergeTree of
+// minState: one schema for every server (SimpleAggregateFunction is
+// 19.8+), and min over plain columns reads several times faster than
+// minMerge on 18.16. The price is a row per conversation, day and insert
+// (block) instead of one per conversation and day.
 func createConversationFirsts(c Capabilities, retentionDays int) string {
+	return strings.NewReplacer("{lc}", lowCard(c), "{ttl}", ttlClause(c, "day", retentionDays)).Replace(`CREATE TABLE IF NOT EXISTS conversation_firsts (
+    tenant          {lc},
+    day             Date,
+    conversation_id String,
+    phone           String,
+    started_ms      UInt64,
+    first_in_ms     UInt64,
+    first_out_ms    UInt64
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(day)
+ORDER BY (tenant, conversation_id, day){ttl}`)
+}
+
+// conversationFirstsFromMessages and conversationFirstsFromConversations
+// roll up inserted blocks: the views run them on every block, the
+// migration once over what the tables already held. A customer message
+// counts from when the ingress accepted it (provider_at) when known, so
+// queueing before the session counts against the response time.
+const conversationFirstsFromMessages = `SELECT
+    tenant,
+    toDate(at) AS day,
+    conversation_id,
+    any(phone) AS phone,
+    ` + noTime + ` AS started_ms,
+    min(if(direction = 'in',
+        if(provider_at > toDateTime(0), toUInt64(provider_at) * 1000 + provider_at_ms, toUInt64(at) * 1000 + at_ms),
+        ` + noTime + `)) AS first_in_ms,
+    min(if(direction = 'out', toUInt64(at) * 1000 + at_ms, ` + noTime + `)) AS first_out_ms
+FROM messages
+WHERE conversation_id != ''
+GROUP BY tenant, day, conversation_id`
+
+const conversationFirstsFromConversations = `SELECT
+    tenant,
+    toDate(at) AS day,
+    conversation_id,
+    any(phone) AS phone,
+    min(toUInt64(at) * 1000 + at_ms) AS started_ms,
+    ` + noTime + ` AS first_in_ms,
+    ` + noTime + ` AS first_out_ms
+FROM conversations
+WHERE change = 'started' AND conversation_id != ''
+GROUP BY tenant, day, conversation_id`
+
+const conversationFirstsColumns = "tenant, day, conversation_id, phone, started_ms, first_in_ms, first_out_ms"
+
+// The views, then the backfills: an event inserted in between reaches
+// the rollup twice, which min() makes harmless; the other order could
+// miss it.
+//
+// Migration 9 replaced migration 7's AggregatingMergeTree (which had no
+// started_ms) by this table: it drops the old view and table, whatever
+// exists of its own, and rebuilds everything from the event tables, so
+// running it again is harmless too.
+var conversationFirstsDDL = []string{
+	`DROP TABLE IF EXISTS conversation_firsts_mv`,
+	`DROP TABLE IF EXISTS conversation_firsts_from_messages`,
+	`DROP TABLE IF EXISTS conversation_firsts_from_conversations`,
+	`DROP TABLE IF EXISTS conversation_firsts`,
+	`{create}`,
+	`CREATE MATERIALIZED VIEW IF NOT EXISTS conversation_firsts_from_messages TO conversation_firsts AS ` + conversationFirstsFromMessages,
+	`CREATE MATERIALIZED VIEW IF NOT EXISTS conversation_firsts_from_conversations TO conversation_firsts AS ` + conversationFirstsFromConversations,
+	`INSERT INTO conversation_firsts (` + conversationFirstsColumns + `) ` + conversationFirstsFromMessages,
+	`INSERT INTO conversation_firsts (` + conversationFirstsColumns + `) ` + conversationFirstsFromConversations,
+}
+
+// rebuildConversationFirsts is migration 9: conversationFirstsDDL with
+// the table's CREATE in its place.
+func rebuildConversationFirsts(c Capabilities, retentionDays int) []string {
+	out := make([]string, len(conversationFirstsDDL))
+	for i, stmt := range conversationFirstsDDL {
+		if stmt == "{create}" {
+			stmt = createConversationFirsts(c, retentionDays)
+		}
+		out[i] = stmt
+	}
+	return out
+}
+
+// conversationFirstsBackfills are the two backfill statements of
+// conversationFirstsDDL.
+var conversationFirstsBackfills = conversationFirstsDDL[len(conversationFirstsDDL)-2:]
+
+// The first version of conversation_firsts (migration 7, shipped; kept
+// as it ran so that the history replays the same on a new server): an
+// AggregatingMergeTree of minState, customer messages and replies only.
+func createConversationFirstsV7(c Capabilities, retentionDays int) string {
 	return strings.NewReplacer("{lc}", lowCard(c), "{ttl}", ttlClause(c, "day", retentionDays)).Replace(`CREATE TABLE IF NOT EXISTS conversation_firsts (
     tenant          {lc},
     day             Date,
@@ -208,12 +313,7 @@ PARTITION BY toYYYYMMDD(day)
 ORDER BY (tenant, conversation_id, day){ttl}`)
 }
 
-// conversationFirstsSelect aggregates message rows into conversation_firsts
-// rows: the view runs it on every inserted block, the migration once over
-// what messages already held. A customer message counts from when the
-// ingress accepted it (provider_at) when known, so queueing before the
-// session counts against the response time.
-const conversationFirstsSelect = `SELECT
+const conversationFirstsSelectV7 = `SELECT
     tenant,
     toDate(at) AS day,
     conversation_id,
@@ -226,11 +326,65 @@ FROM messages
 WHERE conversation_id != ''
 GROUP BY tenant, day, conversation_id`
 
-const createConversationFirstsView = `CREATE MATERIALIZED VIEW IF NOT EXISTS conversation_firsts_mv TO conversation_firsts AS ` + conversationFirstsSelect
+func conversationFirstsV7(c Capabilities, retentionDays int) []string {
+	return []string{
+		createConversationFirstsV7(c, retentionDays),
+		`CREATE MATERIALIZED VIEW IF NOT EXISTS conversation_firsts_mv TO conversation_firsts AS ` + conversationFirstsSelectV7,
+		`INSERT INTO conversation_firsts (tenant, day, conversation_id, phone, first_in_ms, first_out_ms) ` + conversationFirstsSelectV7,
+	}
+}
 
-// backfillConversationFirsts fills the rollup from the messages stored
-// before the view existed. Running it twice is harmless (min).
-const backfillConversationFirsts = `INSERT INTO conversation_firsts (tenant, day, conversation_id, phone, first_in_ms, first_out_ms) ` + conversationFirstsSelect
+// createHourly is the hourly rollup: exact counts and sums per tenant and
+// hour of the closed days and of today's hours that have ended. dim says what the value counts:
+// messages "in/<query type>" and "out/<query type>", usage the usage
+// metric (value is the sum), conversations the change, auth the event.
+// Rows belong to a run (run_id); only the run recorded in rollup_runs for
+// the day is read, so a half-written or superseded run is never counted.
+func createHourly(c Capabilities, retentionDays int) string {
+	return strings.NewReplacer("{lc}", lowCard(c), "{ttl}", ttlClause(c, "day", retentionDays)).Replace(`CREATE TABLE IF NOT EXISTS hourly_rollup (
+    tenant  {lc},
+    day     Date,
+    hour    DateTime('UTC'),
+    metric  {lc},
+    dim     String,
+    value   Int64,
+    run_id  String
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(day)
+ORDER BY (tenant, metric, hour, dim){ttl}`)
+}
+
+// createFirstResponses holds, per day, the conversations started that day
+// with their first customer message and first reply (min over
+// conversation_firsts), once the day is final: replies count within 24
+// hours, so a day is final when the next one has ended.
+func createFirstResponses(c Capabilities, retentionDays int) string {
+	return strings.NewReplacer("{lc}", lowCard(c), "{ttl}", ttlClause(c, "day", retentionDays)).Replace(`CREATE TABLE IF NOT EXISTS first_responses (
+    tenant          {lc},
+    day             Date,
+    conversation_id String,
+    phone           String,
+    started_ms      UInt64,
+    first_in_ms     UInt64,
+    first_out_ms    UInt64,
+    run_id          String
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(day)
+ORDER BY (tenant, started_ms){ttl}`)
+}
+
+// createRollupRuns records the latest run of each rollup kind and day:
+// the source parts it was computed from, and until when (an hourly run of
+// today covers the hours before until).
+const createRollupRuns = `CREATE TABLE IF NOT EXISTS rollup_runs (
+    kind      String,
+    day       Date,
+    source    String,
+    until     DateTime('UTC'),
+    run_id    String,
+    rolled_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(rolled_at)
+ORDER BY (kind, day)`
 
 // createAudit: a plain MergeTree, append-only. phone_hash is
 // hex(SHA-256("parley-forget-v1|" + tenant + "|" + phone)): enough to answer

@@ -195,3 +195,77 @@ func TestOpenRejectsBadDatabaseName(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A database migrated by an older build (up to migration 8, with the
+// first conversation_firsts) upgrades in place: the rollup is rebuilt in
+// its new shape from the events already stored.
+func TestMigrateUpgradesConversationFirsts(t *testing.T) {
+	s := openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Back to an empty database, then the history up to migration 8.
+	rows, err := s.Conn().Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY engine LIKE '%View' DESC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	for _, name := range tables {
+		if err := s.Conn().Exec(ctx, "DROP TABLE "+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.migrate(ctx, migrations[:8]); err != nil {
+		t.Fatal(err)
+	}
+	const at = baseMs + 7_000
+	evs := kindEvents("u", "acme", "+447700900001", at)
+	start := &wire.Event{Id: "u-start", Tenant: "acme", Phone: "+447700900001", AtMs: at - 10,
+		Kind: &wire.Event_Conversation{Conversation: &wire.ConversationChange{ConversationId: "c-u", Change: "started"}}}
+	if err := s.WriteEvents(ctx, append(evs, start)); err != nil {
+		t.Fatal(err)
+	}
+	var oldIn uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT minMerge(first_in_ms) FROM conversation_firsts WHERE conversation_id = 'c-u'").Scan(&oldIn); err != nil {
+		t.Fatalf("the old rollup: %v", err)
+	}
+	if oldIn != at-40 {
+		t.Fatalf("old rollup: first in %d, want %d", oldIn, at-40)
+	}
+
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var started, firstIn, firstOut uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT min(started_ms), min(first_in_ms), min(first_out_ms) FROM conversation_firsts WHERE conversation_id = 'c-u'").Scan(&started, &firstIn, &firstOut); err != nil {
+		t.Fatal(err)
+	}
+	if started != at-10 || firstIn != at-40 || firstOut != at {
+		t.Errorf("after the upgrade: started %d, first in %d, first out %d; want %d, %d, %d", started, firstIn, firstOut, at-10, at-40, at)
+	}
+	// The new views feed it from now on; the old one is gone.
+	next := kindEvents("v", "acme", "+447700900002", at)
+	if err := s.WriteEvents(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Conn().QueryRow(ctx, "SELECT min(first_in_ms) FROM conversation_firsts WHERE conversation_id = 'c-v'").Scan(&firstIn); err != nil {
+		t.Fatal(err)
+	}
+	if firstIn != at-40 {
+		t.Errorf("after the upgrade, a new message: first in %d, want %d", firstIn, at-40)
+	}
+	var views uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'conversation_firsts_mv'").Scan(&views); err != nil {
+		t.Fatal(err)
+	}
+	if views != 0 {
+		t.Error("the old view is still there")
+	}
+}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -109,13 +110,25 @@ func TestWriteEventsStoresEveryKind(t *testing.T) {
 
 	// The rollup: first customer message counted from the ingress
 	// (provider_at), first reply from its log time; written twice, still
-	// the same minimum.
-	var firstIn, firstOut uint64
-	if err := s.Conn().QueryRow(ctx, "SELECT minMerge(first_in_ms), minMerge(first_out_ms) FROM conversation_firsts WHERE tenant = 'acme' AND conversation_id = 'c-k'").Scan(&firstIn, &firstOut); err != nil {
+	// the same minimum. kindEvents' conversation change is a handoff, not
+	// a start: no start.
+	var started, firstIn, firstOut uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT min(started_ms), min(first_in_ms), min(first_out_ms) FROM conversation_firsts WHERE tenant = 'acme' AND conversation_id = 'c-k'").Scan(&started, &firstIn, &firstOut); err != nil {
 		t.Fatal(err)
 	}
-	if firstIn != at-40 || firstOut != at {
-		t.Errorf("conversation_firsts: first in %d, first out %d; want %d and %d", firstIn, firstOut, at-40, at)
+	if firstIn != at-40 || firstOut != at || started != math.MaxUint64 {
+		t.Errorf("conversation_firsts: started %d, first in %d, first out %d; want none, %d and %d", started, firstIn, firstOut, at-40, at)
+	}
+	start := &wire.Event{Id: "k-start", Tenant: "acme", Phone: "+447700900001", AtMs: at - 10,
+		Kind: &wire.Event_Conversation{Conversation: &wire.ConversationChange{ConversationId: "c-k", Change: "started"}}}
+	if err := s.WriteEvents(ctx, []*wire.Event{start}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Conn().QueryRow(ctx, "SELECT min(started_ms) FROM conversation_firsts WHERE tenant = 'acme' AND conversation_id = 'c-k'").Scan(&started); err != nil {
+		t.Fatal(err)
+	}
+	if started != at-10 {
+		t.Errorf("conversation_firsts: started %d, want %d", started, at-10)
 	}
 }
 
@@ -132,17 +145,19 @@ func TestConversationFirstsBackfillIsIdempotent(t *testing.T) {
 	}
 	read := func() string {
 		var got string
-		if err := s.Conn().QueryRow(ctx, `SELECT arrayStringConcat(groupArray(toString(x)), ',') FROM (SELECT concat(conversation_id, ':', toString(minMerge(first_in_ms)), ':', toString(minMerge(first_out_ms))) AS x
+		if err := s.Conn().QueryRow(ctx, `SELECT arrayStringConcat(groupArray(toString(x)), ',') FROM (SELECT concat(conversation_id, ':', toString(min(started_ms)), ':', toString(min(first_in_ms)), ':', toString(min(first_out_ms))) AS x
 			FROM conversation_firsts GROUP BY conversation_id ORDER BY conversation_id)`).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
 	before := read()
-	// The migration's backfill run again over what the view already
+	// The migration's backfills run again over what the views already
 	// rolled up: nothing changes.
-	if err := s.Conn().Exec(ctx, backfillConversationFirsts); err != nil {
-		t.Fatal(err)
+	for _, stmt := range conversationFirstsBackfills {
+		if err := s.Conn().Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if after := read(); after != before || before == "" {
 		t.Fatalf("backfill changed the rollup:\n%s\n%s", before, after)
