@@ -136,7 +136,7 @@ func TestAPISummaryFigures(t *testing.T) {
 	}
 	if s.MessagesIn != wantMessagesIn || s.MessagesOut != wantMessagesOut || s.Conversations != wantConversations ||
 		s.ActiveSessions != wantActiveSessions || s.Handoffs != wantHandoffs || s.LLMTokens != wantTokens ||
-		*s.AuthSuccessRate != 0.6 || *s.FirstResponseP50 != wantP50 || *s.FirstResponseP95 != wantP95 || len(s.TopQueries) != 4 {
+		*s.AuthSuccessRate != 13.0/17 || *s.FirstResponseP50 != wantP50 || *s.FirstResponseP95 != wantP95 || len(s.TopQueries) != 4 {
 		t.Fatalf("summary %+v", s)
 	}
 	// The JSON names the issue lists.

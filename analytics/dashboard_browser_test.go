@@ -200,8 +200,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	checkFigures(t, base, "acme", keyAnalyst, s)
 	// And those are the hand-counted figures.
 	if s.Tiles["messages_in"].Value != strconv.Itoa(wantMessagesIn) || s.Tiles["conversations"].Value != strconv.Itoa(wantConversations) ||
-		s.Tiles["active_sessions"].Value != strconv.Itoa(wantActiveSessions) || s.Tiles["auth_success_rate"].Text != "60.0%" ||
-		s.Tiles["llm_tokens"].Text != "12,000" || s.Tiles["first_response_ms_p50"].Text != "2.15 s" || s.Codes != "6 of 10 codes" {
+		s.Tiles["active_sessions"].Value != strconv.Itoa(wantActiveSessions) || s.Tiles["auth_success_rate"].Text != "76.5%" ||
+		s.Tiles["llm_tokens"].Text != "12,000" || s.Tiles["first_response_ms_p50"].Text != "2.15 s" || s.Codes != "13 of 17 codes" {
 		t.Errorf("tiles %+v (%s)", s.Tiles, s.Codes)
 	}
 	// Analysts see masked numbers.
@@ -248,7 +248,10 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// An admin key: every tenant, full numbers, and globex's own figures.
 	step("change key", chromedp.Click(chromedp.CSS("#forget-key")))
-	wait("login again", `document.body.dataset.view === 'login'`)
+	wait("login again", `document.body.dataset.view === 'login' && document.body.dataset.loaded === undefined`)
+	if l := read(t, ctx); l.Tiles["messages_in"].Text != "–" || len(l.LogIDs) != 0 {
+		t.Errorf("the analyst's figures stay on the page after the key was dropped: %+v", l)
+	}
 	step("admin key", chromedp.SendKeys(chromedp.CSS("#key"), keyAdmin), chromedp.Click(chromedp.CSS("#login-form button[type=submit]")))
 	wait("admin dashboard", `document.body.dataset.view === 'app' && document.body.dataset.role === 'admin'`)
 	a := read(t, ctx)
@@ -274,6 +277,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("login again", `document.body.dataset.view === 'login'`)
 	step("agent key", chromedp.SendKeys(chromedp.CSS("#key"), keyAgent), chromedp.Click(chromedp.CSS("#login-form button[type=submit]")))
 	wait("agent dashboard", `document.body.dataset.view === 'app' && document.body.dataset.role === 'agent' && Number(document.body.dataset.loaded) >= 1`)
+	if ag := read(t, ctx); len(ag.Tenants) != 1 || ag.Tenants[0] != "acme" {
+		t.Errorf("agent's tenant picker %v", ag.Tenants)
+	}
 	ag := read(t, ctx)
 	if !strings.Contains(ag.Error, "cannot read analytics") || ag.Tiles["messages_in"].Text != "–" || len(ag.LogIDs) == 0 || !strings.Contains(ag.UsersText, "Not available") {
 		t.Errorf("agent's page: error %q, tile %q, %d log rows, users %q", ag.Error, ag.Tiles["messages_in"].Text, len(ag.LogIDs), ag.UsersText)

@@ -2,8 +2,11 @@ package analytics
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +16,19 @@ import (
 	"github.com/parleyhq/parley/wire"
 )
 
-func TestMain(m *testing.M) { chtest.Main(m) }
+// TestMain drops the shared data set's database after the tests, then
+// stops the shared ClickHouse.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dsStore != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = dsStore.Conn().Exec(ctx, "DROP DATABASE IF EXISTS `"+dsDB+"`")
+		cancel()
+		_ = dsStore.Close()
+	}
+	chtest.Stop()
+	os.Exit(code)
+}
 
 // The generated data set. Every expected figure below is counted by hand
 // from the construction in writeDataset; the comments show the count.
@@ -56,9 +71,11 @@ const (
 	// locked; p3 2/1 (a resend); p4 1/0 expired; p5 0/0 (its code was
 	// sent before the range); p6 1/1 (verified after `to`, within the
 	// margin); p7 1/0 (a newer code after `to` was the one verified); p8
-	// 2/2. 10 sent, 6 verified.
-	wantCodesSent     = 10
-	wantCodesVerified = 6
+	// 2/2: 10 sent, 6 verified. And the session phones' sign-ins, a code a
+	// minute before each verification: s1, s2, s3, s4, s5 1/1, s6 2/2.
+	// 17 sent, 13 verified.
+	wantCodesSent     = 17
+	wantCodesVerified = 13
 	// Sessions at `to` (TTL 24h, idle 2h): s1 (verified 3h ago, wrote 1h
 	// ago), s5 (verified 10 min ago), s6 (expired, verified again 2h
 	// ago, wrote 90 min ago). Not: s2 (idle 3h), s3 (verified 25h ago),
@@ -211,6 +228,7 @@ func dataset() (all, replays []*wire.Event) {
 	// Sessions at `to`.
 	ago := func(d time.Duration) time.Time { return dsNow.Add(-d) }
 	verify := func(phone string, when time.Duration) {
+		w.auth(phone, ago(when+time.Minute), "code_sent")
 		w.auth(phone, ago(when), "code_verified")
 		w.in(phone, ago(when), "", "", "123456")
 	}
@@ -221,6 +239,7 @@ func dataset() (all, replays []*wire.Event) {
 	w.in(dsSession(3), ago(30*time.Minute), "", "", "hello again")
 	verify(dsSession(4), time.Hour)
 	w.auth(dsSession(4), ago(30*time.Minute), "session_expired")
+	w.auth(dsSession(5), ago(11*time.Minute), "code_sent")
 	w.auth(dsSession(5), ago(10*time.Minute), "code_verified")
 	verify(dsSession(6), 5*time.Hour)
 	w.auth(dsSession(6), ago(4*time.Hour), "session_expired")
@@ -232,14 +251,15 @@ func dataset() (all, replays []*wire.Event) {
 	g.conversation(dsPhone(1), "g1", dsBase.Add(time.Hour), 7, time.Second)
 	g.auth(dsPhone(1), dsBase, "code_sent")
 	g.auth(dsPhone(1), dsBase.Add(time.Minute), "code_failed")
+	g.auth(dsSession(7), ago(time.Hour+time.Minute), "code_sent")
 	g.auth(dsSession(7), ago(time.Hour), "code_verified")
 	g.in(dsSession(7), ago(time.Hour), "", "", "123456")
 	g.conv(dsPhone(1), dsBase.Add(2*time.Hour), "g1", "handoff")
 	return append(w.evs, g.evs...), replays
 }
 
-// globex's figures: one conversation, 7 + 1 messages in, 7 out, 1 code
-// sent and not verified, 1 active session, 1 handoff, 7·120 tokens.
+// globex's figures: one conversation, 7 + 1 messages in, 7 out, 2 codes
+// sent and 1 verified, 1 active session, 1 handoff, 7·120 tokens.
 const (
 	globexIn     = 8
 	globexOut    = 7
@@ -248,40 +268,40 @@ const (
 
 var (
 	dsOnce  sync.Once
-	dsAddr  string
 	dsDB    string
 	dsErr   error
 	dsStore *chsink.Store
 )
 
 // openDataset writes the data set once per test binary into a database of
-// its own and returns a store on it. Closed days are compacted, then the
-// replays are written: some days are clean, some dirty, and today's is
-// never compacted, so both ways of reading are exercised.
+// its own and returns a store on it. Closed days are compacted and rolled
+// up as the janitor does, then the replays are written: some days are read
+// from the rollups, some from compacted events, some (with replays, and
+// today) from events that hold duplicates, so every way of reading is
+// exercised.
 func openDataset(t testing.TB) *chsink.Store {
 	t.Helper()
 	addr := chtest.ForTest(t)
 	dsOnce.Do(func() {
-		dsAddr = addr
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		dsDB = "analytics_dataset"
+		// A name of its own: CI may share one server between runs.
+		var suffix [4]byte
+		_, _ = rand.Read(suffix[:])
+		dsDB = "test_analytics_dataset_" + hex.EncodeToString(suffix[:])
 		s, err := chsink.Open(ctx, chsink.Config{Addr: addr, Database: dsDB, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			dsErr = err
 			return
-		}
-		for _, table := range append([]string{chsink.TableAudit}, chsink.CustomerTables...) {
-			if err := s.Conn().Exec(ctx, "TRUNCATE TABLE IF EXISTS "+table); err != nil {
-				dsErr = err
-				return
-			}
 		}
 		all, replays := dataset()
 		if dsErr = s.WriteEvents(ctx, all); dsErr != nil {
 			return
 		}
 		if _, dsErr = s.CompactClosedPartitions(ctx, dsNow); dsErr != nil {
+			return
+		}
+		if _, dsErr = s.RollUp(ctx, dsNow); dsErr != nil {
 			return
 		}
 		if dsErr = s.WriteEvents(ctx, replays); dsErr != nil {

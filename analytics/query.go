@@ -44,10 +44,11 @@ func (r Range) ms() (int64, int64) { return r.From.UnixMilli(), r.To.UnixMilli()
 type Querier struct {
 	store *chsink.Store
 	log   *slog.Logger
-	// AlwaysFinal reads every day with FINAL instead of reading compacted
-	// days without it. The results are the same; it is slower. For
-	// comparisons (tests, benchmarks).
-	AlwaysFinal bool
+	// IgnoreCompaction reads every day as if the janitor had not
+	// compacted it (duplicates removed by distinct event ids everywhere).
+	// The results are the same; it is slower. For comparisons (tests,
+	// benchmarks).
+	IgnoreCompaction bool
 }
 
 // NewQuerier queries store.
@@ -145,7 +146,20 @@ func (q *Querier) Summary(ctx context.Context, tenant string, r Range, rules Ses
 	if !r.Valid() {
 		return nil, errors.New("analytics: empty range")
 	}
-	s := &Summary{Tenant: tenant, From: r.From.UTC(), To: r.To.UTC(), TopQueries: []QueryCount{}}
+	var s *Summary
+	err := q.exact(ctx, r, func(st *state) error {
+		s = &Summary{Tenant: tenant, From: r.From.UTC(), To: r.To.UTC(), TopQueries: []QueryCount{}}
+		return q.summary(ctx, st, tenant, r, rules, s)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// summary runs the summary's queries concurrently: on a small server the
+// figures come out in the time of the slowest, not of the sum.
+func (q *Querier) summary(ctx context.Context, st *state, tenant string, r Range, rules SessionRules, s *Summary) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -155,6 +169,8 @@ func (q *Querier) Summary(ctx context.Context, tenant string, r Range, rules Ses
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
+			defer func() { q.log.Debug("analytics summary part", "part", name, "took", time.Since(start)) }()
 			if err := fn(); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -162,11 +178,11 @@ func (q *Querier) Summary(ctx context.Context, tenant string, r Range, rules Ses
 			}
 		}()
 	}
-	run("messages", func() error { return q.messageCounts(ctx, tenant, r, s) })
-	run("conversations", func() error { return q.conversationCounts(ctx, tenant, r, s) })
-	run("first response", func() error { return q.firstResponse(ctx, tenant, r, s) })
+	run("messages", func() error { return q.messageCounts(ctx, st, tenant, r, s) })
+	run("conversations", func() error { return q.conversationCounts(ctx, st, tenant, r, s) })
+	run("first response", func() error { return q.firstResponse(ctx, st, tenant, r, s) })
 	run("auth", func() error {
-		sent, verified, err := q.authCodes(ctx, tenant, r)
+		sent, verified, err := q.authCodes(ctx, st, tenant, r)
 		if err != nil {
 			return err
 		}
@@ -178,62 +194,54 @@ func (q *Querier) Summary(ctx context.Context, tenant string, r Range, rules Ses
 		return nil
 	})
 	run("active sessions", func() error {
-		n, err := q.activeSessions(ctx, tenant, []time.Time{r.To}, rules)
+		n, err := q.activeSessions(ctx, tenant, []time.Time{r.To}, rules, "0")
 		if err == nil {
 			s.ActiveSessions = n[0]
 		}
 		return err
 	})
 	run("llm tokens", func() error {
-		v, err := q.llmTokens(ctx, tenant, r)
+		v, err := q.llmTokens(ctx, st, tenant, r)
 		s.LLMTokens = v
 		return err
 	})
 	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return s, nil
+	return errors.Join(errs...)
 }
 
-// messageCounts fills MessagesIn, MessagesOut and TopQueries from one scan
-// of messages grouped by direction and query type.
-func (q *Querier) messageCounts(ctx context.Context, tenant string, r Range, s *Summary) error {
-	const inner = `SELECT direction, query_type, count() AS c FROM {from} WHERE tenant = ? AND {time} GROUP BY direction, query_type`
-	const outer = `SELECT toString(direction), toString(query_type), sum(c) FROM ({union}) GROUP BY direction, query_type`
-	return q.additive(ctx, chsink.TableMessages, r, inner, outer, []any{tenant}, func(rows driver.Rows) error {
-		var in, out uint64
-		var top []QueryCount
-		for rows.Next() {
-			var dir, qt string
-			var c uint64
-			if err := rows.Scan(&dir, &qt, &c); err != nil {
-				return err
+// messageCounts fills MessagesIn, MessagesOut and TopQueries: messages
+// by direction and query type.
+func (q *Querier) messageCounts(ctx context.Context, st *state, tenant string, r Range, s *Summary) error {
+	var in, out uint64
+	var top []QueryCount
+	err := q.counted(ctx, st, tenant, r, srcMessages, "", func() { in, out, top = 0, 0, nil }, func(_ int64, dim string, v int64) {
+		dir, qt, _ := strings.Cut(dim, "/")
+		if dir == "in" {
+			in += uint64(v)
+			if qt != "" {
+				top = append(top, QueryCount{qt, uint64(v)})
 			}
-			if dir == "in" {
-				in += c
-				if qt != "" {
-					top = append(top, QueryCount{qt, c})
-				}
-			} else {
-				out += c
-			}
+		} else {
+			out += uint64(v)
 		}
-		sort.Slice(top, func(i, j int) bool {
-			if top[i].Count != top[j].Count {
-				return top[i].Count > top[j].Count
-			}
-			return top[i].Query < top[j].Query
-		})
-		if len(top) > TopQueriesN {
-			top = top[:TopQueriesN]
-		}
-		if top == nil {
-			top = []QueryCount{}
-		}
-		s.MessagesIn, s.MessagesOut, s.TopQueries = in, out, top
-		return nil
 	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(top, func(i, j int) bool {
+		if top[i].Count != top[j].Count {
+			return top[i].Count > top[j].Count
+		}
+		return top[i].Query < top[j].Query
+	})
+	if len(top) > TopQueriesN {
+		top = top[:TopQueriesN]
+	}
+	if top == nil {
+		top = []QueryCount{}
+	}
+	s.MessagesIn, s.MessagesOut, s.TopQueries = in, out, top
+	return nil
 }
 
 // timeCond is the condition on `at` for r, as integers (safe to splice).
@@ -241,49 +249,22 @@ func timeCond(r Range) string {
 	return fmt.Sprintf("at >= toDateTime(%d) AND at < toDateTime(%d)", r.From.Unix(), r.To.Unix())
 }
 
-// conversationCounts fills Conversations and Handoffs. uniqExact ignores
-// duplicates: no FINAL needed.
-func (q *Querier) conversationCounts(ctx context.Context, tenant string, r Range, s *Summary) error {
-	query := `SELECT uniqExactIf(conversation_id, change = 'started' AND conversation_id != ''), uniqExactIf(event_id, change = 'handoff')
-		FROM conversations WHERE tenant = ? AND ` + timeCond(r)
-	return q.query(ctx, query, []any{tenant}, func(rows driver.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(&s.Conversations, &s.Handoffs); err != nil {
-				return err
-			}
+// conversationCounts fills Conversations and Handoffs. A conversation
+// has one start event (its id is derived from the inbound message that
+// started it, so a replay has the same id): counting distinct start
+// events counts conversations.
+func (q *Querier) conversationCounts(ctx context.Context, st *state, tenant string, r Range, s *Summary) error {
+	var started, handoffs uint64
+	err := q.counted(ctx, st, tenant, r, srcConversations, "", func() { started, handoffs = 0, 0 }, func(_ int64, dim string, v int64) {
+		switch dim {
+		case "started":
+			started += uint64(v)
+		case "handoff":
+			handoffs += uint64(v)
 		}
-		return nil
 	})
-}
-
-// firstResponse fills the first-response quantiles from the
-// conversation_firsts rollup, for the conversations started in r. The
-// rollup is read from the day before r (the ingress accepts a message a
-// moment before the session starts the conversation) with no upper bound:
-// a reply days later still is the first reply.
-func (q *Querier) firstResponse(ctx context.Context, tenant string, r Range, s *Summary) error {
-	query := fmt.Sprintf(`SELECT quantilesExact(0.5, 0.95)(fo - fi), count() FROM (
-		SELECT conversation_id, minMerge(first_in_ms) AS fi, minMerge(first_out_ms) AS fo
-		FROM conversation_firsts
-		WHERE tenant = ? AND day >= toDate(toDateTime(%d)) - 1 AND conversation_id IN (
-			SELECT conversation_id FROM conversations WHERE tenant = ? AND change = 'started' AND %s)
-		GROUP BY conversation_id
-	) WHERE fi != %d AND fo != %d AND fo >= fi`, r.From.Unix(), timeCond(r), noTime, noTime)
-	return q.query(ctx, query, []any{tenant, tenant}, func(rows driver.Rows) error {
-		for rows.Next() {
-			var qs []uint64
-			var n uint64
-			if err := rows.Scan(&qs, &n); err != nil {
-				return err
-			}
-			s.FirstResponseSamples = n
-			if n > 0 && len(qs) == 2 {
-				p50, p95 := qs[0], qs[1]
-				s.FirstResponseP50, s.FirstResponseP95 = &p50, &p95
-			}
-		}
-		return nil
-	})
+	s.Conversations, s.Handoffs = started, handoffs
+	return err
 }
 
 // authPairs is the per-phone pairing of codes with their outcome: for each
@@ -306,8 +287,42 @@ func authPairs(r Range) string {
 	)`, from, to, r.From.Unix(), r.To.Add(codeMargin).Unix())
 }
 
-// authCodes counts the codes sent in r and how many of them were verified.
-func (q *Querier) authCodes(ctx context.Context, tenant string, r Range) (sent, verified uint64, err error) {
+// authCodes counts the codes sent in r and how many of them were
+// verified (see Summary.AuthSuccessRate).
+//
+// A code is verified within its lifetime (CodeTTL, 10 minutes), which is
+// less than codeMargin. So a verification at least codeMargin after r.From
+// and before r.To verified a code sent in r: those are counted like the
+// codes sent, exactly and cheaply (additive). Only the verifications near
+// the edges, in [From, From+margin) and [To, To+margin), are paired with
+// their code per phone, over the few events around the edges. A range not
+// much longer than the margin is paired whole.
+func (q *Querier) authCodes(ctx context.Context, st *state, tenant string, r Range) (sent, verified uint64, err error) {
+	if r.To.Sub(r.From) <= 2*codeMargin {
+		return q.authCodesPaired(ctx, tenant, r)
+	}
+	interior := Range{From: r.From.Add(codeMargin), To: r.To}
+	authCount := func(r Range, event string) (uint64, error) {
+		var n uint64
+		err := q.counted(ctx, st, tenant, r, srcAuth, "", func() { n = 0 }, func(_ int64, dim string, v int64) {
+			if dim == event {
+				n += uint64(v)
+			}
+		})
+		return n, err
+	}
+	if sent, err = authCount(r, "code_sent"); err != nil {
+		return 0, 0, err
+	}
+	if verified, err = authCount(interior, "code_verified"); err != nil {
+		return 0, 0, err
+	}
+	edges, err := q.authEdges(ctx, tenant, r)
+	return sent, verified + edges, err
+}
+
+// authCodesPaired pairs every code sent in r with its outcome.
+func (q *Querier) authCodesPaired(ctx context.Context, tenant string, r Range) (sent, verified uint64, err error) {
 	query := `SELECT count(), toUInt64(sum(ok)) FROM (` + authPairs(r) + `)`
 	err = q.query(ctx, query, []any{tenant}, func(rows driver.Rows) error {
 		for rows.Next() {
@@ -320,10 +335,55 @@ func (q *Querier) authCodes(ctx context.Context, tenant string, r Range) (sent, 
 	return sent, verified, err
 }
 
-// activeSessions counts the signed-in sessions at each instant of at (see
-// Summary.ActiveSessions), in whole seconds as the session core counts
-// them. Only events before an instant count for it.
-func (q *Querier) activeSessions(ctx context.Context, tenant string, at []time.Time, rules SessionRules) ([]uint64, error) {
+// authEdges counts the verifications in [From, From+margin) and [To,
+// To+margin) whose code (the phone's last code sent before them) was sent
+// in r.
+func (q *Querier) authEdges(ctx context.Context, tenant string, r Range) (uint64, error) {
+	from, to := r.ms()
+	m := codeMargin.Milliseconds()
+	query := fmt.Sprintf(`SELECT count() FROM (
+		SELECT arrayJoin(arrayFilter(i -> tupleElement(ev[i], 2) = 2 AND
+				((tupleElement(ev[i], 1) >= %[1]d AND tupleElement(ev[i], 1) < %[1]d + %[3]d) OR (tupleElement(ev[i], 1) >= %[2]d AND tupleElement(ev[i], 1) < %[2]d + %[3]d)),
+			arrayEnumerate(ev))) AS i,
+			arrayReduce('max', arrayMap(e -> tupleElement(e, 1), arrayFilter(e -> tupleElement(e, 2) = 1 AND tupleElement(e, 1) < tupleElement(ev[i], 1), ev))) AS code_ms
+		FROM (
+			SELECT phone, arraySort(groupUniqArray((toUInt64(at) * 1000 + at_ms, if(event = 'code_sent', 1, 2), event_id))) AS ev
+			FROM auth_events
+			WHERE tenant = ? AND event IN ('code_sent', 'code_verified') AND (
+				(at >= toDateTime(%[4]d) AND at < toDateTime(%[5]d)) OR (at >= toDateTime(%[6]d) AND at < toDateTime(%[7]d)))
+			GROUP BY phone
+		)
+	) WHERE code_ms >= %[1]d AND code_ms < %[2]d`,
+		from, to, m,
+		r.From.Add(-codeMargin).Unix(), r.From.Add(codeMargin).Unix(), r.To.Add(-codeMargin).Unix(), r.To.Add(codeMargin).Unix())
+	var n uint64
+	err := q.query(ctx, query, []any{tenant}, func(rows driver.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// activeSessions counts the signed-in sessions at each instant of at
+// (ascending; see Summary.ActiveSessions), in whole seconds as the session
+// core counts them. Only events before an instant count for it.
+//
+// Per phone that verified within a TTL before some instant: its
+// verifications and expiries, and its customer messages reduced to the
+// last one between consecutive instants (all that "the last message
+// before T" needs). Then, per instant a verification can still cover,
+// the rule. (CAST: on 18.16 an expression over a LowCardinality column is
+// LowCardinality itself, and UNION ALL finds no common type with a plain
+// UInt8.)
+//
+// group is how customer messages are reduced before that: by an
+// expression of at that is constant between consecutive instants (the
+// bucket for a series, a constant for one instant).
+func (q *Querier) activeSessions(ctx context.Context, tenant string, at []time.Time, rules SessionRules, group string) ([]uint64, error) {
 	if len(at) == 0 {
 		return nil, nil
 	}
@@ -332,14 +392,10 @@ func (q *Querier) activeSessions(ctx context.Context, tenant string, at []time.T
 	ts := make([]string, len(at))
 	index := map[int64]int{}
 	for i, t := range at {
-		ts[i] = fmt.Sprint(t.Unix())
+		ts[i] = fmt.Sprintf("toUInt64(%d)", t.Unix())
 		index[t.Unix()] = i
 	}
-	// Per phone: verifications and expiries within a TTL before the
-	// instants, customer messages within an idle timeout, restricted to
-	// phones that verified at all in that window. (CAST: on 18.16 an
-	// expression over a LowCardinality column is LowCardinality itself,
-	// and UNION ALL finds no common type with a plain UInt8.)
+	instants := "[" + strings.Join(ts, ", ") + "]"
 	query := fmt.Sprintf(`SELECT T, count() FROM (
 		SELECT T,
 			arrayReduce('max', arrayFilter(x -> x < T, vs)) AS v,
@@ -352,18 +408,19 @@ func (q *Querier) activeSessions(ctx context.Context, tenant string, at []time.T
 				FROM auth_events
 				WHERE tenant = ? AND event IN ('code_verified', 'session_expired') AND at >= toDateTime(%[1]d) AND at < toDateTime(%[2]d)
 				UNION ALL
-				SELECT phone, toUInt64(at) AS s, toUInt8(3) AS k
+				SELECT phone, max(toUInt64(at)) AS s, CAST(3 AS UInt8) AS k
 				FROM messages
 				WHERE tenant = ? AND direction = 'in' AND at >= toDateTime(%[3]d) AND at < toDateTime(%[2]d)
 					AND phone IN (SELECT phone FROM auth_events WHERE tenant = ? AND event = 'code_verified' AND at >= toDateTime(%[1]d) AND at < toDateTime(%[2]d))
+				GROUP BY phone, %[7]s
 			)
 			GROUP BY phone
 			HAVING length(vs) > 0
 		)
-		ARRAY JOIN [%[4]s] AS T
+		ARRAY JOIN arrayFilter(T -> arrayExists(x -> x < T AND T < x + %[5]d, vs), %[4]s) AS T
 	)
 	WHERE v > 0 AND T < v + %[5]d AND NOT expired AND T < greatest(v, m) + %[6]d
-	GROUP BY T`, first-ttl, last, first-idle, "toUInt64("+strings.Join(ts, "), toUInt64(")+")", ttl, idle)
+	GROUP BY T`, first-ttl, last, first-idle, instants, ttl, idle, group)
 	out := make([]uint64, len(at))
 	err := q.query(ctx, query, []any{tenant, tenant, tenant}, func(rows driver.Rows) error {
 		for rows.Next() {
@@ -380,19 +437,18 @@ func (q *Querier) activeSessions(ctx context.Context, tenant string, at []time.T
 	return out, err
 }
 
-// llmTokens sums prompt and completion tokens, exactly (additive).
-func (q *Querier) llmTokens(ctx context.Context, tenant string, r Range) (int64, error) {
-	const inner = `SELECT sum(value) AS v FROM {from} WHERE tenant = ? AND metric IN ('llm_prompt_tokens', 'llm_completion_tokens') AND {time}`
-	const outer = `SELECT toInt64(sum(v)) FROM ({union})`
+// isTokens reports whether a usage metric is LLM tokens.
+func isTokens(metric string) bool {
+	return metric == "llm_prompt_tokens" || metric == "llm_completion_tokens"
+}
+
+// llmTokens sums prompt and completion tokens, exactly.
+func (q *Querier) llmTokens(ctx context.Context, st *state, tenant string, r Range) (int64, error) {
 	var total int64
-	err := q.additive(ctx, chsink.TableUsage, r, inner, outer, []any{tenant}, func(rows driver.Rows) error {
-		total = 0
-		for rows.Next() {
-			if err := rows.Scan(&total); err != nil {
-				return err
-			}
+	err := q.counted(ctx, st, tenant, r, srcUsage, "", func() { total = 0 }, func(_ int64, dim string, v int64) {
+		if isTokens(dim) {
+			total += v
 		}
-		return nil
 	})
 	return total, err
 }

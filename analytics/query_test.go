@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -11,9 +12,9 @@ import (
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
-func querier(s *chsink.Store, allFinal bool) *Querier {
+func querier(s *chsink.Store, allDirty bool) *Querier {
 	q := NewQuerier(s, slog.New(slog.DiscardHandler))
-	q.AlwaysFinal = allFinal
+	q.IgnoreCompaction = allDirty
 	return q
 }
 
@@ -34,19 +35,51 @@ func TestDatasetHasCleanAndDirtyDays(t *testing.T) {
 	if state[20240304] || state[20240310] || !state[20240306] {
 		t.Fatalf("partition states %v: want 20240304 and 20240310 dirty, 20240306 clean", state)
 	}
+	// Rolled up and still valid: 03-06; no longer valid: 03-04 (messages
+	// replayed) and 03-05 (sign-ins replayed). First responses are final
+	// up to 03-08; 03-03 to 03-05 saw conversation_firsts change since.
+	pm, err := s.PartitionsOf(context.Background(), append(append([]string(nil), chsink.HourlySources...), chsink.TableConversationFirsts)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hourly, err := s.RollupRuns(context.Background(), chsink.RollupHourly, 20240301, 20240310)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := func(d uint32) bool {
+		run, ok := hourly[d]
+		if !ok {
+			return false
+		}
+		rows, err := s.RowsBefore(context.Background(), pm, d, run.Until)
+		return err == nil && chsink.HourlyValid(run, pm, rows)
+	}
+	if !valid(20240306) || valid(20240304) || valid(20240305) || valid(20240310) {
+		t.Fatalf("hourly rollups valid: 03-04 %v, 03-05 %v, 03-06 %v, 03-10 %v", valid(20240304), valid(20240305), valid(20240306), valid(20240310))
+	}
+	firsts, err := s.RollupRuns(context.Background(), chsink.RollupFirstResponses, 20240301, 20240310)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := func(d uint32) bool {
+		return firsts[d].RunID != "" && firsts[d].Source == chsink.FirstResponsesSource(pm, d)
+	}
+	if !final(20240307) || !final(20240308) || final(20240304) || final(20240309) {
+		t.Fatalf("first responses final: 03-04 %v, 03-07 %v, 03-08 %v, 03-09 %v", final(20240304), final(20240307), final(20240308), final(20240309))
+	}
 }
 
 func TestSummaryMatchesHandCount(t *testing.T) {
 	s := openDataset(t)
-	for _, allFinal := range []bool{false, true} {
-		name := "clean days without FINAL"
-		if allFinal {
-			name = "everything with FINAL"
+	for _, allDirty := range []bool{false, true} {
+		name := "compacted days counted plainly"
+		if allDirty {
+			name = "every day deduplicated by event id"
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			got, err := querier(s, allFinal).Summary(ctx, "acme", dsR, defaultRules)
+			got, err := querier(s, allDirty).Summary(ctx, "acme", dsR, defaultRules)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,8 +100,8 @@ func TestSummaryMatchesHandCount(t *testing.T) {
 			if got.LLMTokens != wantTokens {
 				t.Errorf("llm_tokens = %d, want %d", got.LLMTokens, wantTokens)
 			}
-			if got.AuthSuccessRate == nil || math.Abs(*got.AuthSuccessRate-0.6) > 1e-12 {
-				t.Errorf("auth_success_rate = %v, want 0.6", got.AuthSuccessRate)
+			if got.AuthSuccessRate == nil || math.Abs(*got.AuthSuccessRate-13.0/17) > 1e-12 {
+				t.Errorf("auth_success_rate = %v, want 13/17", deref(got.AuthSuccessRate))
 			}
 			if got.FirstResponseP50 == nil || *got.FirstResponseP50 != wantP50 || got.FirstResponseP95 == nil || *got.FirstResponseP95 != wantP95 {
 				t.Errorf("first response p50 %v p95 %v, want %d and %d", got.FirstResponseP50, got.FirstResponseP95, wantP50, wantP95)
@@ -88,8 +121,8 @@ func TestSummaryOfAnotherTenantAndEmptyRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	if g.MessagesIn != globexIn || g.MessagesOut != globexOut || g.Conversations != 1 || g.Handoffs != 1 ||
-		g.LLMTokens != globexTokens || g.CodesSent != 1 || g.CodesVerified != 0 || g.ActiveSessions != 1 ||
-		g.AuthSuccessRate == nil || *g.AuthSuccessRate != 0 {
+		g.LLMTokens != globexTokens || g.CodesSent != 2 || g.CodesVerified != 1 || g.ActiveSessions != 1 ||
+		g.AuthSuccessRate == nil || *g.AuthSuccessRate != 0.5 {
 		t.Fatalf("globex %+v", g)
 	}
 	// No data: zeros, and null where a figure is undefined.
@@ -114,11 +147,11 @@ func TestActiveSessionsFollowTenantRules(t *testing.T) {
 	s := openDataset(t)
 	// With a 4-hour idle timeout s2 (last message 3h ago) is signed in
 	// too; with a 150-minute TTL s1 (verified 3h ago) is not any more.
-	n, err := querier(s, false).activeSessions(context.Background(), "acme", []time.Time{dsNow}, SessionRules{SessionTTL: 24 * time.Hour, IdleTimeout: 4 * time.Hour})
+	n, err := querier(s, false).activeSessions(context.Background(), "acme", []time.Time{dsNow}, SessionRules{SessionTTL: 24 * time.Hour, IdleTimeout: 4 * time.Hour}, "0")
 	if err != nil || n[0] != 4 {
 		t.Fatalf("idle 4h: %v %v, want 4", n, err)
 	}
-	n, err = querier(s, false).activeSessions(context.Background(), "acme", []time.Time{dsNow}, SessionRules{SessionTTL: 150 * time.Minute, IdleTimeout: 2 * time.Hour})
+	n, err = querier(s, false).activeSessions(context.Background(), "acme", []time.Time{dsNow}, SessionRules{SessionTTL: 150 * time.Minute, IdleTimeout: 2 * time.Hour}, "0")
 	if err != nil || n[0] != 2 {
 		t.Fatalf("ttl 150 min: %v %v, want 2 (s5, s6)", n, err)
 	}
@@ -181,9 +214,9 @@ func TestTimeseries(t *testing.T) {
 		t.Errorf("first bucket %v", ser.Points[0].T)
 	}
 
-	// The success rate per day: every code of the data set was sent on
-	// 03-05 but p6's and p7's (03-10): 03-05 has 8 sent, 5 verified;
-	// 03-10 2 sent, 1 verified; the other days none (null).
+	// The success rate per day: p0-p4 and p8 sent theirs on 03-05 (8
+	// sent, 5 verified); s3 on 03-09 (1/1); p6, p7 and the other session
+	// phones on 03-10 (8 sent, 7 verified); the other days none (null).
 	rate, err := q.Timeseries(ctx, "acme", MetricAuthSuccessRate, StepDay, dsR, defaultRules)
 	if err != nil {
 		t.Fatal(err)
@@ -194,12 +227,15 @@ func TestTimeseries(t *testing.T) {
 		case 5:
 			v := 5.0 / 8
 			want = &v
+		case 9:
+			v := 1.0
+			want = &v
 		case 10:
-			v := 0.5
+			v := 7.0 / 8
 			want = &v
 		}
 		if (want == nil) != (p.Value == nil) || (want != nil && math.Abs(*want-*p.Value) > 1e-12) {
-			t.Errorf("auth rate on %v: %v, want %v", p.T, p.Value, want)
+			t.Errorf("auth rate on %v: %v, want %v", p.T, deref(p.Value), deref(want))
 		}
 	}
 
@@ -233,6 +269,30 @@ func TestTimeseries(t *testing.T) {
 		}
 		if want >= 0 && (p.Value == nil || *p.Value != want) {
 			t.Errorf("active sessions at %v: %v, want %v", end, deref(p.Value), want)
+		}
+	}
+
+	// Every series is the same read from rollups and compacted days as
+	// read from the events alone.
+	raw := querier(s, true)
+	for _, m := range Metrics {
+		for _, step := range []Step{StepHour, StepDay} {
+			for _, r := range []Range{dsR, {From: dsFrom.Add(17 * time.Minute), To: dsNow.Add(-2*time.Hour - 5*time.Second)}} {
+				a, err := q.Timeseries(ctx, "acme", m, step, r, defaultRules)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := raw.Timeseries(ctx, "acme", m, step, r, defaultRules)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range a.Points {
+					if fmt.Sprint(deref(a.Points[i].Value)) != fmt.Sprint(deref(b.Points[i].Value)) {
+						t.Errorf("%s/%s at %v: %v with rollups, %v from events", m, step, a.Points[i].T, deref(a.Points[i].Value), deref(b.Points[i].Value))
+						break
+					}
+				}
+			}
 		}
 	}
 
@@ -331,4 +391,91 @@ func deref(v *float64) any {
 		return nil
 	}
 	return *v
+}
+
+// The summary pairs codes with their outcome only near the range's edges
+// (the rest is counted); pairing every code must give the same figures,
+// for ranges that cut through the sign-in flows in every way.
+func TestAuthEdgesMatchFullPairing(t *testing.T) {
+	s := openDataset(t)
+	q := querier(s, false)
+	ctx := context.Background()
+	var ranges []Range
+	for _, from := range []time.Time{dsFrom, dsFrom.Add(2 * time.Minute), time.Date(2024, 3, 5, 9, 0, 30, 0, time.UTC), time.Date(2024, 3, 5, 11, 1, 0, 0, time.UTC)} {
+		for _, to := range []time.Time{dsNow, dsNow.Add(-90 * time.Second), dsNow.Add(-time.Hour - 30*time.Second), time.Date(2024, 3, 5, 12, 2, 0, 0, time.UTC), dsNow.Add(time.Hour)} {
+			if to.Sub(from) > 2*codeMargin {
+				ranges = append(ranges, Range{From: from, To: to})
+			}
+		}
+	}
+	for _, r := range ranges {
+		var sent, verified uint64
+		err := q.exact(ctx, r, func(st *state) (err error) {
+			sent, verified, err = q.authCodes(ctx, st, "acme", r)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, pv, err := q.authCodesPaired(ctx, "acme", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sent != ps || verified != pv {
+			t.Errorf("%v – %v: edges %d/%d, full pairing %d/%d", r.From, r.To, verified, sent, pv, ps)
+		}
+	}
+}
+
+// A late event on a rolled-up day counts at once: the day's sources
+// changed, so it is read from the events until the janitor rolls it up
+// again; after that, the rollup has it too.
+func TestLateEventOnRolledUpDay(t *testing.T) {
+	s := freshDataset(t)
+	ctx := context.Background()
+	q := querier(s, false)
+	if _, err := s.CompactClosedPartitions(ctx, dsNow); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.RollUp(ctx, dsNow)
+	if err != nil || len(runs) == 0 {
+		t.Fatalf("roll up: %v, %v", runs, err)
+	}
+	check := func(what string, in, convs uint64) {
+		t.Helper()
+		got, err := q.Summary(ctx, "acme", dsR, defaultRules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.MessagesIn != in || got.Conversations != convs || got.FirstResponseSamples != convs {
+			t.Fatalf("%s: %d in, %d conversations, %d response samples; want %d, %d, %d", what, got.MessagesIn, got.Conversations, got.FirstResponseSamples, in, convs, convs)
+		}
+	}
+	check("rolled up", wantMessagesIn, wantConversations)
+	// A conversation on 03-06, arriving late (the sink catching up).
+	w := &dsWriter{tenant: "acme", seq: 90000}
+	late := w.conversation(dsPhone(4), "late", time.Date(2024, 3, 6, 14, 0, 0, 0, time.UTC), 2, 300*time.Millisecond)
+	if err := s.WriteEvents(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	check("late, before the janitor", wantMessagesIn+2, wantConversations+1)
+	if _, err := s.CompactClosedPartitions(ctx, dsNow); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.RollUp(ctx, dsNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redone := map[string]bool{}
+	for _, r := range again {
+		redone[fmt.Sprint(r.Kind, r.Day)] = true
+	}
+	if !redone["hourly20240306"] || !redone["first_responses20240306"] || redone["hourly20240307"] {
+		t.Fatalf("re-rolled %v: want 03-06 (both kinds) and not 03-07's hourly", again)
+	}
+	check("late, rolled up again", wantMessagesIn+2, wantConversations+1)
+	// Nothing changed: nothing to do.
+	if none, err := s.RollUp(ctx, dsNow); err != nil || len(none) != 0 {
+		t.Fatalf("third run: %v, %v", none, err)
+	}
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -120,36 +121,32 @@ func (q *Querier) Timeseries(ctx context.Context, tenant, metric string, step St
 			s.Points[i].Value = &v
 		}
 	}
-	bucket := step.sqlFunc()
+	// sum adds a counted source's values per bucket, for the dims keep
+	// says.
+	sum := func(src source, keep func(dim string) bool) error {
+		return q.exact(ctx, r, func(st *state) error {
+			return q.counted(ctx, st, tenant, r, src, step, zero, func(b int64, dim string, v int64) {
+				if !keep(dim) {
+					return
+				}
+				if i, ok := index[b]; ok {
+					*s.Points[i].Value += float64(v)
+				}
+			})
+		})
+	}
 	var err error
 	switch metric {
-	case MetricMessagesIn, MetricMessagesOut:
-		dir := "in"
-		if metric == MetricMessagesOut {
-			dir = "out"
-		}
-		inner := `SELECT toUInt32(` + bucket + `(at)) AS b, count() AS c FROM {from} WHERE tenant = ? AND direction = '` + dir + `' AND {time} GROUP BY b`
-		const outer = `SELECT b, sum(c) FROM ({union}) GROUP BY b`
-		err = q.additive(ctx, chsink.TableMessages, r, inner, outer, []any{tenant}, func(rows driver.Rows) error {
-			zero()
-			return scanBuckets(rows, set)
-		})
+	case MetricMessagesIn:
+		err = sum(srcMessages, func(dim string) bool { return strings.HasPrefix(dim, "in/") })
+	case MetricMessagesOut:
+		err = sum(srcMessages, func(dim string) bool { return strings.HasPrefix(dim, "out/") })
 	case MetricLLMTokens:
-		inner := `SELECT toUInt32(` + bucket + `(at)) AS b, sum(value) AS v FROM {from} WHERE tenant = ? AND metric IN ('llm_prompt_tokens', 'llm_completion_tokens') AND {time} GROUP BY b`
-		const outer = `SELECT b, toUInt64(sum(v)) FROM ({union}) GROUP BY b`
-		err = q.additive(ctx, chsink.TableUsage, r, inner, outer, []any{tenant}, func(rows driver.Rows) error {
-			zero()
-			return scanBuckets(rows, set)
-		})
+		err = sum(srcUsage, isTokens)
 	case MetricConversations:
-		query := `SELECT toUInt32(` + bucket + `(at)) AS b, toUInt64(uniqExact(conversation_id)) FROM conversations
-			WHERE tenant = ? AND change = 'started' AND conversation_id != '' AND ` + timeCond(r) + ` GROUP BY b`
-		err = q.query(ctx, query, []any{tenant}, func(rows driver.Rows) error {
-			zero()
-			return scanBuckets(rows, set)
-		})
+		err = sum(srcConversations, func(dim string) bool { return dim == "started" })
 	case MetricAuthSuccessRate:
-		query := `SELECT toUInt32(` + bucket + `(toDateTime(intDiv(sent_ms, 1000), 'UTC'))) AS b, count(), toUInt64(sum(ok)) FROM (` + authPairs(r) + `) GROUP BY b`
+		query := `SELECT toUInt32(` + step.sqlFunc() + `(toDateTime(intDiv(sent_ms, 1000), 'UTC'))) AS b, count(), toUInt64(sum(ok)) FROM (` + authPairs(r) + `) GROUP BY b`
 		err = q.query(ctx, query, []any{tenant}, func(rows driver.Rows) error {
 			for rows.Next() {
 				var b uint32
@@ -169,7 +166,7 @@ func (q *Querier) Timeseries(ctx context.Context, tenant, metric string, step St
 			ends[i] = minTime(b.Add(step.duration()), r.To)
 		}
 		var counts []uint64
-		counts, err = q.activeSessions(ctx, tenant, ends, rules)
+		counts, err = q.activeSessions(ctx, tenant, ends, rules, step.sqlFunc()+"(at)")
 		if err == nil {
 			for i, n := range counts {
 				set(buckets[i].Unix(), float64(n))
@@ -182,19 +179,6 @@ func (q *Querier) Timeseries(ctx context.Context, tenant, metric string, step St
 		return nil, err
 	}
 	return s, nil
-}
-
-// scanBuckets reads (bucket UInt32, value UInt64) rows.
-func scanBuckets(rows driver.Rows, set func(int64, float64)) error {
-	for rows.Next() {
-		var b uint32
-		var v uint64
-		if err := rows.Scan(&b, &v); err != nil {
-			return err
-		}
-		set(int64(b), float64(v))
-	}
-	return nil
 }
 
 // PowerUser is one of a tenant's most active customers.
@@ -214,9 +198,11 @@ func (q *Querier) PowerUsers(ctx context.Context, tenant string, r Range, limit 
 	if !r.Valid() {
 		return nil, fmt.Errorf("analytics: empty range")
 	}
-	const inner = `SELECT phone, countIf(direction = 'in') AS i, countIf(direction = 'out') AS o,
-		groupUniqArrayIf(conversation_id, conversation_id != '') AS cs, min(at) AS f, max(at) AS l
-		FROM {from} WHERE tenant = ? AND {time} GROUP BY phone`
+	inner := func(dirty bool) string {
+		return `SELECT phone, ` + countIf(dirty, "direction = 'in'") + ` AS i, ` + countIf(dirty, "direction = 'out'") + ` AS o,
+			groupUniqArrayIf(conversation_id, conversation_id != '') AS cs, min(at) AS f, max(at) AS l
+			FROM messages WHERE tenant = ? AND {time} GROUP BY phone`
+	}
 	outer := fmt.Sprintf(`SELECT phone, sum(i) AS mi, sum(o), toUInt64(uniqExactArray(cs)), toUInt32(min(f)), toUInt32(max(l))
 		FROM ({union}) GROUP BY phone ORDER BY mi DESC, phone LIMIT %d`, limit)
 	var out []PowerUser

@@ -14,23 +14,28 @@ import (
 // Counting exactly over an at-least-once pipeline.
 //
 // The event tables are ReplacingMergeTrees: a replayed event is a second
-// row until a merge collapses it. count() and sum() over them must
-// therefore read with FINAL, which on 18.16 costs 20-30 times a plain
-// scan (2.4 s against 0.07 s for 10M rows here). But duplicates of an
-// event only ever sit in the partition (day) of the original, and a
-// partition that is one merged part holds none (Partition.Clean). The
-// janitor compacts every closed day into that state, so an additive
-// query is run as two branches:
+// row until a merge collapses it. Reading them with FINAL removes those,
+// but on 18.16 FINAL costs 20-30 times a plain scan (2.4 s against 0.07 s
+// for 10M rows here). Duplicates of an event, though, only ever sit in
+// the partition (day) of the original, and a partition that is one merged
+// part holds none (Partition.Clean). The janitor compacts every closed day
+// into that state. So an additive aggregate (counts, sums, min, max) is
+// run as two branches, re-aggregated outside:
 //
-//	SELECT … FROM t       WHERE <days that are clean>
+//	SELECT …, count()             FROM t WHERE <days that are clean>
 //	UNION ALL
-//	SELECT … FROM t FINAL WHERE <the other days: today, late data>
+//	SELECT …, uniqExact(event_id) FROM t WHERE <the other days: today, late data>
 //
-// and re-aggregated outside. Exactness rests on the clean days staying
-// clean while the query runs: parts are immutable and their names never
-// reused, so the clean parts are listed before and after; if they
-// changed (a late insert, a merge), the query runs again, and after a few
-// tries everything is read with FINAL.
+// In the second branch, duplicates are removed by counting distinct event
+// ids per group: a duplicate is the same event, so it falls in the same
+// group. That is twice as fast as FINAL on 18.16, and what little of the
+// range is not compacted (today) is all it reads that way.
+//
+// Exactness rests on the clean days staying clean while the query runs:
+// parts are immutable and their names never reused, so the clean parts are
+// listed before and after; if they changed (a late insert, a merge), the
+// query runs again, and after a few tries every day is read the second
+// way.
 
 // span is a half-open time range [from, to), whole seconds.
 type span struct{ from, to time.Time }
@@ -59,10 +64,10 @@ func dayStart(t time.Time) time.Time {
 }
 
 // plan splits r into runs of clean and dirty days of table.
-func (q *Querier) plan(ctx context.Context, table string, r Range, allFinal bool) (plan, error) {
+func (q *Querier) plan(ctx context.Context, table string, r Range, allDirty bool) (plan, error) {
 	var p plan
 	clean := map[uint32]chsink.Partition{}
-	if !allFinal {
+	if !allDirty {
 		parts, err := q.store.Partitions(ctx, table)
 		if err != nil {
 			return p, err
@@ -110,34 +115,51 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // maxAttempts bounds the re-runs of an additive query whose clean days
-// changed under it; the last attempt reads everything with FINAL.
+// changed under it; the last attempt reads every day as dirty.
 const maxAttempts = 3
+
+// count is the exact event count of a branch: plain on clean days,
+// distinct event ids on the others.
+func count(dirty bool) string {
+	if dirty {
+		return "uniqExact(event_id)"
+	}
+	return "count()"
+}
+
+// countIf is count restricted to rows matching cond.
+func countIf(dirty bool, cond string) string {
+	if dirty {
+		return "uniqExactIf(event_id, " + cond + ")"
+	}
+	return "countIf(" + cond + ")"
+}
 
 // additive runs an aggregate whose results add up across days (counts,
 // sums, min, max), exactly, over table for r.
 //
-// inner is one branch; it must contain {from} (the table, with FINAL where
-// needed) and {time} (the branch's condition on at), and take args. outer
-// wraps the branches, which replace {union}, and re-aggregates them. scan
-// reads outer's rows; it may be called more than once (retries) and must
-// start from scratch each time.
-func (q *Querier) additive(ctx context.Context, table string, r Range, inner, outer string, args []any, scan func(driver.Rows) error) error {
+// inner gives one branch, for clean or dirty days; it must contain
+// {time} (the branch's condition on at) and take args. outer wraps the
+// branches, which replace {union}, and re-aggregates them. scan reads
+// outer's rows; it may be called more than once (retries) and must start
+// from scratch each time.
+func (q *Querier) additive(ctx context.Context, table string, r Range, inner func(dirty bool) string, outer string, args []any, scan func(driver.Rows) error) error {
 	for attempt := 1; ; attempt++ {
-		allFinal := q.AlwaysFinal || attempt == maxAttempts
-		p, err := q.plan(ctx, table, r, allFinal)
+		allDirty := q.IgnoreCompaction || attempt == maxAttempts
+		p, err := q.plan(ctx, table, r, allDirty)
 		if err != nil {
 			return err
 		}
 		var branches []string
 		var all []any
 		for _, b := range []struct {
-			from  string
+			dirty bool
 			spans []span
-		}{{table, p.clean}, {table + " FINAL", p.dirty}} {
+		}{{false, p.clean}, {true, p.dirty}} {
 			if len(b.spans) == 0 {
 				continue
 			}
-			branches = append(branches, strings.NewReplacer("{from}", b.from, "{time}", cond(b.spans)).Replace(inner))
+			branches = append(branches, strings.ReplaceAll(inner(b.dirty), "{time}", cond(b.spans)))
 			all = append(all, args...)
 		}
 		query := strings.Replace(outer, "{union}", strings.Join(branches, "\nUNION ALL\n"), 1)

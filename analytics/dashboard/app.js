@@ -68,6 +68,14 @@
 
   function showLogin(message) {
     clearInterval(state.timer);
+    // Nothing the previous key could see stays on the page.
+    state.seq++;
+    renderSummary(null);
+    renderChart(null);
+    $('power-users').tBodies[0].replaceChildren();
+    $('log').tBodies[0].replaceChildren();
+    $('error').textContent = '';
+    delete document.body.dataset.loaded;
     $('login').hidden = false;
     $('app').hidden = true;
     $('controls').hidden = true;

@@ -2,7 +2,6 @@ package grafana
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -28,19 +27,8 @@ func TestDashboardQueriesRun(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
-	raw, err := os.ReadFile("dashboards/parley.json")
+	panels, err := Panels()
 	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct {
-				RawSQL string `json:"rawSql"`
-			}
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatal(err)
 	}
 	addr := chtest.ForTest(t)
@@ -51,9 +39,9 @@ func TestDashboardQueriesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	expand := strings.NewReplacer("${tenant}", "acme", "$__fromTime", "1700000000", "$__toTime", "2000000000")
-	if len(dash.Panels) < 8 {
-		t.Fatalf("%d panels", len(dash.Panels))
+	expand := Macros("'acme'", "''", 1700000000, 2000000000)
+	if len(panels) < 8 {
+		t.Fatalf("%d panels", len(panels))
 	}
 	// The example SQL of docs/analytics.md runs too.
 	doc, err := os.ReadFile("../../docs/analytics.md")
@@ -79,9 +67,9 @@ func TestDashboardQueriesRun(t *testing.T) {
 	if examples < 5 {
 		t.Fatalf("%d examples in docs/analytics.md", examples)
 	}
-	for _, p := range dash.Panels {
-		for _, q := range p.Targets {
-			rows, err := store.Conn().Query(ctx, expand.Replace(q.RawSQL))
+	for _, p := range panels {
+		for _, q := range p.Queries {
+			rows, err := store.Conn().Query(ctx, expand.Replace(q))
 			if err != nil {
 				t.Errorf("panel %q: %v", p.Title, err)
 				continue
