@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -56,6 +57,23 @@ type ClickHouse struct {
 	Database string         `yaml:"database"`
 	Username string         `yaml:"username"`
 	Password tenants.Secret `yaml:"password"`
+	// RetentionDays is how many days events are kept (every table but
+	// the erasure audit). Default 30; 0 keeps everything.
+	RetentionDays *int `yaml:"retention_days"`
+	// JanitorEvery is how often the janitor drops expired days, merges
+	// closed ones and rolls them up. Default 10m.
+	JanitorEvery time.Duration `yaml:"janitor_every"`
+}
+
+// DefaultRetentionDays is the retention of message logs unless configured.
+const DefaultRetentionDays = 30
+
+// Retention is RetentionDays with its default applied.
+func (c ClickHouse) Retention() int {
+	if c.RetentionDays == nil {
+		return DefaultRetentionDays
+	}
+	return *c.RetentionDays
 }
 
 // Defaults fills what the file left out.
@@ -82,6 +100,9 @@ func (c *Config) Defaults() {
 	if c.ClickHouse.Username == "" {
 		c.ClickHouse.Username = "default"
 	}
+	if c.ClickHouse.JanitorEvery == 0 {
+		c.ClickHouse.JanitorEvery = 10 * time.Minute
+	}
 	if c.DataDir == "" {
 		c.DataDir = ".parley"
 	}
@@ -92,6 +113,12 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.HTTP.PublicBaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("http.public_base_url %q: want http(s)://host[:port]", c.HTTP.PublicBaseURL)
+	}
+	if c.ClickHouse.Retention() < 0 {
+		return fmt.Errorf("clickhouse.retention_days %d: want 0 (keep everything) or more", c.ClickHouse.Retention())
+	}
+	if c.ClickHouse.JanitorEvery < time.Second {
+		return fmt.Errorf("clickhouse.janitor_every %s: want 1s or more", c.ClickHouse.JanitorEvery)
 	}
 	if _, err = tenants.NewRegistry(c.Tenants); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // issueExample is the configuration file users are told works.
@@ -69,6 +70,9 @@ func TestParseErrors(t *testing.T) {
 		{"no channel", "tenants:\n  - id: acme\n", "no channel"},
 		{"duplicate tenant", "tenants:\n  - {id: a, simulator: true}\n  - {id: a, simulator: true}\n", "twice"},
 		{"unknown brain", "tenants:\n  - {id: a, simulator: true, brain: {kind: magic}}\n", "brain"},
+		{"negative retention", "clickhouse:\n  retention_days: -1\n", "retention_days"},
+		{"janitor too often", "clickhouse:\n  janitor_every: 10ms\n", "janitor_every"},
+		{"janitor not a duration", "clickhouse:\n  janitor_every: often\n", "often"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,5 +91,28 @@ func TestDevConfig(t *testing.T) {
 	}
 	if len(c.Kafka.Brokers) != 0 || c.ClickHouse.Addr != "" || c.Tenants[0].ID != "demo" || !c.Tenants[0].Sim {
 		t.Fatalf("dev config %+v", c)
+	}
+}
+
+func TestClickHouseRetentionAndJanitor(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		days       int
+		every      time.Duration
+	}{
+		{"defaults", "", DefaultRetentionDays, 10 * time.Minute},
+		{"set", "clickhouse:\n  retention_days: 90\n  janitor_every: 1m30s\n", 90, 90 * time.Second},
+		{"keep everything", "clickhouse:\n  retention_days: 0\n", 0, 10 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ClickHouse.Retention() != tc.days || c.ClickHouse.JanitorEvery != tc.every {
+				t.Fatalf("retention %d, janitor every %s; want %d, %s", c.ClickHouse.Retention(), c.ClickHouse.JanitorEvery, tc.days, tc.every)
+			}
+		})
 	}
 }

@@ -125,12 +125,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		}
 		e.chAddr = e.chServer.Addr()
 	}
-	e.store, err = chsink.Open(ctx, chsink.Config{
-		Addr:     e.chAddr,
-		Database: cfg.ClickHouse.Database,
-		Username: cfg.ClickHouse.Username,
-		Password: cfg.ClickHouse.Password.Reveal(),
-	})
+	e.store, err = chsink.Open(ctx, StoreConfig(cfg, e.chAddr, e.log))
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +216,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	// ClickHouse sink.
 	sink := chsink.NewSink(e.store, consumerOpts(), chsink.SinkOptions{})
 	e.goRun("clickhouse-sink", func() error { return sink.Run(runCtx) })
+	// Retention (on servers without TTL), compaction of closed days and
+	// the rollups the dashboard reads.
+	e.goRun("clickhouse-janitor", func() error {
+		e.store.RunJanitor(runCtx, chsink.JanitorOptions{Every: cfg.ClickHouse.JanitorEvery})
+		return nil
+	})
 
 	// Tenant webhooks (triggers).
 	deliverer := triggers.New(triggers.Options{Consumer: consumerOpts(), Tenants: reg, Logger: e.log})
@@ -283,6 +284,19 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}
 	e.goRun("http", func() error { return e.http.Serve(e.ln) })
 	return e, nil
+}
+
+// StoreConfig is the ClickHouse store's configuration for cfg, at addr
+// (cfg's, or the local server's that `parley dev` started).
+func StoreConfig(cfg *config.Config, addr string, log *slog.Logger) chsink.Config {
+	return chsink.Config{
+		Addr:          addr,
+		Database:      cfg.ClickHouse.Database,
+		Username:      cfg.ClickHouse.Username,
+		Password:      cfg.ClickHouse.Password.Reveal(),
+		RetentionDays: cfg.ClickHouse.Retention(),
+		Logger:        log,
+	}
 }
 
 // goRun runs a role until the engine closes; a role that fails is logged.

@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/wire"
 )
 
 const (
@@ -66,6 +67,8 @@ kafka:
 clickhouse:
   addr: %s
   database: %s
+  retention_days: 30
+  janitor_every: 1s
 api_keys:
   - { key: "admin-key-0123456789", tenants: ["*"], role: admin }
   - { key: "acme-agent-key-0123456789", tenants: ["acme"], role: agent }
@@ -412,6 +415,37 @@ func TestTwilioStatusCallbackBecomesADeliveryRow(t *testing.T) {
 		// "read" is one row.
 		if strings.Join(got, ",") != "delivered,queued,read,sent" {
 			return fmt.Errorf("delivery rows %v", got)
+		}
+		return nil
+	})
+}
+
+// The engine runs the janitor: a day older than the retention is dropped
+// while the engine runs (on 18.16, which has no TTL, only the janitor
+// does it), and today's rows stay.
+func TestJanitorDropsExpiredDays(t *testing.T) {
+	h := startHarness(t)
+	store := h.engine.Store()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old := time.Now().AddDate(0, 0, -40).UnixMilli()
+	now := time.Now().UnixMilli()
+	evs := []*wire.Event{
+		{Id: "old-1", Tenant: "acme", Phone: "+447700900123", AtMs: old,
+			Kind: &wire.Event_Message{Message: &wire.MessageLog{Direction: "in", MessageId: "old-1", Channel: "twilio", Body: "hello from long ago"}}},
+		{Id: "new-1", Tenant: "acme", Phone: "+447700900123", AtMs: now,
+			Kind: &wire.Event_Message{Message: &wire.MessageLog{Direction: "in", MessageId: "new-1", Channel: "twilio", Body: "hello"}}},
+	}
+	if err := store.WriteEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		var oldRows, newRows uint64
+		if err := store.Conn().QueryRow(ctx, "SELECT countIf(event_id = 'old-1'), countIf(event_id = 'new-1') FROM messages").Scan(&oldRows, &newRows); err != nil {
+			return err
+		}
+		if oldRows != 0 || newRows != 1 {
+			return fmt.Errorf("old rows %d (want 0), today's %d (want 1)", oldRows, newRows)
 		}
 		return nil
 	})

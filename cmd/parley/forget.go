@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/engine"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
@@ -77,12 +78,7 @@ func forget(args []string) error {
 	if *actor == "" {
 		*actor = "cli:" + currentUser()
 	}
-	store, err := chsink.Open(ctx, chsink.Config{
-		Addr:     cfg.ClickHouse.Addr,
-		Database: cfg.ClickHouse.Database,
-		Username: cfg.ClickHouse.Username,
-		Password: cfg.ClickHouse.Password.Reveal(),
-	})
+	store, err := chsink.Open(ctx, engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger()))
 	if err != nil {
 		return err
 	}

@@ -131,12 +131,7 @@ func migrate(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, err := chsink.Open(ctx, chsink.Config{
-		Addr:     cfg.ClickHouse.Addr,
-		Database: cfg.ClickHouse.Database,
-		Username: cfg.ClickHouse.Username,
-		Password: cfg.ClickHouse.Password.Reveal(),
-	})
+	store, err := chsink.Open(ctx, engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger()))
 	if err != nil {
 		return err
 	}
