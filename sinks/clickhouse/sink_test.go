@@ -12,6 +12,8 @@ import (
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/chserver"
 	"github.com/parleyhq/parley/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // all reports whether the tables hold exactly n distinct events.
@@ -103,11 +105,13 @@ func TestSinkRestartAfterPartialProcessingYieldsExactlyN(t *testing.T) {
 }
 
 // TestSinkSurvivesClickHouseRestart stops the real server in the middle of
-// the stream, keeps producing, and brings the server back on the same data
-// and ports: the sink retries the batch it holds and catches up with
-// nothing lost or doubled.
+// the stream for a minute, keeps producing, and brings the server back on
+// the same data and ports: meanwhile the sink backs off (a handful of
+// attempts, not hundreds) and commits nothing, so the lag grows; then it
+// retries the batch it holds and catches up with nothing lost or doubled.
 func TestSinkSurvivesClickHouseRestart(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	const outage = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	srv, err := chserver.Start(ctx, chserver.Options{Dir: t.TempDir()})
 	if err != nil {
@@ -125,7 +129,8 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 
 	const n = 6000
 	evs := makeEvents("k", n)
-	stop := runSink(t, s, brokers, SinkOptions{BatchSize: 100, FlushEvery: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	// The default MaxBackoff (5s).
+	stop := runSink(t, s, brokers, SinkOptions{BatchSize: 100, FlushEvery: 20 * time.Millisecond})
 
 	produce(t, p, evs[:2000])
 	eventually(t, 60*time.Second, "first events inserted", func() (bool, string) {
@@ -140,10 +145,24 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded with the server stopped")
 	}
+	failuresBefore := counterValue(sinkInsertFailures)
+	lagAtStop, _ := lag(t, brokers)
 	for i := 2000; i < n; i += 500 {
 		produce(t, p, evs[i:i+500])
 	}
-	time.Sleep(1500 * time.Millisecond) // several failed attempts
+	time.Sleep(outage)
+	lagAfter, state := lag(t, brokers)
+	if lagAfter < lagAtStop+int64(n-2000) {
+		t.Fatalf("lag %d after the outage (%s), want at least %d: %d at the stop and %d produced since, nothing committed",
+			lagAfter, state, lagAtStop+int64(n-2000), lagAtStop, n-2000)
+	}
+	// Backoff from 100ms doubling to 5s, per inserter (2): about 17
+	// attempts each in a minute; without backoff it would be hundreds.
+	attempts := counterValue(sinkInsertFailures) - failuresBefore
+	if attempts < 2 || attempts > 50 {
+		t.Fatalf("%v failed inserts during a %s outage, want a backed-off handful", attempts, outage)
+	}
+	t.Logf("outage %s: %v failed inserts, lag %d -> %d", outage, attempts, lagAtStop, lagAfter)
 
 	srv, err = chserver.Start(ctx, srv.Options())
 	if err != nil {
@@ -161,4 +180,13 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 	if c := count(t, s); c.final != n || c.distinct != n {
 		t.Fatalf("counts %+v, want exactly %d", c, n)
 	}
+}
+
+// counterValue reads a Prometheus counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }
