@@ -69,8 +69,19 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 		c := k.Command
 		switch op := c.Op.(type) {
 		case *wire.Command_Send:
+			now := s.deps.Now()
+			if status, prior := s.keyed.find(c, now); status != keyNew {
+				x.result, x.outcome = prior, "replayed"
+				if status == keyConflict {
+					x.outcome = "invalid"
+				}
+				break
+			}
 			x.result = &wire.CommandResult{RequestId: c.RequestId}
 			x.sendRequest(op.Send)
+			if x.result.Ok {
+				s.keyed = s.keyed.remember(c, x.result, now)
+			}
 		case *wire.Command_Respond:
 			x.result = &wire.CommandResult{RequestId: c.RequestId}
 			x.respond(op.Respond)
@@ -82,6 +93,7 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 			s.state = newSessionState()
 			s.brain = brain.State{}
 			s.optedOut = false
+			s.keyed = nil
 			s.lastDelivery = ""
 			x.result = &wire.CommandResult{RequestId: c.RequestId, Ok: true}
 		default:

@@ -86,6 +86,8 @@ type session struct {
 	// optedOut: the provider reported the customer unsubscribed; operator
 	// and API sends are refused until the customer writes again.
 	optedOut bool
+	// keyed are the results of commands sent with an idempotency key.
+	keyed idempotentResults
 }
 
 // dormant is what a passivated session leaves behind: the compact
@@ -93,6 +95,7 @@ type session struct {
 type dormant struct {
 	state    []byte
 	brain    []byte // JSON of the brain's memory; nil when empty
+	keyed    []byte // idempotentResults, encoded; nil when none
 	optedOut bool
 }
 
@@ -118,7 +121,7 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 		// Exact-size copies: the encoders leave slack, and a million
 		// dormant sessions pay for every byte.
-		d := &dormant{state: append([]byte(nil), enc...), optedOut: s.optedOut}
+		d := &dormant{state: append([]byte(nil), enc...), optedOut: s.optedOut, keyed: s.keyed.marshal(s.deps.Now())}
 		if s.brain.Language != "" || s.brain.Pending != nil || len(s.brain.History) > 0 || s.brain.NotUnderstood > 0 {
 			b, err := json.Marshal(s.brain)
 			if err == nil {
@@ -146,6 +149,9 @@ func (s *session) deliver(d *wire.Delivery) {
 				s.state = newSessionState()
 			} else {
 				s.optedOut = d.optedOut
+				if s.keyed, err = unmarshalIdempotent(d.keyed); err != nil {
+					s.deps.Logger.Error("dormant idempotency keys unreadable; forgotten", "session", s.id, "err", err)
+				}
 				if d.brain != nil {
 					if err := json.Unmarshal(d.brain, &s.brain); err != nil {
 						s.brain = brain.State{}

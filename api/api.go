@@ -159,10 +159,15 @@ func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 	default:
 		msg.Text = req.Text
 	}
+	key := string(ctx.Request.Header.Peek(IdempotencyHeader))
+	if !validIdempotencyKey(key) {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_idempotency_key", IdempotencyHeader+" must be 1 to 255 visible ASCII characters")
+		return
+	}
 	if !a.allow(ctx, t) {
 		return
 	}
-	res, ok := a.command(ctx, t, req.To, &wire.Command{Op: &wire.Command_Send{Send: msg}})
+	res, ok := a.command(ctx, t, req.To, &wire.Command{Op: &wire.Command_Send{Send: msg}, IdempotencyKey: key})
 	if !ok {
 		return
 	}
@@ -171,10 +176,32 @@ func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 		Error(ctx, status, res.ErrorCode, res.ErrorMessage)
 		return
 	}
+	if res.Replayed {
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	}
 	writeJSON(ctx, fasthttp.StatusAccepted, map[string]any{
 		"id": res.OutboundId, "status": "queued", "conversation_id": res.ConversationId,
 		"window_open_until": windowUntil(res),
 	})
+}
+
+// IdempotencyHeader names the key that makes a send safe to retry: a
+// repeat within 24 hours gets the first answer (with Idempotent-Replayed:
+// true) and messages nobody; the key reused for another request is 422
+// idempotency_key_reused.
+const IdempotencyHeader = "Idempotency-Key"
+
+// validIdempotencyKey: empty (no key), or 1-255 visible ASCII characters.
+func validIdempotencyKey(k string) bool {
+	if len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func windowUntil(r *wire.CommandResult) any {

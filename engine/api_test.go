@@ -13,8 +13,17 @@ import (
 
 func (h *harness) api(t *testing.T, method, path, key, body string) (int, map[string]any, http.Header) {
 	t.Helper()
+	return h.apiWith(t, method, path, key, body, nil)
+}
+
+// apiWith is api with extra request headers.
+func (h *harness) apiWith(t *testing.T, method, path, key, body string, headers map[string]string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequest(method, h.engine.URL()+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
@@ -110,6 +119,48 @@ func TestAutomationAPI(t *testing.T) {
 	}
 	if !limited {
 		t.Fatal("no 429 with Retry-After after a burst over the tenant's limit")
+	}
+}
+
+// A client that retries a send with the same Idempotency-Key (after a
+// timeout, say) gets the first answer again, and the customer gets the
+// message once.
+func TestIdempotentSendThroughTheAPI(t *testing.T) {
+	h := startHarness(t)
+	const agent = "acme-agent-key-0123456789"
+	const send = "/api/v1/tenants/acme/messages"
+	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd02", "+447700900456", "Hello")
+	h.twilio.WaitFor(1, 30*time.Second)
+	body := `{"to":"+447700900456","text":"Your invoice is ready"}`
+	key := map[string]string{"Idempotency-Key": "invoice-2026-11-0042"}
+
+	status, first, hdr := h.apiWith(t, http.MethodPost, send, agent, body, key)
+	if status != 202 || first["id"] == "" || hdr.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first send: %d %v %v", status, first, hdr)
+	}
+	status, again, hdr := h.apiWith(t, http.MethodPost, send, agent, body, key)
+	if status != 202 || again["id"] != first["id"] || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retried send: %d %v %v, want the first answer (id %v) replayed", status, again, hdr, first["id"])
+	}
+	status, m, _ := h.apiWith(t, http.MethodPost, send, agent, `{"to":"+447700900456","text":"Something else"}`, key)
+	if status != 422 || errorCode(m) != "idempotency_key_reused" {
+		t.Fatalf("key reused for another message: %d %v", status, m)
+	}
+	status, m, _ = h.apiWith(t, http.MethodPost, send, agent, body, map[string]string{"Idempotency-Key": "has spaces in it"})
+	if status != 400 || errorCode(m) != "invalid_idempotency_key" {
+		t.Fatalf("bad key: %d %v", status, m)
+	}
+
+	h.twilio.WaitFor(2, 30*time.Second)
+	time.Sleep(time.Second) // a second copy would arrive by now
+	n := 0
+	for _, msg := range h.twilio.Messages() {
+		if msg.Body == "Your invoice is ready" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the customer got the message %d times, want once", n)
 	}
 }
 

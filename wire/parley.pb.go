@@ -178,11 +178,14 @@ type Command struct {
 	//	*Command_Respond
 	//	*Command_OptOut
 	//	*Command_Forget
-	Op            isCommand_Op `protobuf_oneof:"op"`
-	Operator      string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`                    // who asked, for the audit trail
-	RequestId     string       `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // set when a caller waits for a CommandResult
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Op        isCommand_Op `protobuf_oneof:"op"`
+	Operator  string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`                    // who asked, for the audit trail
+	RequestId string       `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // set when a caller waits for a CommandResult
+	// The API's Idempotency-Key: a command repeated with the same key gets
+	// the first one's result and is not carried out again (sends only).
+	IdempotencyKey string `protobuf:"bytes,9,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
@@ -286,6 +289,13 @@ func (x *Command) GetOperator() string {
 func (x *Command) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Command) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
 	}
 	return ""
 }
@@ -542,6 +552,7 @@ type CommandResult struct {
 	QueryType      string                 `protobuf:"bytes,7,opt,name=query_type,json=queryType,proto3" json:"query_type,omitempty"`
 	ConversationId string                 `protobuf:"bytes,8,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	WindowUntilMs  int64                  `protobuf:"varint,9,opt,name=window_until_ms,json=windowUntilMs,proto3" json:"window_until_ms,omitempty"`
+	Replayed       bool                   `protobuf:"varint,10,opt,name=replayed,proto3" json:"replayed,omitempty"` // the result of an earlier command with the same idempotency key
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -637,6 +648,13 @@ func (x *CommandResult) GetWindowUntilMs() int64 {
 		return x.WindowUntilMs
 	}
 	return 0
+}
+
+func (x *CommandResult) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
 }
 
 // CustomerMessage is one message the customer sent.
@@ -1881,6 +1899,122 @@ func (*Passivate) Descriptor() ([]byte, []int) {
 	return file_parley_proto_rawDescGZIP(), []int{22}
 }
 
+// IdempotentResult is what a session remembers of a command carried out
+// under an idempotency key: enough to answer a repeat without doing it
+// again, and to refuse the key's reuse for a different request.
+type IdempotentResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Fingerprint   []byte                 `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"` // SHA-256 of the command's operation, first 16 bytes
+	Result        *CommandResult         `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	AtMs          int64                  `protobuf:"varint,4,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdempotentResult) Reset() {
+	*x = IdempotentResult{}
+	mi := &file_parley_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdempotentResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdempotentResult) ProtoMessage() {}
+
+func (x *IdempotentResult) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdempotentResult.ProtoReflect.Descriptor instead.
+func (*IdempotentResult) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *IdempotentResult) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *IdempotentResult) GetFingerprint() []byte {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return nil
+}
+
+func (x *IdempotentResult) GetResult() *CommandResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *IdempotentResult) GetAtMs() int64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
+// IdempotentResults are a dormant session's remembered results.
+type IdempotentResults struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*IdempotentResult    `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdempotentResults) Reset() {
+	*x = IdempotentResults{}
+	mi := &file_parley_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdempotentResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdempotentResults) ProtoMessage() {}
+
+func (x *IdempotentResults) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdempotentResults.ProtoReflect.Descriptor instead.
+func (*IdempotentResults) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *IdempotentResults) GetItems() []*IdempotentResult {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
@@ -1896,7 +2030,7 @@ const file_parley_proto_rawDesc = "" +
 	" \x01(\v2\x1c.parley.wire.CustomerMessageH\x00R\amessage\x125\n" +
 	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06status\x120\n" +
 	"\acommand\x18\f \x01(\v2\x14.parley.wire.CommandH\x00R\acommandB\x06\n" +
-	"\x04kind\"\xc5\x02\n" +
+	"\x04kind\"\xee\x02\n" +
 	"\aCommand\x12\x1f\n" +
 	"\n" +
 	"set_status\x18\x01 \x01(\tH\x00R\tsetStatus\x12\x17\n" +
@@ -1907,7 +2041,8 @@ const file_parley_proto_rawDesc = "" +
 	"\x06forget\x18\b \x01(\v2\x13.parley.wire.ForgetH\x00R\x06forget\x12\x1a\n" +
 	"\boperator\x18\x03 \x01(\tR\boperator\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestIdB\x04\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12'\n" +
+	"\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKeyB\x04\n" +
 	"\x02op\"\b\n" +
 	"\x06Forget\"H\n" +
 	"\x06OptOut\x12\x1f\n" +
@@ -1923,7 +2058,7 @@ const file_parley_proto_rawDesc = "" +
 	"\tvariables\x18\x02 \x03(\v2#.parley.wire.Respond.VariablesEntryR\tvariables\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x02\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x0e\n" +
@@ -1937,7 +2072,9 @@ const file_parley_proto_rawDesc = "" +
 	"\n" +
 	"query_type\x18\a \x01(\tR\tqueryType\x12'\n" +
 	"\x0fconversation_id\x18\b \x01(\tR\x0econversationId\x12&\n" +
-	"\x0fwindow_until_ms\x18\t \x01(\x03R\rwindowUntilMs\"\xd6\x01\n" +
+	"\x0fwindow_until_ms\x18\t \x01(\x03R\rwindowUntilMs\x12\x1a\n" +
+	"\breplayed\x18\n" +
+	" \x01(\bR\breplayed\"\xd6\x01\n" +
 	"\x0fCustomerMessage\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x12\n" +
@@ -2046,7 +2183,14 @@ const file_parley_proto_rawDesc = "" +
 	"\aHandled\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\v\n" +
-	"\tPassivateB!Z\x1fgithub.com/parleyhq/parley/wireb\x06proto3"
+	"\tPassivate\"\x8f\x01\n" +
+	"\x10IdempotentResult\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12 \n" +
+	"\vfingerprint\x18\x02 \x01(\fR\vfingerprint\x122\n" +
+	"\x06result\x18\x03 \x01(\v2\x1a.parley.wire.CommandResultR\x06result\x12\x13\n" +
+	"\x05at_ms\x18\x04 \x01(\x03R\x04atMs\"H\n" +
+	"\x11IdempotentResults\x123\n" +
+	"\x05items\x18\x01 \x03(\v2\x1d.parley.wire.IdempotentResultR\x05itemsB!Z\x1fgithub.com/parleyhq/parley/wireb\x06proto3"
 
 var (
 	file_parley_proto_rawDescOnce sync.Once
@@ -2060,7 +2204,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),            // 0: parley.wire.Inbound
 	(*Command)(nil),            // 1: parley.wire.Command
@@ -2085,8 +2229,10 @@ var file_parley_proto_goTypes = []any{
 	(*Delivery)(nil),           // 20: parley.wire.Delivery
 	(*Handled)(nil),            // 21: parley.wire.Handled
 	(*Passivate)(nil),          // 22: parley.wire.Passivate
-	nil,                        // 23: parley.wire.Respond.VariablesEntry
-	nil,                        // 24: parley.wire.Template.VariablesEntry
+	(*IdempotentResult)(nil),   // 23: parley.wire.IdempotentResult
+	(*IdempotentResults)(nil),  // 24: parley.wire.IdempotentResults
+	nil,                        // 25: parley.wire.Respond.VariablesEntry
+	nil,                        // 26: parley.wire.Template.VariablesEntry
 }
 var file_parley_proto_depIdxs = []int32{
 	7,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
@@ -2097,11 +2243,11 @@ var file_parley_proto_depIdxs = []int32{
 	3,  // 5: parley.wire.Command.opt_out:type_name -> parley.wire.OptOut
 	2,  // 6: parley.wire.Command.forget:type_name -> parley.wire.Forget
 	12, // 7: parley.wire.SendMessage.template:type_name -> parley.wire.Template
-	23, // 8: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
+	25, // 8: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
 	8,  // 9: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
 	9,  // 10: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
 	12, // 11: parley.wire.Outbound.template:type_name -> parley.wire.Template
-	24, // 12: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
+	26, // 12: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
 	18, // 13: parley.wire.Event.message:type_name -> parley.wire.MessageLog
 	19, // 14: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
 	14, // 15: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
@@ -2109,11 +2255,13 @@ var file_parley_proto_depIdxs = []int32{
 	16, // 17: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
 	17, // 18: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
 	0,  // 19: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	6,  // 20: parley.wire.IdempotentResult.result:type_name -> parley.wire.CommandResult
+	23, // 21: parley.wire.IdempotentResults.items:type_name -> parley.wire.IdempotentResult
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -2148,7 +2296,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
