@@ -271,6 +271,7 @@ func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 		Body:           m.GetText(),
 		ConversationId: s.state.ConversationID(),
 		ProviderAtMs:   in.ReceivedAtMs,
+		ReplyId:        m.GetReplyId(),
 	}
 	o.add(wire.TopicEvents, &wire.Event{
 		Id:     in.Id,

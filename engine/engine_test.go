@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -369,6 +370,39 @@ func TestSignedMetaWebhookGetsReplyThroughTheGraphAPI(t *testing.T) {
 		}
 		if n != 2 {
 			return fmt.Errorf("%d beta messages in ClickHouse, want 2", n)
+		}
+		return nil
+	})
+}
+
+// A customer's press of a reply button reaches the message log with the
+// button's id as well as its title.
+func TestMetaButtonReplyIsLoggedWithItsID(t *testing.T) {
+	h := startHarness(t)
+	body, err := os.ReadFile("../channels/meta/testdata/interactive_button_reply.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+"/webhooks/meta", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(meta.SignatureHeader, metatest.SignedWebhook(metatest.TestAppSecret, body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("webhook: %d", res.StatusCode)
+	}
+	eventually(t, 30*time.Second, func() error {
+		var text, replyID string
+		err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
+			"SELECT body, reply_id FROM %s.messages FINAL WHERE tenant = 'beta' AND direction = 'in'", h.db)).Scan(&text, &replyID)
+		if err != nil {
+			return err
+		}
+		if text != "Sí, confirmo" || replyID != "confirm-booking-8841" {
+			return fmt.Errorf("logged %q with reply id %q", text, replyID)
 		}
 		return nil
 	})

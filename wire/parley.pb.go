@@ -659,13 +659,17 @@ func (x *CommandResult) GetReplayed() bool {
 
 // CustomerMessage is one message the customer sent.
 type CustomerMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProviderId    string                 `protobuf:"bytes,1,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"` // MessageSid / wamid: deduplication key
-	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
-	ProfileName   string                 `protobuf:"bytes,3,opt,name=profile_name,json=profileName,proto3" json:"profile_name,omitempty"` // WhatsApp display name, if the provider sends it
-	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                                      // the business number it was sent to
-	Media         []*Media               `protobuf:"bytes,5,rep,name=media,proto3" json:"media,omitempty"`
-	Location      *Location              `protobuf:"bytes,6,opt,name=location,proto3" json:"location,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ProviderId  string                 `protobuf:"bytes,1,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"` // MessageSid / wamid: deduplication key
+	Text        string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	ProfileName string                 `protobuf:"bytes,3,opt,name=profile_name,json=profileName,proto3" json:"profile_name,omitempty"` // WhatsApp display name, if the provider sends it
+	To          string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                                      // the business number it was sent to
+	Media       []*Media               `protobuf:"bytes,5,rep,name=media,proto3" json:"media,omitempty"`
+	Location    *Location              `protobuf:"bytes,6,opt,name=location,proto3" json:"location,omitempty"`
+	// The reply button or list row the customer chose: its id (Meta's
+	// button_reply/list_reply id, a template button's payload; Twilio's
+	// ButtonPayload or ListId). Text holds what the customer saw.
+	ReplyId       string `protobuf:"bytes,7,opt,name=reply_id,json=replyId,proto3" json:"reply_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -740,6 +744,13 @@ func (x *CustomerMessage) GetLocation() *Location {
 		return x.Location
 	}
 	return nil
+}
+
+func (x *CustomerMessage) GetReplyId() string {
+	if x != nil {
+		return x.ReplyId
+	}
+	return ""
 }
 
 type Media struct {
@@ -1596,6 +1607,7 @@ type MessageLog struct {
 	ConversationId string                 `protobuf:"bytes,6,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	QueryType      string                 `protobuf:"bytes,7,opt,name=query_type,json=queryType,proto3" json:"query_type,omitempty"`
 	ProviderAtMs   int64                  `protobuf:"varint,8,opt,name=provider_at_ms,json=providerAtMs,proto3" json:"provider_at_ms,omitempty"` // inbound: when the ingress accepted it
+	ReplyId        string                 `protobuf:"bytes,9,opt,name=reply_id,json=replyId,proto3" json:"reply_id,omitempty"`                   // inbound: the id of the button or list row chosen
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1684,6 +1696,13 @@ func (x *MessageLog) GetProviderAtMs() int64 {
 		return x.ProviderAtMs
 	}
 	return 0
+}
+
+func (x *MessageLog) GetReplyId() string {
+	if x != nil {
+		return x.ReplyId
+	}
+	return ""
 }
 
 // AuthEvent is one step of the sign-in flow.
@@ -2074,7 +2093,7 @@ const file_parley_proto_rawDesc = "" +
 	"\x0fconversation_id\x18\b \x01(\tR\x0econversationId\x12&\n" +
 	"\x0fwindow_until_ms\x18\t \x01(\x03R\rwindowUntilMs\x12\x1a\n" +
 	"\breplayed\x18\n" +
-	" \x01(\bR\breplayed\"\xd6\x01\n" +
+	" \x01(\bR\breplayed\"\xf1\x01\n" +
 	"\x0fCustomerMessage\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x12\n" +
@@ -2082,7 +2101,8 @@ const file_parley_proto_rawDesc = "" +
 	"\fprofile_name\x18\x03 \x01(\tR\vprofileName\x12\x0e\n" +
 	"\x02to\x18\x04 \x01(\tR\x02to\x12(\n" +
 	"\x05media\x18\x05 \x03(\v2\x12.parley.wire.MediaR\x05media\x121\n" +
-	"\blocation\x18\x06 \x01(\v2\x15.parley.wire.LocationR\blocation\"<\n" +
+	"\blocation\x18\x06 \x01(\v2\x15.parley.wire.LocationR\blocation\x12\x19\n" +
+	"\breply_id\x18\a \x01(\tR\areplyId\"<\n" +
 	"\x05Media\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"Z\n" +
@@ -2157,7 +2177,7 @@ const file_parley_proto_rawDesc = "" +
 	"\boperator\x18\x05 \x01(\tR\boperator\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12\x1f\n" +
 	"\vby_customer\x18\a \x01(\bR\n" +
-	"byCustomer\"\x86\x02\n" +
+	"byCustomer\"\xa1\x02\n" +
 	"\n" +
 	"MessageLog\x12\x1c\n" +
 	"\tdirection\x18\x01 \x01(\tR\tdirection\x12\x1d\n" +
@@ -2170,7 +2190,8 @@ const file_parley_proto_rawDesc = "" +
 	"\x0fconversation_id\x18\x06 \x01(\tR\x0econversationId\x12\x1d\n" +
 	"\n" +
 	"query_type\x18\a \x01(\tR\tqueryType\x12$\n" +
-	"\x0eprovider_at_ms\x18\b \x01(\x03R\fproviderAtMs\"Z\n" +
+	"\x0eprovider_at_ms\x18\b \x01(\x03R\fproviderAtMs\x12\x19\n" +
+	"\breply_id\x18\t \x01(\tR\areplyId\"Z\n" +
 	"\tAuthEvent\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1d\n" +
 	"\n" +

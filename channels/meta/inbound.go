@@ -363,12 +363,12 @@ func normalizeMessage(m *Message, contacts []Contact, to string) (string, *wire.
 	case "location":
 		msg.Location, err = location(m.Location)
 	case "interactive":
-		msg.Text = interactiveText(m.Interactive)
+		msg.Text, msg.ReplyId = interactiveChoice(m.Interactive)
 	case "button":
 		// A quick-reply button of a template: Text is what the customer
 		// saw and pressed; Payload is the business's own value.
 		if m.Button != nil {
-			msg.Text = m.Button.Text
+			msg.Text, msg.ReplyId = m.Button.Text, m.Button.Payload
 		}
 	}
 	if err != nil {
@@ -377,19 +377,20 @@ func normalizeMessage(m *Message, contacts []Contact, to string) (string, *wire.
 	return phone, msg, nil
 }
 
-// interactiveText is what the customer chose, as they saw it.
-func interactiveText(i *Interactive) string {
+// interactiveChoice is what the customer chose: as they saw it, and the
+// id the business gave the button or row.
+func interactiveChoice(i *Interactive) (text, id string) {
 	switch {
 	case i == nil:
-		return ""
+		return "", ""
 	case i.Type == "button_reply" && i.ButtonReply != nil:
-		return i.ButtonReply.Title
+		return i.ButtonReply.Title, i.ButtonReply.ID
 	case i.Type == "list_reply" && i.ListReply != nil:
-		return i.ListReply.Title
+		return i.ListReply.Title, i.ListReply.ID
 	case i.Type == "nfm_reply" && i.NfmReply != nil:
-		return i.NfmReply.Body
+		return i.NfmReply.Body, ""
 	}
-	return ""
+	return "", ""
 }
 
 // profileName is the WhatsApp name of the contact who sent from phone. A

@@ -107,15 +107,15 @@ func TestNormalizeProviderPayloads(t *testing.T) {
 		})}, nil},
 		{"interactive_button_reply.json", []*wire.Inbound{msgIn("evt-1", "acme", "+34600123456", &wire.CustomerMessage{
 			ProviderId: "wamid.HBgLMzQ2MDAxMjM0NTYVAgASGBQzQTg1NDY4QTJBQjQ4NDNBMjJGMgA=",
-			Text:       "Sí, confirmo", ProfileName: "Zoë", To: acmeTo,
+			Text:       "Sí, confirmo", ReplyId: "confirm-booking-8841", ProfileName: "Zoë", To: acmeTo,
 		})}, nil},
 		{"interactive_list_reply.json", []*wire.Inbound{msgIn("evt-1", "acme", "+447700900123", &wire.CustomerMessage{
 			ProviderId: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggOTg3NjU0MzIxMEFCQ0RFRjAxMjM0NTY3ODlBQkNEAA==",
-			Text:       "Fri 27 Nov, 10:30", ProfileName: "Sam", To: acmeTo,
+			Text:       "Fri 27 Nov, 10:30", ReplyId: "slot-2026-11-27T10:30", ProfileName: "Sam", To: acmeTo,
 		})}, nil},
 		{"button_message.json", []*wire.Inbound{msgIn("evt-1", "acme", "+447700900123", &wire.CustomerMessage{
 			ProviderId: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggNTA4QjBCMkM3QUZBNDkzOUQ3RkVGRjg0M0E4RTdGRDcA",
-			Text:       "Reschedule", ProfileName: "Sam", To: acmeTo,
+			Text:       "Reschedule", ReplyId: "RESCHEDULE_8841", ProfileName: "Sam", To: acmeTo,
 		})}, nil},
 		// Reactions are not messages to answer.
 		{"reaction_message.json", nil, nil},

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -143,10 +144,12 @@ func normalizeMessage(in *wire.Inbound, sid string, form url.Values) error {
 		Text:        form.Get("Body"),
 		ProfileName: form.Get("ProfileName"),
 		To:          to,
+		// A quick-reply button's payload, or a list picker row's id.
+		ReplyId: cmp.Or(form.Get("ButtonPayload"), form.Get("ListId")),
 	}
 	// Protobuf strings must be valid UTF-8 or the record cannot be
 	// encoded; refuse here (400) instead of failing later (500).
-	for _, f := range [...]struct{ name, v string }{{"Body", msg.Text}, {"ProfileName", msg.ProfileName}} {
+	for _, f := range [...]struct{ name, v string }{{"Body", msg.Text}, {"ProfileName", msg.ProfileName}, {"ButtonPayload or ListId", msg.ReplyId}} {
 		if !utf8.ValidString(f.v) {
 			return malformed("%s is not valid UTF-8", f.name)
 		}

@@ -86,7 +86,7 @@ func TestNormalizeProviderPayloads(t *testing.T) {
 			Location: &wire.Location{Latitude: 51.5072, Longitude: -0.1276, Label: "Trafalgar Square, London"},
 		})},
 		{"button_reply.json", withMessage(envelope("+34600123456"), &wire.CustomerMessage{
-			ProviderId: "SM4123456789abcdef0123456789abcdef", Text: "Sí, confirmo", ProfileName: "Zoë", To: "+14155238886",
+			ProviderId: "SM4123456789abcdef0123456789abcdef", Text: "Sí, confirmo", ReplyId: "confirm_booking", ProfileName: "Zoë", To: "+14155238886",
 		})},
 		// Status callbacks are about messages Parley sent: the customer is To.
 		{"status_delivered.json", withStatus(envelope("+447700900456"), &wire.DeliveryStatus{
@@ -185,6 +185,18 @@ func TestNormalizeVariants(t *testing.T) {
 		{"message without text, media or location still opens the window", "text_message.json",
 			func(v url.Values) { v.Set("Body", ""); v.Set("MessageType", "sticker") },
 			func(in *wire.Inbound) bool { m := in.GetMessage(); return m != nil && m.Text == "" }},
+		{"a list picker row: its id", "button_reply.json",
+			func(v url.Values) {
+				v.Del("ButtonPayload")
+				v.Del("ButtonText")
+				v.Set("ListId", "slot-2026-11-27T10:30")
+				v.Set("ListTitle", "Fri 27 Nov, 10:30")
+				v.Set("Body", "Fri 27 Nov, 10:30")
+			},
+			func(in *wire.Inbound) bool {
+				m := in.GetMessage()
+				return m.GetReplyId() == "slot-2026-11-27T10:30" && m.GetText() == "Fri 27 Nov, 10:30"
+			}},
 		{"unknown fields are ignored", "text_message.json",
 			func(v url.Values) { v.Set("SomethingNew", "\xff") },
 			func(in *wire.Inbound) bool { return in.GetMessage() != nil }},
@@ -212,6 +224,7 @@ func TestNormalizeRejectsMalformed(t *testing.T) {
 		detail string // in the error message, for the ingress's 400 body
 	}{
 		{"no sid", "text_message.json", func(v url.Values) { v.Del("MessageSid"); v.Del("SmsMessageSid") }, "MessageSid missing"},
+		{"button payload not UTF-8", "button_reply.json", func(v url.Values) { v.Set("ButtonPayload", "\xff") }, "ButtonPayload"},
 		{"sid not a Twilio SID", "text_message.json", func(v url.Values) { v.Set("MessageSid", "SM1") }, "MessageSid"},
 		{"sid too long", "text_message.json", func(v url.Values) { v.Set("MessageSid", "SM"+strings.Repeat("a", 1000)) }, "MessageSid"},
 		{"no From", "text_message.json", func(v url.Values) { v.Del("From") }, "From"},

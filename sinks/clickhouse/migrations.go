@@ -18,41 +18,48 @@ type migration struct {
 	version uint32
 	name    string
 	up      func(c Capabilities, cfg Config) []string
+	// columns are added after up's statements, each only if missing: 18.16
+	// has no ADD COLUMN IF NOT EXISTS.
+	columns []addColumn
 }
+
+// addColumn is one ALTER TABLE table ADD COLUMN column def.
+type addColumn struct{ table, column, def string }
 
 // migrations are applied in order; append, never edit or renumber one that
 // has shipped.
 var migrations = []migration{
 	{1, "messages", func(c Capabilities, cfg Config) []string {
 		return []string{createMessages(c, cfg.RetentionDays)}
-	}},
+	}, nil},
 	{2, "auth_events", func(c Capabilities, cfg Config) []string {
 		return []string{createAuthEvents(c, cfg.RetentionDays)}
-	}},
+	}, nil},
 	{3, "tool_calls", func(c Capabilities, cfg Config) []string {
 		return []string{createToolCalls(c, cfg.RetentionDays)}
-	}},
+	}, nil},
 	{4, "usage", func(c Capabilities, cfg Config) []string {
 		return []string{createUsage(c, cfg.RetentionDays)}
-	}},
+	}, nil},
 	{5, "deliveries", func(c Capabilities, cfg Config) []string {
 		return []string{createDeliveries(c, cfg.RetentionDays)}
-	}},
+	}, nil},
 	{6, "conversations", func(c Capabilities, cfg Config) []string {
 		return []string{createConversations(c, cfg.RetentionDays)}
-	}},
+	}, nil},
 	{7, "conversation_firsts", func(c Capabilities, cfg Config) []string {
 		return conversationFirstsV7(c, cfg.RetentionDays)
-	}},
+	}, nil},
 	{8, "audit", func(c Capabilities, cfg Config) []string {
 		return []string{createAudit(c)}
-	}},
+	}, nil},
 	{9, "conversation_firsts with starts, plain MergeTree", func(c Capabilities, cfg Config) []string {
 		return rebuildConversationFirsts(c, cfg.RetentionDays)
-	}},
+	}, nil},
 	{10, "rollups", func(c Capabilities, cfg Config) []string {
 		return []string{createHourly(c, cfg.RetentionDays), createFirstResponses(c, cfg.RetentionDays), createRollupRuns}
-	}},
+	}, nil},
+	{11, "messages.reply_id", nil, []addColumn{messagesReplyID}},
 }
 
 // Migrate brings the schema up to date: the migrations not yet recorded in
@@ -82,8 +89,17 @@ func (s *Store) migrate(ctx context.Context, list []migration) error {
 		if done[m.version] {
 			continue
 		}
-		for _, stmt := range m.up(s.caps, s.cfg) {
+		var stmts []string
+		if m.up != nil {
+			stmts = m.up(s.caps, s.cfg)
+		}
+		for _, stmt := range stmts {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		for _, c := range m.columns {
+			if err := s.addColumn(ctx, c); err != nil {
 				return fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
 			}
 		}
@@ -91,6 +107,27 @@ func (s *Store) migrate(ctx context.Context, list []migration) error {
 			return err
 		}
 		s.log.Info("clickhouse migration applied", "database", s.cfg.Database, "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// addColumn adds a column unless the table has it. Two processes
+// migrating at once may both try; the loser's error is moot if the column
+// is there afterwards.
+func (s *Store) addColumn(ctx context.Context, c addColumn) error {
+	exists := func() (bool, error) {
+		var n uint64
+		err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = ? AND name = ?", c.table, c.column).Scan(&n)
+		return n > 0, err
+	}
+	if ok, err := exists(); err != nil || ok {
+		return err
+	}
+	if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", c.table, c.column, c.def)); err != nil {
+		if ok, _ := exists(); ok {
+			return nil
+		}
+		return fmt.Errorf("add column %s.%s: %w", c.table, c.column, err)
 	}
 	return nil
 }

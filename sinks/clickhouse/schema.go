@@ -386,6 +386,10 @@ const createRollupRuns = `CREATE TABLE IF NOT EXISTS rollup_runs (
 ) ENGINE = ReplacingMergeTree(rolled_at)
 ORDER BY (kind, day)`
 
+// messagesReplyID is migration 11: the id of the reply button or list row
+// a customer chose (empty for everything else).
+var messagesReplyID = addColumn{TableMessages, "reply_id", "String DEFAULT '' AFTER query_type"}
+
 // createAudit: a plain MergeTree, append-only. phone_hash is
 // hex(SHA-256("parley-forget-v1|" + tenant + "|" + phone)): enough to answer
 // "was this number erased, and when" by recomputing it, without keeping
@@ -420,7 +424,7 @@ ORDER BY version`
 
 // Columns written by the writer, in Append order.
 const (
-	messageColumns      = "event_id, tenant, phone, direction, message_id, provider_id, channel, conversation_id, body, query_type, at, at_ms, provider_at, provider_at_ms"
+	messageColumns      = "event_id, tenant, phone, direction, message_id, provider_id, channel, conversation_id, body, query_type, at, at_ms, provider_at, provider_at_ms, reply_id"
 	authColumns         = "event_id, tenant, phone, profile_id, event, attempt, at, at_ms"
 	toolCallColumns     = "event_id, tenant, phone, conversation_id, tool, ok, latency_us, error, at, at_ms"
 	usageColumns        = "event_id, tenant, phone, metric, value, model, at, at_ms"

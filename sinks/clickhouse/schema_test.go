@@ -225,6 +225,10 @@ func TestMigrateUpgradesConversationFirsts(t *testing.T) {
 	if err := s.migrate(ctx, migrations[:8]); err != nil {
 		t.Fatal(err)
 	}
+	// This build's writer also needs migration 11's column.
+	if err := s.addColumn(ctx, messagesReplyID); err != nil {
+		t.Fatal(err)
+	}
 	const at = baseMs + 7_000
 	evs := kindEvents("u", "acme", "+447700900001", at)
 	start := &wire.Event{Id: "u-start", Tenant: "acme", Phone: "+447700900001", AtMs: at - 10,
