@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"hash/fnv"
 	"math/big"
 	"strconv"
 	"time"
@@ -111,7 +112,10 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 		handled.WithLabelValues("command", x.outcome).Inc()
 		return o.messages(), x.result
 	case *wire.Inbound_Status:
-		s.deliveryStatus(o, in, k.Status)
+		if !s.deliveryStatus(o, in, k.Status) {
+			handled.WithLabelValues("status", "duplicate").Inc()
+			return nil, nil
+		}
 		handled.WithLabelValues("status", "ok").Inc()
 		return o.messages(), nil
 	default:
@@ -297,8 +301,22 @@ func (x *execution) ask(e conversation.AskBrain) {
 }
 
 // deliveryStatus records a provider's report on a message the session sent
-// and keeps the latest one as the conversation's last-delivery state.
-func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.DeliveryStatus) {
+// and keeps the latest one as the conversation's last-delivery state. A
+// redelivered report (the same provider id and status as one of the last
+// few) records nothing: false.
+func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.DeliveryStatus) bool {
+	h := fnv.New64a()
+	h.Write([]byte(st.ProviderId))
+	h.Write([]byte{0})
+	h.Write([]byte(st.Status))
+	sum := h.Sum64()
+	for _, seen := range s.recentStatuses {
+		if seen == sum {
+			return false
+		}
+	}
+	s.recentStatuses[s.nextStatus%uint8(len(s.recentStatuses))] = sum
+	s.nextStatus++
 	s.lastDelivery = st.Status
 	o.add(wire.TopicEvents, &wire.Event{
 		// Providers redeliver callbacks; one row per provider id and status.
@@ -313,6 +331,7 @@ func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.Delivery
 			Channel:    in.Channel,
 		}},
 	})
+	return true
 }
 
 // sendRequest asks the core whether an operator/API message may go now:

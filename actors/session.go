@@ -80,6 +80,12 @@ type session struct {
 	// lastDelivery is the provider's latest delivery status of a message
 	// sent to the customer (queued, sent, delivered, read, failed).
 	lastDelivery string
+	// recentStatuses are hashes of the latest delivery callbacks
+	// (provider id and status), a ring: providers redeliver callbacks,
+	// and a redelivery handled in another second would be a second row
+	// that no merge collapses (the row's time is part of its key).
+	recentStatuses [8]uint64
+	nextStatus     uint8
 	// brain is the assistant's memory of this conversation (language,
 	// pending confirmation, recent turns); bounded by the brain.
 	brain brain.State

@@ -31,6 +31,7 @@ type sessions struct {
 	acks      chan int64
 	offset    int64
 	results   chan *wire.CommandResult
+	brokers   []string
 	now       func() time.Time
 	// advance moves the sessions' clock forward.
 	advance func(time.Duration)
@@ -54,7 +55,7 @@ func startSessions(t *testing.T, idle time.Duration) *sessions {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sessions{acks: make(chan int64, 100), results: make(chan *wire.CommandResult, 10)}
+	s := &sessions{acks: make(chan int64, 100), results: make(chan *wire.CommandResult, 10), brokers: b.Addrs()}
 	var clockMu sync.Mutex
 	offset := time.Duration(0)
 	s.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return time.Now().Add(offset) }
@@ -226,5 +227,43 @@ func TestAPISendRespectsTheWindow(t *testing.T) {
 	s.advance(24*time.Hour + time.Second)
 	if r := send(&wire.SendMessage{Text: "hello"}); r.Ok || r.ErrorCode != "outside_window" {
 		t.Fatalf("after 24h result %v", r)
+	}
+}
+
+// A provider's redelivered status callback is recorded once.
+func TestRedeliveredStatusIsRecordedOnce(t *testing.T) {
+	s := startSessions(t, time.Minute)
+	const phone = "+447700900456"
+	for _, status := range []string{"sent", "delivered", "delivered", "read", "delivered", "read"} {
+		s.offset++
+		in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "twilio",
+			Kind: &wire.Inbound_Status{Status: &wire.DeliveryStatus{ProviderId: "SMabc", Status: status}}}
+		s.placement.Send(wire.ActorID("demo", phone), &wire.Delivery{Inbound: in, Offset: s.offset})
+		select {
+		case <-s.acks:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("status %s never acknowledged", status)
+		}
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: wire.TopicEvents, Partition: 0, MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	var got []string
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		m, err := r.ReadMessage(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		ev := &wire.Event{}
+		if err := proto.Unmarshal(m.Value, ev); err != nil {
+			t.Fatal(err)
+		}
+		if d := ev.GetDelivery(); d != nil {
+			got = append(got, d.Status)
+		}
+	}
+	if strings.Join(got, ",") != "sent,delivered,read" {
+		t.Fatalf("delivery events %v, want sent, delivered, read once each", got)
 	}
 }
