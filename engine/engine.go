@@ -125,11 +125,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		}
 		e.chAddr = e.chServer.Addr()
 	}
+	// Open migrates the schema.
 	e.store, err = chsink.Open(ctx, StoreConfig(cfg, e.chAddr, e.log))
 	if err != nil {
-		return nil, err
-	}
-	if err := e.store.Migrate(ctx); err != nil {
 		return nil, err
 	}
 

@@ -131,14 +131,12 @@ func migrate(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// Open migrates the schema.
 	store, err := chsink.Open(ctx, engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger()))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	fmt.Println("schema up to date in database", cfg.ClickHouse.Database)
 	return nil
 }
