@@ -253,30 +253,45 @@ func TestSimulatorPageRoundTrip(t *testing.T) {
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("send answered %d", res.StatusCode)
 	}
-	got := make(chan string, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		var acc string
-		for {
-			n, err := events.Body.Read(buf)
-			acc += string(buf[:n])
-			if strings.Contains(acc, "data: ") && strings.Contains(acc, "\n\n") {
-				got <- acc
-				return
+	// The stream brings the customer's line, then the reply.
+	readUntil := func(body io.Reader, want string) string {
+		t.Helper()
+		got := make(chan string, 1)
+		go func() {
+			buf := make([]byte, 4096)
+			var acc string
+			for {
+				n, err := body.Read(buf)
+				acc += string(buf[:n])
+				if strings.Contains(acc, want) || err != nil {
+					got <- acc
+					return
+				}
 			}
-			if err != nil {
-				got <- acc
-				return
+		}()
+		select {
+		case acc := <-got:
+			if !strings.Contains(acc, want) {
+				t.Fatalf("stream ended without %q: %q", want, acc)
 			}
+			return acc
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no %q on the simulator stream", want)
+			return ""
 		}
-	}()
-	select {
-	case ev := <-got:
-		if !strings.Contains(ev, "verification code") {
-			t.Fatalf("event %q", ev)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no reply on the simulator stream")
+	}
+	live := readUntil(events.Body, "verification code")
+	if i, j := strings.Index(live, `"text":"hello","at"`), strings.Index(live, "verification code"); i < 0 || i > j || !strings.Contains(live, `"customer":true`) {
+		t.Fatalf("stream %q: want the customer's line, then the reply", live)
+	}
+	// A page opened later (a reload) gets the whole conversation.
+	again, err := http.Get(h.engine.URL() + "/simulator/api/events?tenant=demo&phone=%2B447700900456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Body.Close()
+	if replay := readUntil(again.Body, "verification code"); !strings.Contains(replay, `"text":"hello"`) {
+		t.Fatalf("after a reload the stream replays %q, without the customer's line", replay)
 	}
 
 	// Bad input is refused with a clear status.

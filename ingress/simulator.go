@@ -16,7 +16,7 @@ import (
 func (s *Server) MountSimulator(hub *sim.Hub) {
 	s.Mount("/simulator/api/events", "simulator", hub.Events)
 	s.Mount("/simulator/api/tenants", "simulator", s.simTenants)
-	s.Mount("/simulator/api/send", "simulator", s.simSend)
+	s.Mount("/simulator/api/send", "simulator", func(ctx *fasthttp.RequestCtx) { s.simSend(ctx, hub) })
 	s.Mount("/simulator", "simulator", sim.Page)
 }
 
@@ -36,7 +36,7 @@ func (s *Server) simTenants(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(b)
 }
 
-func (s *Server) simSend(ctx *fasthttp.RequestCtx) {
+func (s *Server) simSend(ctx *fasthttp.RequestCtx, hub *sim.Hub) {
 	if !ctx.IsPost() {
 		ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
 		return
@@ -51,6 +51,9 @@ func (s *Server) simSend(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.produceInbound(ctx, in) {
+		// The customer's line joins the conversation shown on the page
+		// once it is accepted, like a message on the phone.
+		hub.Deliver(in.Tenant, in.Phone, sim.Reply{ID: in.Id, Text: in.GetMessage().GetText(), At: time.UnixMilli(in.ReceivedAtMs), Customer: true})
 		ctx.SetStatusCode(fasthttp.StatusAccepted)
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"id":"` + in.Id + `"}`)

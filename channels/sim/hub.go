@@ -8,11 +8,14 @@ import (
 	"time"
 )
 
-// Reply is one message shown on the simulator page.
+// Reply is one message shown on the simulator page: the business's
+// reply, or (Customer) a line the customer typed, kept so that a page
+// reloaded or opened in a second tab shows the whole conversation.
 type Reply struct {
-	ID   string    `json:"id"`
-	Text string    `json:"text"`
-	At   time.Time `json:"at"`
+	ID       string    `json:"id"`
+	Text     string    `json:"text"`
+	At       time.Time `json:"at"`
+	Customer bool      `json:"customer,omitempty"`
 }
 
 // Hub fans replies out to the pages watching a conversation. It keeps the
@@ -50,7 +53,7 @@ func (h *Hub) conv(k string) *conv {
 	return c
 }
 
-// Deliver shows a reply on every page watching tenant/phone. It never
+// Deliver shows a message on every page watching tenant/phone. It never
 // blocks: a page too slow to keep up misses the reply live and gets it from
 // the recent list on reconnect.
 func (h *Hub) Deliver(tenant, phone string, r Reply) {
