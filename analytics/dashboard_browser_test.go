@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,10 +11,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath is Debian's chromium. CI installs it when this file exists.
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/parleyhq/parley/internal/browsertest"
+)
 
 // pageState is what the dashboard shows, read from the DOM.
 type pageState struct {
@@ -87,32 +85,6 @@ func fmtMsText(ms uint64) string {
 	return fmt.Sprintf("%.2f s", float64(ms)/1000)
 }
 
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("%s: %v: install Debian's chromium (apt-get install -y chromium)", chromiumPath, err)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// Start the browser on a context without a deadline: the first Run's
-	// context is the browser's lifetime.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
 // TestDashboardInBrowser drives the dashboard in headless Chromium against
 // a real fasthttp server serving the API over the real ClickHouse data set,
 // and checks that the page shows exactly the figures the API returns (and
@@ -120,7 +92,7 @@ func newBrowser(t *testing.T) context.Context {
 func TestDashboardInBrowser(t *testing.T) {
 	store := openDataset(t)
 	base := serve(t, Options{Store: store})
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 
 	// Everything the page writes to the console is kept; exceptions fail
 	// the test.
