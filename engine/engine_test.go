@@ -254,33 +254,7 @@ func TestSimulatorPageRoundTrip(t *testing.T) {
 		t.Fatalf("send answered %d", res.StatusCode)
 	}
 	// The stream brings the customer's line, then the reply.
-	readUntil := func(body io.Reader, want string) string {
-		t.Helper()
-		got := make(chan string, 1)
-		go func() {
-			buf := make([]byte, 4096)
-			var acc string
-			for {
-				n, err := body.Read(buf)
-				acc += string(buf[:n])
-				if strings.Contains(acc, want) || err != nil {
-					got <- acc
-					return
-				}
-			}
-		}()
-		select {
-		case acc := <-got:
-			if !strings.Contains(acc, want) {
-				t.Fatalf("stream ended without %q: %q", want, acc)
-			}
-			return acc
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no %q on the simulator stream", want)
-			return ""
-		}
-	}
-	live := readUntil(events.Body, "verification code")
+	live := readStreamUntil(t, events.Body, "verification code")
 	if i, j := strings.Index(live, `"text":"hello","at"`), strings.Index(live, "verification code"); i < 0 || i > j || !strings.Contains(live, `"customer":true`) {
 		t.Fatalf("stream %q: want the customer's line, then the reply", live)
 	}
@@ -290,7 +264,7 @@ func TestSimulatorPageRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Body.Close()
-	if replay := readUntil(again.Body, "verification code"); !strings.Contains(replay, `"text":"hello"`) {
+	if replay := readStreamUntil(t, again.Body, "verification code"); !strings.Contains(replay, `"text":"hello"`) {
 		t.Fatalf("after a reload the stream replays %q, without the customer's line", replay)
 	}
 
@@ -324,28 +298,8 @@ func TestBackendOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	got := make(chan string, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		var acc string
-		for !strings.Contains(acc, "data: ") {
-			n, err := events.Body.Read(buf)
-			acc += string(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		got <- acc
-	}()
-	select {
-	case ev := <-got:
-		// Sam Patel was found through the HTTP contract: a code was sent.
-		if !strings.Contains(ev, "verification code") {
-			t.Fatalf("event %q", ev)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no reply")
-	}
+	// Sam Patel was found through the HTTP contract: a code was sent.
+	readStreamUntil(t, events.Body, "verification code")
 	// The demo business refuses a wrong token.
 	req, _ := http.NewRequest(http.MethodGet, h.engine.URL()+DemoBackendPath+"services", nil)
 	req.Header.Set("Authorization", "Bearer wrong")
@@ -498,4 +452,33 @@ func TestJanitorDropsExpiredDays(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// readStreamUntil reads a simulator event stream until want appears (30 s
+// at most) and returns what it read.
+func readStreamUntil(t *testing.T, body io.Reader, want string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := body.Read(buf)
+			acc += string(buf[:n])
+			if strings.Contains(acc, want) || err != nil {
+				got <- acc
+				return
+			}
+		}
+	}()
+	select {
+	case acc := <-got:
+		if !strings.Contains(acc, want) {
+			t.Fatalf("stream ended without %q: %q", want, acc)
+		}
+		return acc
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no %q on the simulator stream", want)
+		return ""
+	}
 }
