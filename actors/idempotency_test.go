@@ -109,16 +109,7 @@ func TestKeyedSendReachesTheCustomerOnce(t *testing.T) {
 		t.Fatalf("repeat: %v, want the first result replayed", again)
 	}
 	// Passivated and resumed, the session still knows the key.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if live, dormant := s.placement.Counts(); live == 0 && dormant == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session did not passivate")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.waitDormant(t)
 	if r := send("retry-me", tpl); !r.Replayed || r.OutboundId != first.OutboundId {
 		t.Fatalf("repeat after passivation: %v", r)
 	}

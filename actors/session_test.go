@@ -130,16 +130,7 @@ func TestSessionSurvivesPassivation(t *testing.T) {
 		t.Fatalf("verification replied %q", r)
 	}
 	// Let the actor passivate: its state moves to the dormant store.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if live, dormant := s.placement.Counts(); live == 0 && dormant == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session did not passivate")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.waitDormant(t)
 	// Reactivated, the customer is still signed in: the brain answers by name.
 	if r := s.say(t, sam, "hello"); len(r) != 1 || !strings.Contains(r[0], "Hello Sam") {
 		t.Fatalf("after passivation replied %q", r)
@@ -265,5 +256,20 @@ func TestRedeliveredStatusIsRecordedOnce(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "sent,delivered,read" {
 		t.Fatalf("delivery events %v, want sent, delivered, read once each", got)
+	}
+}
+
+// waitDormant waits until the only session has passivated.
+func (s *sessions) waitDormant(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if live, dormant := s.placement.Counts(); live == 0 && dormant == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session did not passivate")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

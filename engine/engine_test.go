@@ -315,18 +315,7 @@ func TestBackendOverHTTP(t *testing.T) {
 
 func TestSignedMetaWebhookGetsReplyThroughTheGraphAPI(t *testing.T) {
 	h := startHarness(t)
-	body := metatest.TextWebhook(metatest.TestPhoneNumberID, "wamid.HBgLNDQ3NzAwOTAwNDU2FQIAEhgUM0E", "447700900456", "Sam", "Hello")
-	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+"/webhooks/meta", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, metatest.SignedWebhook(metatest.TestAppSecret, body))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("webhook: %d", res.StatusCode)
-	}
+	h.postMeta(t, metatest.TextWebhook(metatest.TestPhoneNumberID, "wamid.HBgLNDQ3NzAwOTAwNDU2FQIAEhgUM0E", "447700900456", "Sam", "Hello"))
 	got := h.meta.WaitFor(1, 30*time.Second)
 	if len(got) != 1 || got[0].To != "447700900456" || !strings.Contains(got[0].Text, "verification code") {
 		t.Fatalf("Graph API got %+v", got)
@@ -352,17 +341,7 @@ func TestMetaButtonReplyIsLoggedWithItsID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+"/webhooks/meta", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, metatest.SignedWebhook(metatest.TestAppSecret, body))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("webhook: %d", res.StatusCode)
-	}
+	h.postMeta(t, body)
 	eventually(t, 30*time.Second, func() error {
 		var text, replyID string
 		err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
@@ -480,5 +459,22 @@ func readStreamUntil(t *testing.T, body io.Reader, want string) string {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no %q on the simulator stream", want)
 		return ""
+	}
+}
+
+// postMeta posts a Meta webhook body signed with the test app secret and
+// expects 200.
+func (h *harness) postMeta(t *testing.T, body []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+"/webhooks/meta", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(meta.SignatureHeader, metatest.SignedWebhook(metatest.TestAppSecret, body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("webhook: %d", res.StatusCode)
 	}
 }
