@@ -355,12 +355,10 @@ func (s *Store) RollUp(ctx context.Context, now time.Time) ([]RollupRun, error) 
 			valid = HourlyValid(old, pm, rows)
 		}
 		if until.After(DayStart(d)) && (!valid || old.Until.Before(until)) {
-			if d == today {
-				// Today merged into one part first, so that the rows
-				// before until hold no duplicates (see the top of the
-				// file). Closed days were compacted before RollUp runs;
-				// one that got late events since is compacted here too.
-			}
+			// Today is merged into one part first, so that the rows
+			// before until hold no duplicates (see the top of the
+			// file). Closed days were compacted before RollUp runs; one
+			// that got late events since is compacted here too.
 			if pm, err = s.compactDay(ctx, pm, d); err != nil {
 				return done, err
 			}
