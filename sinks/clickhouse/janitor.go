@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -82,35 +83,19 @@ func yyyymmdd(t time.Time) uint32 {
 	return uint32(t.Year()*10000 + int(t.Month())*100 + t.Day())
 }
 
-// Partitions lists the active partitions of a table of this database.
+// Partitions lists the active partitions of a table of this database, by
+// day (PartitionsOf for one table).
 func (s *Store) Partitions(ctx context.Context, table string) ([]Partition, error) {
-	rows, err := s.conn.Query(ctx, `SELECT partition, toUInt64(count()), min(level), sum(rows), arrayStringConcat(arraySort(groupArray(name)), ',')
-		FROM system.parts WHERE database = currentDatabase() AND table = ? AND active
-		GROUP BY partition ORDER BY partition`, table)
+	pm, err := s.PartitionsOf(ctx, table)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse: partitions of %s: %w", table, err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Partition
-	for rows.Next() {
-		var (
-			id    string
-			parts uint64
-			p     = Partition{Table: table}
-		)
-		if err := rows.Scan(&id, &parts, &p.MinLevel, &p.Rows, &p.PartNames); err != nil {
-			return nil, fmt.Errorf("clickhouse: partitions of %s: %w", table, err)
-		}
-		// The daily tables' partition is a number; anything else (an
-		// unpartitioned table's "tuple()") is not ours to touch.
-		n, err := strconv.ParseUint(strings.Trim(id, "'"), 10, 32)
-		if err != nil {
-			continue
-		}
-		p.ID, p.Parts = uint32(n), int(parts)
+	out := make([]Partition, 0, len(pm[table]))
+	for _, p := range pm[table] {
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // DropExpiredPartitions drops the daily partitions of every expiring table
