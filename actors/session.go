@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -274,7 +276,7 @@ func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 		MessageId:      in.Id,
 		ProviderId:     m.GetProviderId(),
 		Channel:        in.Channel,
-		Body:           m.GetText(),
+		Body:           logBody(m),
 		ConversationId: s.state.ConversationID(),
 		ProviderAtMs:   in.ReceivedAtMs,
 		ReplyId:        m.GetReplyId(),
@@ -287,6 +289,28 @@ func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 		Kind:   &wire.Event_Message{Message: log},
 	})
 	return log
+}
+
+// logBody is what the message log shows of a customer message: its text,
+// and a line for each attachment and a shared location, so that a photo
+// without a caption is not an empty line in the conversation log. Media
+// are described, not linked: their URLs need the provider's credentials.
+func logBody(m *wire.CustomerMessage) string {
+	lines := []string{}
+	if m.GetText() != "" {
+		lines = append(lines, m.GetText())
+	}
+	for _, md := range m.GetMedia() {
+		lines = append(lines, "["+cmp.Or(md.GetContentType(), "attachment")+"]")
+	}
+	if l := m.GetLocation(); l != nil {
+		where := strconv.FormatFloat(l.GetLatitude(), 'f', -1, 64) + ", " + strconv.FormatFloat(l.GetLongitude(), 'f', -1, 64)
+		if l.GetLabel() != "" {
+			where = l.GetLabel() + " (" + where + ")"
+		}
+		lines = append(lines, "[location: "+where+"]")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // authEvent queues a sign-in event for analytics.

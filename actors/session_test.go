@@ -273,3 +273,25 @@ func (s *sessions) waitDormant(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestLogBody(t *testing.T) {
+	cases := []struct {
+		name string
+		m    *wire.CustomerMessage
+		want string
+	}{
+		{"text", &wire.CustomerMessage{Text: "hello"}, "hello"},
+		{"photo without caption", &wire.CustomerMessage{Media: []*wire.Media{{Url: "meta-media:1", ContentType: "image/jpeg"}}}, "[image/jpeg]"},
+		{"caption and two files", &wire.CustomerMessage{Text: "the stain", Media: []*wire.Media{{ContentType: "image/jpeg"}, {}}}, "the stain\n[image/jpeg]\n[attachment]"},
+		{"pin", &wire.CustomerMessage{Location: &wire.Location{Latitude: 51.5072, Longitude: -0.1276}}, "[location: 51.5072, -0.1276]"},
+		{"place", &wire.CustomerMessage{Location: &wire.Location{Latitude: 51.5, Longitude: -0.12, Label: "Trafalgar Square"}}, "[location: Trafalgar Square (51.5, -0.12)]"},
+		{"nothing Parley can show", &wire.CustomerMessage{}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := logBody(tc.m); got != tc.want {
+				t.Fatalf("logBody = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
