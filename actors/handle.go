@@ -189,6 +189,9 @@ func (x *execution) run(e conversation.Effect) {
 		}
 	case conversation.LogInbound:
 		x.inboundLog = s.logInbound(x.o, x.in)
+		if e.Code {
+			x.inboundLog.Body = "[verification code entered]"
+		}
 		if e.Human {
 			x.inboundLog.QueryType = queryHumanOnly
 		}

@@ -696,3 +696,31 @@ func TestTooManyCandidatesAreCut(t *testing.T) {
 		t.Fatalf("list: %q", onlyReply(t, eff))
 	}
 }
+
+// A code the customer types is flagged for the log, which must not keep
+// it; nothing else is.
+func TestLogInboundFlagsTypedCodes(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(h *harness)
+		text  func(h *harness) string
+		code  bool
+	}{
+		{"the right code", func(h *harness) { h.toCode(jane) }, func(h *harness) string { return h.code }, true},
+		{"a wrong code", func(h *harness) { h.toCode(jane) }, func(h *harness) string { return wrong(h.code) }, true},
+		{"a code written with spaces", func(h *harness) { h.toCode(jane) }, func(h *harness) string { return h.code[:3] + " " + h.code[3:] }, true},
+		{"words while a code is awaited", func(h *harness) { h.toCode(jane) }, func(*harness) string { return "I did not get it" }, false},
+		{"digits before any code was sent", func(*harness) {}, func(*harness) string { return "123456" }, false},
+		{"digits once signed in", func(h *harness) { h.signIn(jane) }, func(*harness) string { return "123456" }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.setup(h)
+			log, ok := find[LogInbound](h.say(tc.text(h)))
+			if !ok || log.Code != tc.code {
+				t.Fatalf("LogInbound %+v (found %v), want Code %v", log, ok, tc.code)
+			}
+		})
+	}
+}

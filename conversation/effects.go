@@ -25,10 +25,13 @@ type StatusChanged struct {
 // LogInbound: record the customer message in the message log of the
 // state's current conversation. Human is true when AI is off, so the
 // message is waiting for an operator and nothing will answer it
-// automatically.
+// automatically. Code is true when the message is a verification code
+// typed while one is awaited: the log must not keep it, as it would not
+// keep the code sent.
 type LogInbound struct {
 	ProviderID string
 	Human      bool
+	Code       bool
 }
 
 // Dropped: the event had no effect, for the reason given (one of the

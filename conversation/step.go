@@ -87,7 +87,8 @@ func (c *step) inbound(e Inbound) {
 	s.idleUntil = s.lastInbound + secs(c.p.IdleTimeout)
 	s.windowUntil = s.lastInbound + secs(c.p.WindowTTL)
 
-	c.emit(LogInbound{ProviderID: e.ProviderID, Human: s.aiOff})
+	_, isCode := parseCode(e.Text)
+	c.emit(LogInbound{ProviderID: e.ProviderID, Human: s.aiOff, Code: isCode && s.phase == PhaseAwaitingCode})
 	if s.aiOff {
 		// A human is answering: no automatic reply of any kind, and the
 		// sign-in flow stands still (no lookup, no code checks) so that
