@@ -129,7 +129,10 @@ func migrate(args []string) error {
 	if cfg.ClickHouse.Addr == "" {
 		return fmt.Errorf("migrate needs clickhouse.addr")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// No deadline: a migration that rebuilds a rollup (9) scans the stored
+	// events, which on a large database takes as long as it takes; Ctrl-C
+	// stops it, and the next run starts the step again.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	// Open migrates the schema.
 	store, err := chsink.Open(ctx, engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger()))
