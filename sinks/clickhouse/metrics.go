@@ -27,8 +27,4 @@ var (
 		Name: "parley_clickhouse_sink_retrying",
 		Help: "1 while the sink is retrying a failed batch, else 0.",
 	})
-	sinkInsertFailures = promauto.NewCounter(prometheus.CounterOpts{
-		Name: "parley_clickhouse_sink_insert_failures_total",
-		Help: "Inserts ClickHouse did not accept; each is retried after a backoff.",
-	})
 )

@@ -342,7 +342,6 @@ func (s *Sink) insert(ctx context.Context, events []flat) bool {
 			return false
 		}
 		sinkRetrying.Set(1)
-		sinkInsertFailures.Inc()
 		s.log.Warn("insert failed, retrying", "events", len(events), "attempt", attempt, "backoff", backoff, "err", err)
 		select {
 		case <-time.After(backoff):

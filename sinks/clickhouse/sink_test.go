@@ -145,7 +145,7 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded with the server stopped")
 	}
-	failuresBefore := counterValue(sinkInsertFailures)
+	failuresBefore := failedInserts()
 	lagAtStop, _ := lag(t, brokers)
 	for i := 2000; i < n; i += 500 {
 		produce(t, p, evs[i:i+500])
@@ -158,7 +158,7 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 	}
 	// Backoff from 100ms doubling to 5s, per inserter (2): about 17
 	// attempts each in a minute; without backoff it would be hundreds.
-	attempts := counterValue(sinkInsertFailures) - failuresBefore
+	attempts := failedInserts() - failuresBefore
 	if attempts < 2 || attempts > 50 {
 		t.Fatalf("%v failed inserts during a %s outage, want a backed-off handful", attempts, outage)
 	}
@@ -180,6 +180,17 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 	if c := count(t, s); c.final != n || c.distinct != n {
 		t.Fatalf("counts %+v, want exactly %d", c, n)
 	}
+}
+
+// failedInserts is parley_clickhouse_insert_errors_total over the tables:
+// a failed attempt stops at its first failed table, so this counts
+// attempts.
+func failedInserts() float64 {
+	var n float64
+	for _, t := range EventTables {
+		n += counterValue(insertErrors.WithLabelValues(t))
+	}
+	return n
 }
 
 // counterValue reads a Prometheus counter.
