@@ -95,12 +95,14 @@ func (p *Placement) StartSweeper(idleAfter time.Duration) (stop func()) {
 		defer close(stopped)
 		t := time.NewTicker(every)
 		defer t.Stop()
+		p.count()
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-t.C:
 				p.sweep(now.Add(-idleAfter).Unix())
+				p.count()
 			}
 		}
 	}()
@@ -190,6 +192,13 @@ func (p *Placement) Counts() (live, dormant int) {
 		s.mu.Unlock()
 	}
 	return live, dormant
+}
+
+// count publishes Counts as parley_sessions.
+func (p *Placement) count() {
+	live, dormant := p.Counts()
+	sessionsHeld.WithLabelValues("live").Set(float64(live))
+	sessionsHeld.WithLabelValues("dormant").Set(float64(dormant))
 }
 
 // NewSystem creates the actor system sessions run on. protoactor logs every

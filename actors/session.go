@@ -22,10 +22,16 @@ import (
 	"github.com/parleyhq/parley/wire"
 )
 
-var handled = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "parley_messages_handled_total",
-	Help: "Inbound records handled by session actors, by kind and outcome.",
-}, []string{"kind", "outcome"})
+var (
+	handled = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_messages_handled_total",
+		Help: "Inbound records handled by session actors, by kind and outcome.",
+	}, []string{"kind", "outcome"})
+	sessionsHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "parley_sessions",
+		Help: "Sessions this process holds, live (an actor) or dormant (passivated), as of the sweeper's last pass.",
+	}, []string{"state"})
+)
 
 // Producer is the part of bus.Producer sessions use: asynchronous,
 // group-committed writes with a completion callback.

@@ -8,34 +8,44 @@ import (
 )
 
 //go:embed dashboards/parley.json
-var dashboardJSON []byte
+var analyticsJSON []byte
 
-// Panel is one panel of the provisioned dashboard: its title and the SQL
-// of its queries, with Grafana's macros unexpanded.
+//go:embed dashboards/parley-ops.json
+var opsJSON []byte
+
+// Panel is one panel of a provisioned dashboard: its title and its
+// queries (ClickHouse SQL with Grafana's macros unexpanded, or PromQL).
 type Panel struct {
 	Title   string
 	Queries []string
 }
 
-// Panels are the panels of dashboards/parley.json, for tests that run
-// their SQL.
-func Panels() ([]Panel, error) {
+// Panels are the panels of dashboards/parley.json ("Parley analytics",
+// ClickHouse), for tests that run their SQL.
+func Panels() ([]Panel, error) { return panelsOf("parley.json", analyticsJSON) }
+
+// OpsPanels are the panels of dashboards/parley-ops.json ("Parley
+// operations", Prometheus), for tests that check their metrics exist.
+func OpsPanels() ([]Panel, error) { return panelsOf("parley-ops.json", opsJSON) }
+
+func panelsOf(name string, raw []byte) ([]Panel, error) {
 	var dash struct {
 		Panels []struct {
 			Title   string
 			Targets []struct {
 				RawSQL string `json:"rawSql"`
+				Expr   string `json:"expr"`
 			}
 		}
 	}
-	if err := json.Unmarshal(dashboardJSON, &dash); err != nil {
-		return nil, fmt.Errorf("grafana: dashboards/parley.json: %w", err)
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		return nil, fmt.Errorf("grafana: dashboards/%s: %w", name, err)
 	}
 	out := make([]Panel, len(dash.Panels))
 	for i, p := range dash.Panels {
 		out[i].Title = p.Title
 		for _, t := range p.Targets {
-			out[i].Queries = append(out[i].Queries, t.RawSQL)
+			out[i].Queries = append(out[i].Queries, t.RawSQL+t.Expr)
 		}
 	}
 	return out, nil

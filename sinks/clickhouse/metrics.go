@@ -28,3 +28,14 @@ var (
 		Help: "1 while the sink is retrying a failed batch, else 0.",
 	})
 )
+
+// The error and skip counters are exported from the start, at 0, so that
+// dashboards and alerts on them see 0 rather than no data.
+func init() {
+	for _, t := range EventTables {
+		insertErrors.WithLabelValues(t)
+	}
+	for _, r := range []string{"decode", "invalid"} {
+		sinkSkipped.WithLabelValues(r)
+	}
+}

@@ -40,6 +40,14 @@ var deliveries = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Tenant webhook deliveries by result (ok, retried, failed).",
 }, []string{"result"})
 
+// Every result is exported from the start, at 0, so that a rate over it
+// is 0 rather than no data before the first delivery.
+func init() {
+	for _, r := range []string{"ok", "retried", "failed"} {
+		deliveries.WithLabelValues(r)
+	}
+}
+
 // Payload is what a tenant's webhook receives.
 type Payload struct {
 	ID             string    `json:"id"` // unique per event: receivers deduplicate by it
