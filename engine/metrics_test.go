@@ -3,24 +3,27 @@ package engine
 import (
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/parleyhq/parley/deploy/grafana"
 )
 
 var (
-	promMetric = regexp.MustCompile(`\bparley_[a-z_]+`)
-	promBy     = regexp.MustCompile(`by \(([a-z_, ]+)\)`)
+	promMetric  = regexp.MustCompile(`\bparley_[a-z_]+`)
+	promBy      = regexp.MustCompile(`by \(([a-z_, ]+)\)`)
+	promMatcher = regexp.MustCompile(`([a-z_]+)\s*(?:=~|!~|!=|=)\s*"`)
 )
 
-// Every metric the "Parley operations" dashboard queries, and every label
-// it groups by, is exported by a running engine that has handled a
-// conversation: a renamed metric or label fails here, not on a
-// dashboard that quietly shows no data.
-func TestOpsDashboardMetricsAreExported(t *testing.T) {
+// exportedSamples runs an engine through a conversation and returns its
+// /metrics samples by metric name.
+func exportedSamples(t *testing.T) map[string][]string {
+	t.Helper()
 	h := startHarness(t)
 	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd99", "+447700900456", "Hello")
 	h.twilio.WaitFor(1, 30*time.Second)
@@ -41,7 +44,6 @@ func TestOpsDashboardMetricsAreExported(t *testing.T) {
 		}
 		return nil
 	})
-	// name → the lines of its samples
 	samples := map[string][]string{}
 	for _, line := range strings.Split(exported, "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -51,6 +53,50 @@ func TestOpsDashboardMetricsAreExported(t *testing.T) {
 		name, _, _ = strings.Cut(name, " ")
 		samples[name] = append(samples[name], line)
 	}
+	return samples
+}
+
+// checkExported fails the test for every metric q names that is not in
+// samples, and every label it groups or matches by that the metric lacks.
+func checkExported(t *testing.T, where, q string, samples map[string][]string) {
+	t.Helper()
+	metrics := promMetric.FindAllString(q, -1)
+	if len(metrics) == 0 {
+		t.Errorf("%s: no Parley metric in %q", where, q)
+	}
+	var labels []string
+	for _, by := range promBy.FindAllStringSubmatch(q, -1) {
+		for _, l := range strings.Split(by[1], ",") {
+			labels = append(labels, strings.TrimSpace(l))
+		}
+	}
+	for _, m := range promMatcher.FindAllStringSubmatch(q, -1) {
+		labels = append(labels, m[1])
+	}
+	for _, m := range metrics {
+		lines := samples[m]
+		if len(lines) == 0 {
+			t.Errorf("%s: %s is not exported", where, m)
+			continue
+		}
+		for _, label := range labels {
+			if label == "le" && strings.HasSuffix(m, "_bucket") {
+				continue
+			}
+			if !strings.Contains(lines[0], label+`="`) {
+				t.Errorf("%s: %s has no label %q (%s)", where, m, label, lines[0])
+			}
+		}
+	}
+}
+
+// Every metric the "Parley operations" dashboard and the alert rules
+// query, and every label they group or match by, is exported by a running
+// engine that has handled a conversation: a renamed metric or label fails
+// here, not on a dashboard that quietly shows no data or an alert that
+// never fires.
+func TestOpsDashboardAndAlertsUseExportedMetrics(t *testing.T) {
+	samples := exportedSamples(t)
 	panels, err := grafana.OpsPanels()
 	if err != nil {
 		t.Fatal(err)
@@ -60,28 +106,33 @@ func TestOpsDashboardMetricsAreExported(t *testing.T) {
 	}
 	for _, p := range panels {
 		for _, q := range p.Queries {
-			metrics := promMetric.FindAllString(q, -1)
-			if len(metrics) == 0 {
-				t.Errorf("panel %q: no Parley metric in %q", p.Title, q)
-			}
-			for _, m := range metrics {
-				lines := samples[m]
-				if len(lines) == 0 {
-					t.Errorf("panel %q: %s is not exported", p.Title, m)
-					continue
-				}
-				for _, by := range promBy.FindAllStringSubmatch(q, -1) {
-					for _, label := range strings.Split(by[1], ",") {
-						label = strings.TrimSpace(label)
-						if label == "le" && strings.HasSuffix(m, "_bucket") {
-							continue
-						}
-						if !strings.Contains(lines[0], label+`="`) {
-							t.Errorf("panel %q: %s has no label %q (%s)", p.Title, m, label, lines[0])
-						}
-					}
-				}
-			}
+			checkExported(t, "panel "+p.Title, q, samples)
 		}
+	}
+
+	raw, err := os.ReadFile("../deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			checkExported(t, "alert "+r.Alert, r.Expr, samples)
+		}
+	}
+	if n < 5 {
+		t.Fatalf("%d alert rules", n)
 	}
 }
