@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -134,5 +135,18 @@ func TestOpsDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	}
 	if n < 5 {
 		t.Fatalf("%d alert rules", n)
+	}
+}
+
+// promtool (Debian's prometheus package; CI installs it) accepts the
+// scrape configuration and the alert rules it loads.
+func TestPrometheusConfigIsValid(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool: %v: install Debian's prometheus package (apt-get install -y prometheus)", err)
+	}
+	out, err := exec.Command(promtool, "check", "config", "../deploy/prometheus/prometheus.yml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "rules found") {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
 }
