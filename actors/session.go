@@ -286,6 +286,7 @@ func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 		ConversationId: s.state.ConversationID(),
 		ProviderAtMs:   in.ReceivedAtMs,
 		ReplyId:        m.GetReplyId(),
+		Media:          mediaRefs(m),
 	}
 	o.add(wire.TopicEvents, &wire.Event{
 		Id:     in.Id,
@@ -317,6 +318,15 @@ func logBody(m *wire.CustomerMessage) string {
 		lines = append(lines, "[location: "+where+"]")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// mediaRefs are a message's attachment references, one per line.
+func mediaRefs(m *wire.CustomerMessage) string {
+	refs := make([]string, 0, len(m.GetMedia()))
+	for _, md := range m.GetMedia() {
+		refs = append(refs, md.GetUrl())
+	}
+	return strings.Join(refs, "\n")
 }
 
 // authEvent queues a sign-in event for analytics.

@@ -294,4 +294,11 @@ func TestLogBody(t *testing.T) {
 			}
 		})
 	}
+	two := &wire.CustomerMessage{Media: []*wire.Media{{Url: "meta-media:1"}, {Url: "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"}}}
+	if got := mediaRefs(two); got != "meta-media:1\nhttps://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1" {
+		t.Fatalf("mediaRefs = %q", got)
+	}
+	if got := mediaRefs(&wire.CustomerMessage{Text: "hi"}); got != "" {
+		t.Fatalf("mediaRefs of a text = %q", got)
+	}
 }

@@ -356,6 +356,29 @@ func TestMetaButtonReplyIsLoggedWithItsID(t *testing.T) {
 	})
 }
 
+// A photo reaches the message log as its caption, a line naming the
+// attachment, and the reference to fetch it by.
+func TestMetaImageIsLoggedWithItsReference(t *testing.T) {
+	h := startHarness(t)
+	body, err := os.ReadFile("../channels/meta/testdata/image_message.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.postMeta(t, body)
+	eventually(t, 30*time.Second, func() error {
+		var text, media string
+		err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
+			"SELECT body, media FROM %s.messages FINAL WHERE tenant = 'beta' AND direction = 'in'", h.db)).Scan(&text, &media)
+		if err != nil {
+			return err
+		}
+		if text != "¿Tenéis este corte? 💇\n[image/jpeg]" || media != "meta-media:1003383421387256" {
+			return fmt.Errorf("logged %q with media %q", text, media)
+		}
+		return nil
+	})
+}
+
 func TestTwilioStatusCallbackBecomesADeliveryRow(t *testing.T) {
 	h := startHarness(t)
 	h.sendWhatsApp(t, "SM0123456789abcdef0123456789abcd77", "+447700900456", "Hello")

@@ -1608,8 +1608,12 @@ type MessageLog struct {
 	QueryType      string                 `protobuf:"bytes,7,opt,name=query_type,json=queryType,proto3" json:"query_type,omitempty"`
 	ProviderAtMs   int64                  `protobuf:"varint,8,opt,name=provider_at_ms,json=providerAtMs,proto3" json:"provider_at_ms,omitempty"` // inbound: when the ingress accepted it
 	ReplyId        string                 `protobuf:"bytes,9,opt,name=reply_id,json=replyId,proto3" json:"reply_id,omitempty"`                   // inbound: the id of the button or list row chosen
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// inbound: the attachments, one reference per line: "meta-media:<id>"
+	// (Meta) or the provider's media URL (Twilio). Fetching one needs the
+	// tenant's credentials (the analytics API's media endpoint does it).
+	Media         string `protobuf:"bytes,10,opt,name=media,proto3" json:"media,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MessageLog) Reset() {
@@ -1701,6 +1705,13 @@ func (x *MessageLog) GetProviderAtMs() int64 {
 func (x *MessageLog) GetReplyId() string {
 	if x != nil {
 		return x.ReplyId
+	}
+	return ""
+}
+
+func (x *MessageLog) GetMedia() string {
+	if x != nil {
+		return x.Media
 	}
 	return ""
 }
@@ -2177,7 +2188,7 @@ const file_parley_proto_rawDesc = "" +
 	"\boperator\x18\x05 \x01(\tR\boperator\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12\x1f\n" +
 	"\vby_customer\x18\a \x01(\bR\n" +
-	"byCustomer\"\xa1\x02\n" +
+	"byCustomer\"\xb7\x02\n" +
 	"\n" +
 	"MessageLog\x12\x1c\n" +
 	"\tdirection\x18\x01 \x01(\tR\tdirection\x12\x1d\n" +
@@ -2191,7 +2202,9 @@ const file_parley_proto_rawDesc = "" +
 	"\n" +
 	"query_type\x18\a \x01(\tR\tqueryType\x12$\n" +
 	"\x0eprovider_at_ms\x18\b \x01(\x03R\fproviderAtMs\x12\x19\n" +
-	"\breply_id\x18\t \x01(\tR\areplyId\"Z\n" +
+	"\breply_id\x18\t \x01(\tR\areplyId\x12\x14\n" +
+	"\x05media\x18\n" +
+	" \x01(\tR\x05media\"Z\n" +
 	"\tAuthEvent\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1d\n" +
 	"\n" +

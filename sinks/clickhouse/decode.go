@@ -41,7 +41,7 @@ type flat struct {
 	kind              uint8
 	id, tenant, phone string
 	atMs              int64
-	s                 [8]string
+	s                 [9]string
 	n                 [1]int64
 	b                 [2]bool
 }
@@ -148,10 +148,11 @@ var kindSlots = func() (a [16][16]slot) {
 
 var kindFields = map[uint8]map[protowire.Number]slot{
 	// MessageLog: direction, message_id, provider_id, channel, body,
-	// conversation_id, query_type, reply_id; provider_at_ms.
+	// conversation_id, query_type, reply_id, media; provider_at_ms.
 	kindMessage: {1: {typ: protowire.BytesType, at: 0, int32: false}, 2: {typ: protowire.BytesType, at: 1, int32: false}, 3: {typ: protowire.BytesType, at: 2, int32: false},
 		4: {typ: protowire.BytesType, at: 3, int32: false}, 5: {typ: protowire.BytesType, at: 4, int32: false}, 6: {typ: protowire.BytesType, at: 5, int32: false},
-		7: {typ: protowire.BytesType, at: 6, int32: false}, 9: {typ: protowire.BytesType, at: 7, int32: false}, 8: {typ: protowire.VarintType, at: 0, int32: false}},
+		7: {typ: protowire.BytesType, at: 6, int32: false}, 9: {typ: protowire.BytesType, at: 7, int32: false},
+		10: {typ: protowire.BytesType, at: 8, int32: false}, 8: {typ: protowire.VarintType, at: 0, int32: false}},
 	// AuthEvent: event, profile_id; attempt (int32).
 	kindAuth: {1: {typ: protowire.BytesType, at: 0, int32: false}, 2: {typ: protowire.BytesType, at: 1, int32: false}, 3: {typ: protowire.VarintType, at: 0, int32: true}},
 	// ToolCall: tool, error, conversation_id; ok; latency_us.
@@ -236,7 +237,7 @@ func flatOf(ev *wire.Event) flat {
 	case *wire.Event_Message:
 		f.kind = kindMessage
 		if m := k.Message; m != nil {
-			f.s = [len(f.s)]string{m.Direction, m.MessageId, m.ProviderId, m.Channel, m.Body, m.ConversationId, m.QueryType, m.ReplyId}
+			f.s = [len(f.s)]string{m.Direction, m.MessageId, m.ProviderId, m.Channel, m.Body, m.ConversationId, m.QueryType, m.ReplyId, m.Media}
 			f.n[0] = m.ProviderAtMs
 		}
 	case *wire.Event_Auth:

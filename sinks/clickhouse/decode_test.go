@@ -33,7 +33,7 @@ func randomEvent(r *rand.Rand) *wire.Event {
 	switch r.IntN(7) {
 	case 0:
 		ev.Kind = &wire.Event_Message{Message: &wire.MessageLog{Direction: text(), MessageId: text(), ProviderId: text(), Channel: text(),
-			Body: text(), ConversationId: text(), QueryType: text(), ProviderAtMs: num(), ReplyId: text()}}
+			Body: text(), ConversationId: text(), QueryType: text(), ProviderAtMs: num(), ReplyId: text(), Media: text()}}
 	case 1:
 		ev.Kind = &wire.Event_Auth{Auth: &wire.AuthEvent{Event: text(), ProfileId: text(), Attempt: int32(num())}}
 	case 2:

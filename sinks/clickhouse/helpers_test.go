@@ -81,7 +81,7 @@ func makeEvents(prefix string, n int) []*wire.Event {
 			ev.Kind = &wire.Event_Message{Message: &wire.MessageLog{
 				Direction: dir, MessageId: "m-" + ev.Id, ProviderId: "SM" + ev.Id, Channel: "twilio",
 				Body: fmt.Sprintf("hello %d", i), ConversationId: "c-" + ev.Phone, QueryType: "booking",
-				ProviderAtMs: ev.AtMs - 3, ReplyId: fmt.Sprintf("choice-%d", i%3),
+				ProviderAtMs: ev.AtMs - 3, ReplyId: fmt.Sprintf("choice-%d", i%3), Media: "meta-media:" + ev.Id,
 			}}
 		}
 		evs[i] = ev

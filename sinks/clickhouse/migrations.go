@@ -60,6 +60,7 @@ var migrations = []migration{
 		return []string{createHourly(c, cfg.RetentionDays), createFirstResponses(c, cfg.RetentionDays), createRollupRuns}
 	}, nil},
 	{11, "messages.reply_id", nil, []addColumn{messagesReplyID}},
+	{12, "messages.media", nil, []addColumn{messagesMedia}},
 }
 
 // Migrate brings the schema up to date: the migrations not yet recorded in

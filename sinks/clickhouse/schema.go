@@ -390,6 +390,10 @@ ORDER BY (kind, day)`
 // a customer chose (empty for everything else).
 var messagesReplyID = addColumn{TableMessages, "reply_id", "String DEFAULT '' AFTER query_type"}
 
+// messagesMedia is migration 12: an inbound message's attachments, one
+// reference per line (see wire.MessageLog.Media).
+var messagesMedia = addColumn{TableMessages, "media", "String DEFAULT '' AFTER reply_id"}
+
 // createAudit: a plain MergeTree, append-only. phone_hash is
 // hex(SHA-256("parley-forget-v1|" + tenant + "|" + phone)): enough to answer
 // "was this number erased, and when" by recomputing it, without keeping
@@ -424,7 +428,7 @@ ORDER BY version`
 
 // Columns written by the writer, in Append order.
 const (
-	messageColumns      = "event_id, tenant, phone, direction, message_id, provider_id, channel, conversation_id, body, query_type, at, at_ms, provider_at, provider_at_ms, reply_id"
+	messageColumns      = "event_id, tenant, phone, direction, message_id, provider_id, channel, conversation_id, body, query_type, at, at_ms, provider_at, provider_at_ms, reply_id, media"
 	authColumns         = "event_id, tenant, phone, profile_id, event, attempt, at, at_ms"
 	toolCallColumns     = "event_id, tenant, phone, conversation_id, tool, ok, latency_us, error, at, at_ms"
 	usageColumns        = "event_id, tenant, phone, metric, value, model, at, at_ms"

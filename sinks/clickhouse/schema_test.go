@@ -225,9 +225,11 @@ func TestMigrateUpgradesConversationFirsts(t *testing.T) {
 	if err := s.migrate(ctx, migrations[:8]); err != nil {
 		t.Fatal(err)
 	}
-	// This build's writer also needs migration 11's column.
-	if err := s.addColumn(ctx, messagesReplyID); err != nil {
-		t.Fatal(err)
+	// This build's writer also needs the columns of migrations 11 and 12.
+	for _, c := range []addColumn{messagesReplyID, messagesMedia} {
+		if err := s.addColumn(ctx, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	const at = baseMs + 7_000
 	evs := kindEvents("u", "acme", "+447700900001", at)

@@ -36,9 +36,9 @@ type common struct {
 
 type messageCols struct {
 	common
-	direction, messageID, providerID, channel, conversationID, body, queryType, replyID []string
-	providerAt                                                                          []time.Time
-	providerAtMs                                                                        []uint16
+	direction, messageID, providerID, channel, conversationID, body, queryType, replyID, media []string
+	providerAt                                                                                 []time.Time
+	providerAtMs                                                                               []uint16
 }
 
 type authCols struct {
@@ -182,7 +182,7 @@ func flatRows(flats []flat) (*rows, error) {
 			pat, patMs := splitMs(f.n[0])
 			c.direction, c.messageID, c.providerID = append(c.direction, f.s[0]), append(c.messageID, f.s[1]), append(c.providerID, f.s[2])
 			c.channel, c.body, c.conversationID = append(c.channel, f.s[3]), append(c.body, f.s[4]), append(c.conversationID, f.s[5])
-			c.queryType, c.replyID = append(c.queryType, f.s[6]), append(c.replyID, f.s[7])
+			c.queryType, c.replyID, c.media = append(c.queryType, f.s[6]), append(c.replyID, f.s[7]), append(c.media, f.s[8])
 			c.providerAt, c.providerAtMs = append(c.providerAt, pat), append(c.providerAtMs, patMs)
 		case kindAuth:
 			c := &r.auth
@@ -227,7 +227,7 @@ func (r *rows) batches() []tableBatch {
 	all := []tableBatch{
 		{TableMessages, messageColumns, len(r.messages.id), []any{r.messages.id, r.messages.tenant, r.messages.phone,
 			r.messages.direction, r.messages.messageID, r.messages.providerID, r.messages.channel, r.messages.conversationID,
-			r.messages.body, r.messages.queryType, r.messages.at, r.messages.ms, r.messages.providerAt, r.messages.providerAtMs, r.messages.replyID}},
+			r.messages.body, r.messages.queryType, r.messages.at, r.messages.ms, r.messages.providerAt, r.messages.providerAtMs, r.messages.replyID, r.messages.media}},
 		{TableAuthEvents, authColumns, len(r.auth.id), []any{r.auth.id, r.auth.tenant, r.auth.phone,
 			r.auth.profileID, r.auth.event, r.auth.attempt, r.auth.at, r.auth.ms}},
 		{TableToolCalls, toolCallColumns, len(r.toolCalls.id), []any{r.toolCalls.id, r.toolCalls.tenant, r.toolCalls.phone,

@@ -23,22 +23,22 @@ func TestWriteEventsStoresEveryField(t *testing.T) {
 
 	// One message, field by field; the time is exact to the millisecond.
 	var (
-		tenant, phone, direction, messageID, providerID, channel, conv, body, qt, reply string
-		at, providerAt                                                                  time.Time
-		atMs, providerAtMs                                                              uint16
-		exactMs                                                                         uint64
+		tenant, phone, direction, messageID, providerID, channel, conv, body, qt, reply, media string
+		at, providerAt                                                                         time.Time
+		atMs, providerAtMs                                                                     uint16
+		exactMs                                                                                uint64
 	)
 	err := s.Conn().QueryRow(ctx, `SELECT tenant, phone, direction, message_id, provider_id, channel, conversation_id,
-		body, query_type, reply_id, at, at_ms, provider_at, provider_at_ms, toUInt64(at) * 1000 + at_ms
+		body, query_type, reply_id, media, at, at_ms, provider_at, provider_at_ms, toUInt64(at) * 1000 + at_ms
 		FROM messages FINAL WHERE event_id = 'w-000001'`).Scan(&tenant, &phone, &direction, &messageID, &providerID,
-		&channel, &conv, &body, &qt, &reply, &at, &atMs, &providerAt, &providerAtMs, &exactMs)
+		&channel, &conv, &body, &qt, &reply, &media, &at, &atMs, &providerAt, &providerAtMs, &exactMs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := evs[1].GetMessage()
 	if tenant != evs[1].Tenant || phone != evs[1].Phone || direction != m.Direction || messageID != m.MessageId ||
 		providerID != m.ProviderId || channel != m.Channel || conv != m.ConversationId || body != m.Body || qt != m.QueryType ||
-		reply != m.ReplyId || reply == "" {
+		reply != m.ReplyId || reply == "" || media != m.Media || media == "" {
 		t.Fatalf("row differs from %v: %s %s %s %s %s %s %s %s %s %s", evs[1], tenant, phone, direction, messageID, providerID, channel, conv, body, qt, reply)
 	}
 	if int64(exactMs) != evs[1].AtMs || at.Unix()*1000+int64(atMs) != evs[1].AtMs ||
