@@ -26,6 +26,11 @@
 //	     400  100 a required field missing or wrong, an unknown field, a
 //	          method other than POST, any other path (subcode 33)
 //	     any  scripted with FailNext or FailNextWith
+//	GET  /{version}/{media id}        (media added with AddMedia)
+//	     200  {"messaging_product":"whatsapp","url","mime_type","sha256",
+//	           "file_size","id"}; the url is this server's /media-download/{id}
+//	     400  100 unknown media id; 401 as above
+//	GET  /media-download/{media id}   the bytes, with the bearer token only
 //
 // Graph's error body is {"error": {"message", "type", "code",
 // "error_subcode", "error_data": {"messaging_product", "details"},
@@ -36,8 +41,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -106,6 +113,7 @@ type Server struct {
 	srv   *httptest.Server
 
 	mu       sync.Mutex
+	media    map[string]storedMedia
 	messages []Message
 	attempts int
 	failures []Failure
@@ -114,10 +122,23 @@ type Server struct {
 	changed chan struct{}
 }
 
+type storedMedia struct {
+	mimeType string
+	data     []byte
+}
+
+// AddMedia makes a media id known, as if a customer had sent the file:
+// GET /{version}/{id} describes it and its url serves data.
+func (s *Server) AddMedia(id, mimeType string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.media[id] = storedMedia{mimeType, append([]byte(nil), data...)}
+}
+
 // New starts a server that accepts the given access token for any business
 // number. Close it when done, or use Start.
 func New(token string) *Server {
-	s := &Server{token: token, changed: make(chan struct{})}
+	s := &Server{token: token, changed: make(chan struct{}), media: map[string]storedMedia{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -283,7 +304,65 @@ type request struct {
 	Context     json.RawMessage `json:"context"`
 }
 
+var (
+	mediaPath    = regexp.MustCompile(`^/v\d+\.\d+/(\d+)$`)
+	downloadPath = regexp.MustCompile(`^/media-download/(\d+)$`)
+)
+
+// authorized answers 401 as Graph does unless the request carries the
+// server's bearer token.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	switch {
+	case !ok || token == "":
+		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 104, Message: "An access token is required to request this resource."})
+		return false
+	case subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) != 1:
+		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 190, Message: "Invalid OAuth access token - Cannot parse access token"})
+		return false
+	}
+	return true
+}
+
+// serveMedia answers the media endpoints; false when r is not for them.
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
+	id, download := "", false
+	if m := mediaPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodGet {
+		id = m[1]
+	} else if m := downloadPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodGet {
+		id, download = m[1], true
+	} else {
+		return false
+	}
+	if !s.authorized(w, r) {
+		return true
+	}
+	s.mu.Lock()
+	md, ok := s.media[id]
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, Failure{Status: http.StatusBadRequest, Code: 100, Subcode: 33, Type: "GraphMethodException",
+			Message: "Unsupported get request. Object with ID '" + id + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation."})
+		return true
+	}
+	if download {
+		w.Header().Set("Content-Type", md.mimeType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(md.data)))
+		_, _ = w.Write(md.data)
+		return true
+	}
+	sum := sha256.Sum256(md.data)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"messaging_product": "whatsapp", "url": s.srv.URL + "/media-download/" + id, "mime_type": md.mimeType,
+		"sha256": hex.EncodeToString(sum[:]), "file_size": len(md.data), "id": id,
+	})
+	return true
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveMedia(w, r) {
+		return
+	}
 	m := messagesPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		writeError(w, Failure{Status: http.StatusBadRequest, Code: 100, Subcode: 33, Type: "GraphMethodException",
@@ -298,13 +377,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			Message: "Unsupported " + strings.ToLower(r.Method) + " request."})
 		return
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	switch {
-	case !ok || token == "":
-		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 104, Message: "An access token is required to request this resource."})
-		return
-	case subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) != 1:
-		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 190, Message: "Invalid OAuth access token - Cannot parse access token"})
+	if !s.authorized(w, r) {
 		return
 	}
 	s.mu.Lock()
@@ -334,7 +407,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	msg := Message{
 		Version:       m[1],
 		PhoneNumberID: m[2],
-		Token:         token,
+		Token:         strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
 		To:            req.To,
 		Type:          req.Type,
 		Body:          json.RawMessage(body.Bytes()),
