@@ -24,6 +24,9 @@
 //	     400  21604/21603 To or From missing, 21211 To not a number,
 //	          21619 neither Body, ContentSid nor MediaUrl
 //	     any  scripted with FailNext
+//	GET  /2010-04-01/Accounts/{AccountSid}/Messages/{sid}/Media/{sid}
+//	     (added with AddMedia) 307 to /cdn/…, which serves the file
+//	     without credentials; 401 20003, 404 20404 as above
 //
 // Twilio's error body is {"code", "message", "more_info", "status"}, which
 // is what twilio-go decodes into client.TwilioRestError.
@@ -90,6 +93,7 @@ type Server struct {
 	srv        *httptest.Server
 
 	mu       sync.Mutex
+	media    map[string]storedMedia // by path
 	messages []Message
 	attempts int
 	failures []scripted
@@ -103,10 +107,66 @@ type scripted struct {
 	message      string
 }
 
+type storedMedia struct {
+	contentType string
+	data        []byte
+}
+
+// AddMedia makes a customer's file available as Twilio serves it, and
+// returns its URL as a webhook's MediaUrl0 carries it:
+// /2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}. With the
+// account's credentials it redirects, as Twilio does, to a URL on this
+// server that serves data without credentials.
+func (s *Server) AddMedia(messageSID, mediaSID, contentType string, data []byte) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	path := "/2010-04-01/Accounts/" + s.accountSID + "/Messages/" + messageSID + "/Media/" + mediaSID
+	s.media[path] = storedMedia{contentType, append([]byte(nil), data...)}
+	return s.srv.URL + path
+}
+
+var mediaPath = regexp.MustCompile(`^/2010-04-01/Accounts/[^/]+/Messages/[^/]+/Media/[^/]+$`)
+
+// serveMedia answers the media URLs and their redirect targets; false when
+// r is not for them.
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
+	if path, ok := strings.CutPrefix(r.URL.Path, "/cdn"); ok && r.Method == http.MethodGet {
+		s.mu.Lock()
+		md, found := s.media[path]
+		s.mu.Unlock()
+		if !found {
+			http.NotFound(w, r)
+			return true
+		}
+		w.Header().Set("Content-Type", md.contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(md.data)))
+		_, _ = w.Write(md.data)
+		return true
+	}
+	if !mediaPath.MatchString(r.URL.Path) || r.Method != http.MethodGet {
+		return false
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok || !equal(user, s.accountSID) || !equal(pass, s.authToken) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		return true
+	}
+	s.mu.Lock()
+	_, found := s.media[r.URL.Path]
+	s.mu.Unlock()
+	if !found {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		return true
+	}
+	http.Redirect(w, r, "/cdn"+r.URL.Path, http.StatusTemporaryRedirect)
+	return true
+}
+
 // New starts a server that accepts the given account SID and auth token.
 // Close it when done, or use Start.
 func New(accountSID, authToken string) *Server {
-	s := &Server{accountSID: accountSID, authToken: authToken, changed: make(chan struct{})}
+	s := &Server{accountSID: accountSID, authToken: authToken, changed: make(chan struct{}), media: map[string]storedMedia{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -264,6 +324,9 @@ var (
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveMedia(w, r) {
+		return
+	}
 	m := messagesPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
