@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -42,7 +43,16 @@ type Options struct {
 	QueryTimeout time.Duration
 	Now          func() time.Time
 	Logger       *slog.Logger
+	// FetchMedia downloads a customer's file by its reference in
+	// messages.media, with the tenant's provider credentials (the engine
+	// dispatches to Meta or Twilio); ErrMediaNotFound when the provider
+	// does not have it. Nil: the media endpoint answers 404.
+	FetchMedia func(ctx context.Context, t *tenants.Tenant, ref string) (body io.ReadCloser, contentType string, size int64, err error)
 }
+
+// ErrMediaNotFound is what FetchMedia returns for a file the provider does
+// not have (any more).
+var ErrMediaNotFound = errors.New("media not found")
 
 // API is the analytics JSON API:
 //
@@ -51,6 +61,7 @@ type Options struct {
 //	GET    /api/v1/tenants/{tenant}/analytics/timeseries       ?metric=&step=hour|day&from=&to=
 //	GET    /api/v1/tenants/{tenant}/analytics/power-users      ?from=&to=&limit=
 //	GET    /api/v1/tenants/{tenant}/messages                   ?phone=&from=&to=&limit=
+//	GET    /api/v1/tenants/{tenant}/media                      ?ref= a file a customer sent (admin, agent)
 //	DELETE /api/v1/tenants/{tenant}/customers/{phone}          GDPR erasure (admin)
 //
 // from and to are RFC 3339, taken to the second; to defaults to now, from
@@ -95,6 +106,7 @@ var routes = map[string]route{
 	"analytics/timeseries":  {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).timeseries},
 	"analytics/power-users": {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).powerUsers},
 	"messages":              {fasthttp.MethodGet, apikeys.MessagesRead, (*API).messages},
+	"media":                 {fasthttp.MethodGet, apikeys.MediaRead, (*API).media},
 	"customers/":            {fasthttp.MethodDelete, apikeys.CustomersForget, (*API).forget},
 }
 

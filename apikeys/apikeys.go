@@ -56,11 +56,14 @@ const (
 	ConversationsWrite Permission = "conversations:write"
 	// CustomersForget: GDPR erasure of a customer.
 	CustomersForget Permission = "customers:forget"
+	// MediaRead: the files customers sent (photos, documents), for the
+	// people who answer them; analysts read the log without them.
+	MediaRead Permission = "media:read"
 )
 
 // grants are what each role may do; admin may do everything.
 var grants = map[string][]Permission{
-	RoleAgent:   {MessagesRead, MessagesSend, ConversationsRead, ConversationsWrite},
+	RoleAgent:   {MessagesRead, MessagesSend, ConversationsRead, ConversationsWrite, MediaRead},
 	RoleAnalyst: {AnalyticsRead, MessagesRead},
 }
 

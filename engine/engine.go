@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -171,11 +172,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		// connections instead of dialling for most of them.
 		MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 	}}
+	twilioAPI, metaAPI := twilio.NewSender(sendClient), meta.NewSender(sendClient)
 	sender := outbound.New(outbound.Options{
 		Consumer:      consumerOpts(),
 		Tenants:       reg,
-		Twilio:        twilio.NewSender(sendClient),
-		Meta:          meta.NewSender(sendClient),
+		Twilio:        twilioAPI,
+		Meta:          metaAPI,
 		Sim:           e.Sim,
 		PublicBaseURL: cfg.HTTP.PublicBaseURL,
 		RateLimit: func(t *tenants.Tenant, _ string) float64 {
@@ -252,6 +254,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Logger:  e.log,
 		// Erasure first empties the live session, through its own
 		// stream, then deletes the rows.
+		FetchMedia: func(ctx context.Context, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error) {
+			return fetchMedia(ctx, twilioAPI, metaAPI, t, ref)
+		},
 		ForgetSession: func(tenant, phone string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
@@ -282,6 +287,29 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}
 	e.goRun("http", func() error { return e.http.Serve(e.ln) })
 	return e, nil
+}
+
+// fetchMedia downloads a customer's file by its reference in
+// messages.media from the provider it came through.
+func fetchMedia(ctx context.Context, tw *twilio.Sender, mt *meta.Sender, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error) {
+	var (
+		body io.ReadCloser
+		ct   string
+		size int64
+		err  error
+	)
+	switch id, isMeta := meta.MediaID(ref); {
+	case isMeta && t.Meta != nil:
+		body, ct, size, err = mt.FetchMedia(ctx, *t.Meta, id)
+	case !isMeta && t.Twilio != nil:
+		body, ct, size, err = tw.FetchMedia(ctx, t.Twilio, ref)
+	default:
+		return nil, "", 0, analytics.ErrMediaNotFound
+	}
+	if errors.Is(err, meta.ErrMediaNotFound) || errors.Is(err, twilio.ErrMediaNotFound) {
+		err = fmt.Errorf("%w: %v", analytics.ErrMediaNotFound, err)
+	}
+	return body, ct, size, err
 }
 
 // StoreConfig is the ClickHouse store's configuration for cfg, at addr
