@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -29,6 +30,9 @@ type LogEntry struct {
 	Channel        string    `json:"channel"`
 	MessageID      string    `json:"message_id"`
 	EventID        string    `json:"event_id"`
+	// Media are the references of the files the customer sent, for
+	// GET .../media?ref= (admin and agent keys).
+	Media []string `json:"media,omitempty"`
 }
 
 // maxScan bounds the keys the log reads to fill one page despite
@@ -93,7 +97,7 @@ func (q *Querier) Messages(ctx context.Context, tenant string, f MessageFilter) 
 	if len(ids) == 0 {
 		return []LogEntry{}, nil
 	}
-	query := fmt.Sprintf(`SELECT event_id, phone, toString(direction), message_id, toString(channel), conversation_id, body, toString(query_type), toUInt64(at) * 1000 + at_ms
+	query := fmt.Sprintf(`SELECT event_id, phone, toString(direction), message_id, toString(channel), conversation_id, body, toString(query_type), toUInt64(at) * 1000 + at_ms, media
 		FROM messages WHERE %s AND at >= toDateTime(%d) AND at <= toDateTime(%d) AND has(?, event_id)
 		LIMIT 1 BY event_id`, where, minAt, maxAt)
 	out := make([]LogEntry, 0, len(ids))
@@ -101,8 +105,12 @@ func (q *Querier) Messages(ctx context.Context, tenant string, f MessageFilter) 
 		for rows.Next() {
 			var e LogEntry
 			var ms uint64
-			if err := rows.Scan(&e.EventID, &e.Phone, &e.Direction, &e.MessageID, &e.Channel, &e.ConversationID, &e.Body, &e.QueryType, &ms); err != nil {
+			var media string
+			if err := rows.Scan(&e.EventID, &e.Phone, &e.Direction, &e.MessageID, &e.Channel, &e.ConversationID, &e.Body, &e.QueryType, &ms, &media); err != nil {
 				return err
+			}
+			if media != "" {
+				e.Media = strings.Split(media, "\n")
 			}
 			e.At = time.UnixMilli(int64(ms)).UTC()
 			out = append(out, e)

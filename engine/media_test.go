@@ -53,6 +53,20 @@ func TestMediaThroughTheAPI(t *testing.T) {
 		return res, b
 	}
 
+	// The conversation log names the files.
+	status, log, _ := h.api(t, http.MethodGet, "/api/v1/tenants/beta/messages", admin, "")
+	refs := map[string]bool{}
+	entries, _ := log["messages"].([]any)
+	for _, e := range entries {
+		media, _ := e.(map[string]any)["media"].([]any)
+		for _, r := range media {
+			refs[r.(string)] = true
+		}
+	}
+	if status != 200 || !refs["meta-media:1003383421387256"] || !refs["meta-media:2070396176763463"] {
+		t.Fatalf("log: %d, media %v", status, refs)
+	}
+
 	res, b := get("beta", admin, "meta-media:1003383421387256")
 	if res.StatusCode != 200 || !bytes.Equal(b, photo) || res.Header.Get("Content-Type") != "image/jpeg" || res.Header.Get("Content-Disposition") != "inline" {
 		t.Fatalf("photo: %d %s %q, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("Content-Disposition"), len(b))
