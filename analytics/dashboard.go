@@ -23,8 +23,9 @@ const DashboardPrefix = "/dashboard"
 
 // dashboardCSP allows the page's own script, style and API calls only. No
 // inline script exists, so none is allowed: a message body that made its
-// way into the page as HTML could not run.
-const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+// way into the page as HTML could not run. Images may also be blob: URLs:
+// the files customers sent, fetched with the key and shown in the log.
+const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Dashboard serves the dashboard page (/dashboard, /dashboard/) and its
 // assets (/dashboard/app.js, /dashboard/app.css).

@@ -309,13 +309,58 @@
         el('td', { class: 'mono' }, fmtTime(m.at)),
         el('td', { class: 'mono' }, m.phone),
         el('td', { class: 'dir-' + m.direction, title: m.direction === 'in' ? 'from the customer' : 'to the customer' }, m.direction === 'in' ? '←' : '→'),
-        el('td', { class: 'body' }, m.body),
+        bodyCell(m),
         el('td', {}, m.query_type),
         el('td', { class: 'mono' }, m.conversation_id.slice(0, 8)));
       return tr;
     }));
     if (!res.messages.length) body.append(emptyRow(6, 'No messages match.'));
     $('log').dataset.rows = String(res.messages.length);
+  }
+
+  // bodyCell is a message's text and, for each file the customer sent, a
+  // button that fetches it with the key (a plain link could not carry
+  // it) and shows it: an image in place, anything else as a link to the
+  // downloaded copy. Files are for admin and agent keys.
+  const fetchedMedia = new Map(); // ref → Blob, kept across refreshes
+
+  function showMedia(holder, blob, i) {
+    const url = URL.createObjectURL(blob);
+    const shown = blob.type.startsWith('image/')
+      ? el('img', { src: url, alt: 'file ' + (i + 1) + ' from the customer' })
+      : el('a', { href: url, download: 'file-' + (i + 1) }, 'Download file ' + (i + 1) + ' (' + (blob.type || 'unknown type') + ')');
+    holder.replaceChildren(shown);
+    holder.dataset.state = 'shown';
+  }
+
+  function bodyCell(m) {
+    const td = el('td', { class: 'body' }, m.body);
+    (m.media || []).forEach((ref, i) => {
+      const holder = el('div', { class: 'media', 'data-ref': ref, 'data-state': '' });
+      td.append(holder);
+      if (fetchedMedia.has(ref)) return showMedia(holder, fetchedMedia.get(ref), i);
+      const button = el('button', { type: 'button' }, 'Show file ' + (i + 1));
+      button.addEventListener('click', async () => {
+        holder.dataset.state = 'loading';
+        let res;
+        try {
+          res = await fetch('/api/v1/tenants/' + encodeURIComponent(state.tenant) + '/media?ref=' + encodeURIComponent(ref),
+            { headers: { Authorization: 'Bearer ' + apiKey() } });
+        } catch (e) {
+          res = null;
+        }
+        if (!res || !res.ok) {
+          holder.dataset.state = 'error';
+          button.textContent = res && res.status === 403 ? 'Files need an admin or agent key' : 'File unavailable';
+          return;
+        }
+        const blob = await res.blob();
+        fetchedMedia.set(ref, blob);
+        showMedia(holder, blob, i);
+      });
+      holder.append(button);
+    });
+    return td;
   }
 
   async function reloadLog() {
