@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"hash/fnv"
 	"math/big"
 	"strconv"
 	"time"
@@ -308,11 +307,7 @@ func (x *execution) ask(e conversation.AskBrain) {
 // redelivered report (the same provider id and status as one of the last
 // few) records nothing: false.
 func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.DeliveryStatus) bool {
-	h := fnv.New64a()
-	h.Write([]byte(st.ProviderId))
-	h.Write([]byte{0})
-	h.Write([]byte(st.Status))
-	sum := h.Sum64()
+	sum := conversation.HashID(st.ProviderId + "\x00" + st.Status)
 	for _, seen := range s.recentStatuses {
 		if seen == sum {
 			return false

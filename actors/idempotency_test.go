@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -122,17 +121,7 @@ func TestKeyedSendReachesTheCustomerOnce(t *testing.T) {
 	}
 	// What reached parley.outbound: the two distinct sends, once each.
 	seen := map[string]int{}
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		m, err := s.reader.ReadMessage(ctx)
-		cancel()
-		if err != nil {
-			break
-		}
-		out := &wire.Outbound{}
-		if err := proto.Unmarshal(m.Value, out); err != nil {
-			t.Fatal(err)
-		}
+	for _, out := range drain(t, s.reader, 500*time.Millisecond, func() *wire.Outbound { return &wire.Outbound{} }) {
 		seen[out.Id]++
 	}
 	if len(seen) != 2 || seen[first.OutboundId] != 1 || seen[second.OutboundId] != 1 {

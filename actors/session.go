@@ -303,6 +303,9 @@ func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 // without a caption is not an empty line in the conversation log. Media
 // are described, not linked: their URLs need the provider's credentials.
 func logBody(m *wire.CustomerMessage) string {
+	if len(m.GetMedia()) == 0 && m.GetLocation() == nil {
+		return m.GetText() // most messages: nothing to build
+	}
 	lines := []string{}
 	if m.GetText() != "" {
 		lines = append(lines, m.GetText())
@@ -322,6 +325,9 @@ func logBody(m *wire.CustomerMessage) string {
 
 // mediaRefs are a message's attachment references, one per line.
 func mediaRefs(m *wire.CustomerMessage) string {
+	if len(m.GetMedia()) == 0 {
+		return ""
+	}
 	refs := make([]string, 0, len(m.GetMedia()))
 	for _, md := range m.GetMedia() {
 		refs = append(refs, md.GetUrl())

@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/brain/rules"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -39,16 +40,7 @@ type sessions struct {
 
 func startSessions(t *testing.T, idle time.Duration) *sessions {
 	t.Helper()
-	b, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, b.Addrs(), 1, 1, wire.TopicOutbound, wire.TopicEvents); err != nil {
-		t.Fatal(err)
-	}
+	b := kafkatest.Start(t, 1, wire.TopicOutbound, wire.TopicEvents)
 	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
 	t.Cleanup(func() { p.Close() })
 	reg, err := tenants.NewRegistry([]tenants.Tenant{{ID: "demo", Name: "Demo", Sim: true}})
@@ -98,20 +90,31 @@ func (s *sessions) say(t *testing.T, phone, text string) []string {
 		t.Fatalf("%q never acknowledged", text)
 	}
 	var replies []string
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		m, err := s.reader.ReadMessage(ctx)
-		cancel()
-		if err != nil {
-			return replies
-		}
-		out := &wire.Outbound{}
-		if err := proto.Unmarshal(m.Value, out); err != nil {
-			t.Fatal(err)
-		}
+	for _, out := range drain(t, s.reader, 300*time.Millisecond, func() *wire.Outbound { return &wire.Outbound{} }) {
 		if out.InReplyTo == in.Id {
 			replies = append(replies, out.Text)
 		}
+	}
+	return replies
+}
+
+// drain reads r until nothing arrives for idle, decoding every record
+// into a new M.
+func drain[M proto.Message](t *testing.T, r *kafka.Reader, idle time.Duration, newM func() M) []M {
+	t.Helper()
+	var out []M
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), idle)
+		m, err := r.ReadMessage(ctx)
+		cancel()
+		if err != nil {
+			return out
+		}
+		v := newM()
+		if err := proto.Unmarshal(m.Value, v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
 	}
 }
 
@@ -239,17 +242,7 @@ func TestRedeliveredStatusIsRecordedOnce(t *testing.T) {
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: wire.TopicEvents, Partition: 0, MaxWait: 50 * time.Millisecond})
 	defer r.Close()
 	var got []string
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		m, err := r.ReadMessage(ctx)
-		cancel()
-		if err != nil {
-			break
-		}
-		ev := &wire.Event{}
-		if err := proto.Unmarshal(m.Value, ev); err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range drain(t, r, 500*time.Millisecond, func() *wire.Event { return &wire.Event{} }) {
 		if d := ev.GetDelivery(); d != nil {
 			got = append(got, d.Status)
 		}

@@ -2,12 +2,13 @@ package conversation
 
 import "hash/fnv"
 
-// Message ids are remembered as 64-bit FNV-1a hashes rather than strings:
-// 8 bytes instead of a 16-byte header plus 34+ bytes of text. Provider ids
-// are assigned by Twilio or Meta, not chosen by customers, and only ids of
-// one phone number are compared, so a collision (about 2^-64 per pair)
-// is not a practical concern.
-func hashID(id string) uint64 {
+// HashID is how message ids are remembered: as 64-bit FNV-1a hashes
+// rather than strings, 8 bytes instead of a 16-byte header plus 34+ bytes
+// of text. Provider ids are assigned by Twilio or Meta, not chosen by
+// customers, and only ids of one phone number are compared, so a
+// collision (about 2^-64 per pair) is not a practical concern. The shell
+// remembers recent delivery callbacks the same way.
+func HashID(id string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(id))
 	return h.Sum64()

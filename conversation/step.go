@@ -67,7 +67,7 @@ func (c *step) askGeneral(text string) {
 func (c *step) inbound(e Inbound) {
 	s := c.s
 	if e.ProviderID != "" {
-		h, ttl := hashID(e.ProviderID), secs(c.p.DedupeTTL)
+		h, ttl := HashID(e.ProviderID), secs(c.p.DedupeTTL)
 		if s.hasSeen(h, c.t, ttl) {
 			c.emit(Dropped{Reason: DropDuplicate, ProviderID: e.ProviderID})
 			return

@@ -19,6 +19,16 @@ func (h *harness) api(t *testing.T, method, path, key, body string) (int, map[st
 // apiWith is api with extra request headers.
 func (h *harness) apiWith(t *testing.T, method, path, key, body string, headers map[string]string) (int, map[string]any, http.Header) {
 	t.Helper()
+	res, b := h.request(t, method, path, key, body, headers)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return res.StatusCode, m, res.Header
+}
+
+// request makes an API request with the key (when not empty) and
+// headers, and returns the response with its whole body read.
+func (h *harness) request(t *testing.T, method, path, key, body string, headers map[string]string) (*http.Response, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(method, h.engine.URL()+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range headers {
@@ -33,9 +43,7 @@ func (h *harness) apiWith(t *testing.T, method, path, key, body string, headers 
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return res.StatusCode, m, res.Header
+	return res, b
 }
 
 func errorCode(m map[string]any) string {

@@ -292,20 +292,18 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 // fetchMedia downloads a customer's file by its reference in
 // messages.media from the provider it came through.
 func fetchMedia(ctx context.Context, tw *twilio.Sender, mt *meta.Sender, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error) {
-	var (
-		body io.ReadCloser
-		ct   string
-		size int64
-		err  error
-	)
 	switch id, isMeta := meta.MediaID(ref); {
 	case isMeta && t.Meta != nil:
-		body, ct, size, err = mt.FetchMedia(ctx, *t.Meta, id)
+		return asMediaResult(mt.FetchMedia(ctx, *t.Meta, id))
 	case !isMeta && t.Twilio != nil:
-		body, ct, size, err = tw.FetchMedia(ctx, t.Twilio, ref)
-	default:
-		return nil, "", 0, analytics.ErrMediaNotFound
+		return asMediaResult(tw.FetchMedia(ctx, t.Twilio, ref))
 	}
+	return nil, "", 0, analytics.ErrMediaNotFound
+}
+
+// asMediaResult passes a provider's download on, its "not found" as the
+// API's.
+func asMediaResult(body io.ReadCloser, ct string, size int64, err error) (io.ReadCloser, string, int64, error) {
 	if errors.Is(err, meta.ErrMediaNotFound) || errors.Is(err, twilio.ErrMediaNotFound) {
 		err = fmt.Errorf("%w: %v", analytics.ErrMediaNotFound, err)
 	}

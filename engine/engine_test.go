@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -43,11 +43,7 @@ func TestMain(m *testing.M) { chtest.Main(m) }
 
 func startHarness(t *testing.T) *harness {
 	t.Helper()
-	broker, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
+	broker := kafkatest.Start(t, 0)
 	tw := twiliotest.New(acmeSID, acmeToken)
 	t.Cleanup(tw.Close)
 	graph := metatest.Start(t, metatest.TestAccessToken)
@@ -333,50 +329,34 @@ func TestSignedMetaWebhookGetsReplyThroughTheGraphAPI(t *testing.T) {
 	})
 }
 
-// A customer's press of a reply button reaches the message log with the
-// button's id as well as its title.
-func TestMetaButtonReplyIsLoggedWithItsID(t *testing.T) {
-	h := startHarness(t)
-	body, err := os.ReadFile("../channels/meta/testdata/interactive_button_reply.json")
-	if err != nil {
-		t.Fatal(err)
+// What a Meta webhook carries besides text reaches the message log: the
+// id of the reply button pressed, next to its title; a photo as its
+// caption, a line naming the attachment, and the reference to fetch it by.
+func TestMetaMessagesAreLoggedWithTheirIDs(t *testing.T) {
+	cases := []struct {
+		file, body, replyID, media string
+	}{
+		{"interactive_button_reply.json", "Sí, confirmo", "confirm-booking-8841", ""},
+		{"image_message.json", "¿Tenéis este corte? 💇\n[image/jpeg]", "", "meta-media:1003383421387256"},
 	}
-	h.postMeta(t, body)
-	eventually(t, 30*time.Second, func() error {
-		var text, replyID string
-		err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
-			"SELECT body, reply_id FROM %s.messages FINAL WHERE tenant = 'beta' AND direction = 'in'", h.db)).Scan(&text, &replyID)
-		if err != nil {
-			return err
-		}
-		if text != "Sí, confirmo" || replyID != "confirm-booking-8841" {
-			return fmt.Errorf("logged %q with reply id %q", text, replyID)
-		}
-		return nil
-	})
-}
-
-// A photo reaches the message log as its caption, a line naming the
-// attachment, and the reference to fetch it by.
-func TestMetaImageIsLoggedWithItsReference(t *testing.T) {
-	h := startHarness(t)
-	body, err := os.ReadFile("../channels/meta/testdata/image_message.json")
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			h := startHarness(t)
+			h.postMetaFile(t, tc.file)
+			eventually(t, 30*time.Second, func() error {
+				var body, replyID, media string
+				err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
+					"SELECT body, reply_id, media FROM %s.messages FINAL WHERE tenant = 'beta' AND direction = 'in'", h.db)).Scan(&body, &replyID, &media)
+				if err != nil {
+					return err
+				}
+				if body != tc.body || replyID != tc.replyID || media != tc.media {
+					return fmt.Errorf("logged %q with reply id %q and media %q", body, replyID, media)
+				}
+				return nil
+			})
+		})
 	}
-	h.postMeta(t, body)
-	eventually(t, 30*time.Second, func() error {
-		var text, media string
-		err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
-			"SELECT body, media FROM %s.messages FINAL WHERE tenant = 'beta' AND direction = 'in'", h.db)).Scan(&text, &media)
-		if err != nil {
-			return err
-		}
-		if text != "¿Tenéis este corte? 💇\n[image/jpeg]" || media != "meta-media:1003383421387256" {
-			return fmt.Errorf("logged %q with media %q", text, media)
-		}
-		return nil
-	})
 }
 
 func TestTwilioStatusCallbackBecomesADeliveryRow(t *testing.T) {
@@ -483,6 +463,16 @@ func readStreamUntil(t *testing.T, body io.Reader, want string) string {
 		t.Fatalf("no %q on the simulator stream", want)
 		return ""
 	}
+}
+
+// postMetaFile posts one of channels/meta's testdata webhooks.
+func (h *harness) postMetaFile(t *testing.T, name string) {
+	t.Helper()
+	body, err := os.ReadFile("../channels/meta/testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.postMeta(t, body)
 }
 
 // postMeta posts a Meta webhook body signed with the test app secret and

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 )
@@ -22,13 +20,8 @@ func TestMediaThroughTheAPI(t *testing.T) {
 	photo := bytes.Repeat([]byte{0xff, 0xd8, 0x99}, 5000)
 	h.meta.AddMedia("1003383421387256", "image/jpeg", photo)
 	h.meta.AddMedia("2070396176763463", "text/html", []byte("<script>alert(1)</script>"))
-	for _, f := range []string{"image_message.json", "document_message.json"} {
-		body, err := os.ReadFile("../channels/meta/testdata/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.postMeta(t, body)
-	}
+	h.postMetaFile(t, "image_message.json")
+	h.postMetaFile(t, "document_message.json")
 	eventually(t, 30*time.Second, func() error {
 		var n uint64
 		if err := h.engine.Store().Conn().QueryRow(context.Background(), fmt.Sprintf(
@@ -42,15 +35,7 @@ func TestMediaThroughTheAPI(t *testing.T) {
 	})
 	get := func(tenant, key, ref string) (*http.Response, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, h.engine.URL()+"/api/v1/tenants/"+tenant+"/media?ref="+url.QueryEscape(ref), nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res, b
+		return h.request(t, http.MethodGet, "/api/v1/tenants/"+tenant+"/media?ref="+url.QueryEscape(ref), key, "", nil)
 	}
 
 	// The conversation log names the files.

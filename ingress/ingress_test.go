@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/twilio"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -31,16 +32,7 @@ type fixture struct {
 
 func start(t *testing.T) *fixture {
 	t.Helper()
-	b, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, b.Addrs(), 2, 1, wire.TopicInbound); err != nil {
-		t.Fatal(err)
-	}
+	b := kafkatest.Start(t, 2, wire.TopicInbound)
 	reg, err := tenants.NewRegistry([]tenants.Tenant{{
 		ID: "acme", Name: "Acme",
 		Twilio: &tenants.Twilio{AccountSID: "AC1", AuthToken: token, From: "whatsapp:+14155238886"},

@@ -7,27 +7,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
 
 func startMeta(t *testing.T) string {
 	t.Helper()
-	b, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, b.Addrs(), 2, 1, wire.TopicInbound); err != nil {
-		t.Fatal(err)
-	}
+	b := kafkatest.Start(t, 2, wire.TopicInbound)
 	other := meta.Config{PhoneNumberID: "200000000000001", AccessToken: "EAAGother000000000000000000", AppSecret: "ffffffffffffffffffffffffffffffff", VerifyToken: "other-verify-token"}
 	reg, err := tenants.NewRegistry([]tenants.Tenant{
 		{ID: "acme", Meta: &meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, AppSecret: metatest.TestAppSecret, VerifyToken: metatest.TestVerifyToken}},

@@ -50,12 +50,14 @@ func (s *Sender) FetchMedia(ctx context.Context, cfg Config, id string) (io.Read
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound || (resp.StatusCode == http.StatusBadRequest && graphCode(raw) == 100):
-		return nil, "", 0, fmt.Errorf("meta: media %s: %w", id, ErrMediaNotFound)
-	case resp.StatusCode/100 != 2:
-		return nil, "", 0, fmt.Errorf("meta: media %s: %w", id, classify(resp, raw, cfg.AccessToken))
-	case err != nil || json.Unmarshal(raw, &info) != nil || info.URL == "":
+	if resp.StatusCode/100 != 2 {
+		se := classify(resp, raw, cfg.AccessToken)
+		if se.Status == http.StatusNotFound || (se.Status == http.StatusBadRequest && se.Code == 100) {
+			return nil, "", 0, fmt.Errorf("meta: media %s: %w", id, ErrMediaNotFound)
+		}
+		return nil, "", 0, fmt.Errorf("meta: media %s: %w", id, se)
+	}
+	if err != nil || json.Unmarshal(raw, &info) != nil || info.URL == "" {
 		return nil, "", 0, fmt.Errorf("meta: media %s: undecodable description", id)
 	}
 	// The token goes only to Meta's own https hosts, or back to a sandbox's
@@ -103,13 +105,4 @@ func (s *Sender) get(ctx context.Context, u, token string) (*http.Response, erro
 		return nil, (&SendError{Message: err.Error(), Retryable: true, cause: err}).redact(token)
 	}
 	return resp, nil
-}
-
-// graphCode is the error code of a Graph error body, 0 if none.
-func graphCode(raw []byte) int {
-	var e graphError
-	if json.Unmarshal(raw, &e) != nil || e.Error == nil {
-		return 0
-	}
-	return e.Error.Code
 }

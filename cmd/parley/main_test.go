@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
@@ -33,11 +33,7 @@ func TestServeWithTheDocumentedConfig(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	broker, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := kafkatest.Start(t, 0)
 	tw := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
 	chAddr := chtest.ForTest(t)
 	db := chtest.Database(t, chAddr)

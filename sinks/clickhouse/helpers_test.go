@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -141,17 +142,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // startBroker starts an embedded Kafka-protocol broker with parley.events.
 func startBroker(t *testing.T) []string {
 	t.Helper()
-	b, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, b.Addrs(), 4, 1, wire.TopicEvents); err != nil {
-		t.Fatal(err)
-	}
-	return b.Addrs()
+	return kafkatest.Start(t, 4, wire.TopicEvents).Addrs()
 }
 
 // produce writes events to parley.events, keyed by session as the actors do.

@@ -19,6 +19,7 @@ import (
 	"github.com/parleyhq/parley/channels/sim"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -55,20 +56,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	b, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, b.Addrs(), 4, 1, wire.TopicOutbound, wire.TopicEvents); err != nil {
-		t.Fatal(err)
-	}
+	b := kafkatest.Start(t, 4, wire.TopicOutbound, wire.TopicEvents)
 	f := &fixture{brokers: b.Addrs(), hub: sim.NewHub()}
 	f.twilio = twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
 	f.meta = metatest.Start(t, metatest.TestAccessToken)
 	f.metaCfg = f.meta.Config()
+	var err error
 	f.reg, err = tenants.NewRegistry([]tenants.Tenant{
 		{ID: "acme", Twilio: f.twilio.Config(twiliotest.SandboxFrom)},
 		{ID: "bare", Twilio: f.twilio.Config("whatsapp:+14155230000")},

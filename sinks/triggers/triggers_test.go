@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -59,16 +60,9 @@ func TestDeliversSignedEventsWithRetries(t *testing.T) {
 	recv := &receiver{}
 	srv := httptest.NewServer(recv)
 	defer srv.Close()
-	b, err := bus.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := kafkatest.Start(t, 2, wire.TopicEvents)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := bus.EnsureTopics(ctx, b.Addrs(), 2, 1, wire.TopicEvents); err != nil {
-		t.Fatal(err)
-	}
 	reg, err := tenants.NewRegistry([]tenants.Tenant{
 		{ID: "acme", Sim: true, Webhook: &tenants.Webhook{URL: srv.URL, Secret: "whsec_test"}},
 		{ID: "quiet", Sim: true},
