@@ -183,3 +183,20 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// An oversized body is refused with 413 before it is read. The client is
+// usually still writing then; the server must read what it sends before
+// closing, or the kernel answers with a reset and the client never sees
+// the 413. Repeated, because the race is timing-dependent.
+func TestOversizedBodyAlwaysGets413(t *testing.T) {
+	f := start(t)
+	for _, size := range []int{70 << 10, 256 << 10, 1 << 20} {
+		body := strings.Repeat("x", size)
+		for i := range 4 {
+			code, _ := f.post(t, "/webhooks/twilio/acme", "Body="+body, "x")
+			if code != 413 {
+				t.Fatalf("size %d attempt %d: status %d, want 413", size, i, code)
+			}
+		}
+	}
+}

@@ -96,6 +96,7 @@ func New(o Options) *Server {
 			// fasthttp calls this for requests it could not read; an
 			// oversized body is the case that matters.
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				lingerDrain(ctx.Conn(), ctx.Request.Header.ContentLength())
 				ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
 				requests.WithLabelValues("unknown", "413").Inc()
 				return
@@ -187,4 +188,46 @@ type printfLogger struct{ l *slog.Logger }
 
 func (p printfLogger) Printf(format string, args ...any) {
 	p.l.Debug(fmt.Sprintf(format, args...))
+}
+
+// maxLinger bounds what lingerDrain reads of an oversized body; beyond it
+// the client is abusive or broken and may see a reset instead of the 413.
+const (
+	maxLinger     = 4 << 20
+	lingerIdle    = 250 * time.Millisecond // longer than a round trip on a slow link
+	lingerTimeout = 2 * time.Second
+)
+
+// lingerDrain reads and discards what the client is still sending of a
+// body fasthttp refused by its Content-Length. fasthttp closes the
+// connection after the 413; closing a socket with unread data makes the
+// kernel send a reset, and a client still writing its body (every client
+// that does not use Expect: 100-continue) then gets "connection reset"
+// instead of the 413. net/http does the same lingering read after a
+// handler leaves a body unread. contentLength < 0 means chunked.
+func lingerDrain(c net.Conn, contentLength int) {
+	remaining := int64(contentLength)
+	if remaining < 0 || remaining > maxLinger {
+		remaining = maxLinger
+	}
+	buf := make([]byte, 32<<10)
+	deadline := time.Now().Add(lingerTimeout)
+	for remaining > 0 {
+		// A pause of lingerIdle means the client is done sending (part of
+		// the body may already sit in fasthttp's read buffer, so the count
+		// alone cannot tell).
+		d := time.Now().Add(lingerIdle)
+		if d.After(deadline) {
+			d = deadline
+		}
+		if c.SetReadDeadline(d) != nil {
+			return
+		}
+		n, err := c.Read(buf)
+		remaining -= int64(n)
+		if err != nil {
+			break
+		}
+	}
+	_ = c.SetReadDeadline(time.Time{})
 }
