@@ -52,7 +52,9 @@ func TestProduceWaitsForAckAndConsumerCommitsOnlyFinishedWork(t *testing.T) {
 	c := NewConsumer(ConsumerOptions{Brokers: brokers, Topic: "t", Group: "g", CommitEvery: 10 * time.Millisecond})
 	runCtx, stop := context.WithCancel(ctx)
 	seen := make(chan int64, 100)
+	ran := make(chan struct{})
 	go func() {
+		defer close(ran)
 		_ = c.Run(runCtx, func(_ context.Context, m kafka.Message, done func()) {
 			if m.Offset < 50 && m.Offset != 10 {
 				done()
@@ -63,9 +65,9 @@ func TestProduceWaitsForAckAndConsumerCommitsOnlyFinishedWork(t *testing.T) {
 	for range 100 {
 		<-seen
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Run commits what is ready on its way out; wait for it to return.
 	stop()
-	time.Sleep(200 * time.Millisecond)
+	<-ran
 
 	// Second consumer in the same group resumes at offset 10.
 	c2 := NewConsumer(ConsumerOptions{Brokers: brokers, Topic: "t", Group: "g"})

@@ -340,7 +340,8 @@ func TestErrors(t *testing.T) {
 			start := time.Now()
 			err := tt.call(client(t, serve(t, h), tt.opts...))
 			checkErr(t, err, tt.want, tt.also)
-			if elapsed := time.Since(start); elapsed > 2*time.Second {
+			// Generous: it catches a retry storm, not a slow machine.
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
 				t.Errorf("took %v", elapsed)
 			}
 			var e *httpapi.Error
@@ -371,11 +372,11 @@ func TestErrors(t *testing.T) {
 			time.Sleep(40 * time.Millisecond)
 			w.WriteHeader(503)
 		})
-		start := time.Now()
 		_, err := client(t, serve(t, h), httpapi.WithTimeout(60*time.Millisecond), httpapi.WithRetries(10)).Services(ctx)
 		checkErr(t, err, backend.ErrUnavailable, nil)
-		if elapsed := time.Since(start); elapsed > 500*time.Millisecond || n.Load() > 2 {
-			t.Errorf("%d requests in %v", n.Load(), elapsed)
+		// The request count proves the bound; timing it would only test the machine.
+		if n.Load() > 2 {
+			t.Errorf("%d requests within a 60ms timeout of 40ms each, want at most 2", n.Load())
 		}
 	})
 }

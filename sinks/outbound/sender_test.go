@@ -506,7 +506,7 @@ func TestLaneHoldsItsRate(t *testing.T) {
 	// n tokens at 200/s with a burst of 1: (n-1)/200 = 1s. (The upper
 	// bound is loose for loaded machines; bench/outbound measures the
 	// accuracy.)
-	if took := time.Since(start); took < 950*time.Millisecond || took > 5*time.Second {
+	if took := time.Since(start); took < 950*time.Millisecond || took > 30*time.Second {
 		t.Fatalf("%d waits at %v/s took %v", n, rate, took)
 	}
 	// Off: no wait.
@@ -514,7 +514,7 @@ func TestLaneHoldsItsRate(t *testing.T) {
 	for range 1000 {
 		_ = l.wait(ctx, 0)
 	}
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("unlimited waits took %v", took)
 	}
 	// A pause holds the lane.
