@@ -65,7 +65,7 @@ func TestPlacementKeepsOrderAndStateAcrossPassivation(t *testing.T) {
 	}
 
 	// Idle actors passivate; their state survives in the placement.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		live, dormant := p.Counts()
 		if live == 0 && dormant == 3 {

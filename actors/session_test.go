@@ -255,7 +255,7 @@ func TestRedeliveredStatusIsRecordedOnce(t *testing.T) {
 // waitDormant waits until the only session has passivated.
 func (s *sessions) waitDormant(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if live, dormant := s.placement.Counts(); live == 0 && dormant == 1 {
 			return
