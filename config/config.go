@@ -36,8 +36,13 @@ type HTTP struct {
 	// PublicBaseURL is the URL providers call and sign (behind a proxy it
 	// differs from the listener's).
 	PublicBaseURL string `yaml:"public_base_url"`
-	// MaxBodyBytes caps webhook bodies; larger ones get 413.
+	// MaxBodyBytes caps request bodies (Twilio webhooks, the simulator,
+	// the API); larger ones get 413. Default 64 KiB.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MetaMaxBodyBytes caps Meta webhook bodies. Meta batches events and
+	// documents payloads of up to 3 MB; a lower cap turns a busy moment
+	// into 413s that Meta retries for days. Default 3 MiB.
+	MetaMaxBodyBytes int `yaml:"meta_max_body_bytes"`
 }
 
 // Kafka configures the broker connection.
@@ -88,6 +93,9 @@ func (c *Config) Defaults() {
 	if c.HTTP.MaxBodyBytes == 0 {
 		c.HTTP.MaxBodyBytes = 64 << 10
 	}
+	if c.HTTP.MetaMaxBodyBytes == 0 {
+		c.HTTP.MetaMaxBodyBytes = 3 << 20
+	}
 	if c.Kafka.Partitions == 0 {
 		c.Kafka.Partitions = 8
 	}
@@ -113,6 +121,9 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.HTTP.PublicBaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("http.public_base_url %q: want http(s)://host[:port]", c.HTTP.PublicBaseURL)
+	}
+	if c.HTTP.MaxBodyBytes < 0 || c.HTTP.MetaMaxBodyBytes < 0 {
+		return fmt.Errorf("http.max_body_bytes %d, http.meta_max_body_bytes %d: want positive sizes", c.HTTP.MaxBodyBytes, c.HTTP.MetaMaxBodyBytes)
 	}
 	if c.ClickHouse.Retention() < 0 {
 		return fmt.Errorf("clickhouse.retention_days %d: want 0 (keep everything) or more", c.ClickHouse.Retention())

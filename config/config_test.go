@@ -40,7 +40,7 @@ func TestIssueExampleParses(t *testing.T) {
 	if tw.AuthToken.Reveal() != "0123456789abcdef0123456789abcdef" || tw.APIBaseURL != "http://127.0.0.1:9999" {
 		t.Fatalf("twilio %+v", tw)
 	}
-	if c.HTTP.PublicBaseURL != "https://parley.example.com" || c.HTTP.MaxBodyBytes != 64<<10 || c.ClickHouse.Database != "parley" {
+	if c.HTTP.PublicBaseURL != "https://parley.example.com" || c.HTTP.MaxBodyBytes != 64<<10 || c.HTTP.MetaMaxBodyBytes != 3<<20 || c.ClickHouse.Database != "parley" {
 		t.Fatalf("defaults %+v", c.HTTP)
 	}
 	// Printing or serialising the config never shows the token.
@@ -70,6 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{"no channel", "tenants:\n  - id: acme\n", "no channel"},
 		{"duplicate tenant", "tenants:\n  - {id: a, simulator: true}\n  - {id: a, simulator: true}\n", "twice"},
 		{"unknown brain", "tenants:\n  - {id: a, simulator: true, brain: {kind: magic}}\n", "brain"},
+		{"negative body cap", "http:\n  meta_max_body_bytes: -1\n", "meta_max_body_bytes"},
 		{"negative retention", "clickhouse:\n  retention_days: -1\n", "retention_days"},
 		{"janitor too often", "clickhouse:\n  janitor_every: 10ms\n", "janitor_every"},
 		{"janitor not a duration", "clickhouse:\n  janitor_every: often\n", "often"},

@@ -229,11 +229,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 
 	// Ingress.
 	e.http = ingress.New(ingress.Options{
-		PublicBaseURL: cfg.HTTP.PublicBaseURL,
-		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
-		Tenants:       reg,
-		Producer:      e.producer,
-		Logger:        e.log,
+		PublicBaseURL:    cfg.HTTP.PublicBaseURL,
+		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
+		MetaMaxBodyBytes: cfg.HTTP.MetaMaxBodyBytes,
+		Tenants:          reg,
+		Producer:         e.producer,
+		Logger:           e.log,
 		Checks: []ingress.Check{
 			{Name: "kafka", Fn: func(c context.Context) error { return bus.Ping(c, e.brokers) }},
 			{Name: "clickhouse", Fn: e.store.Ping},

@@ -63,10 +63,8 @@ func (s *Server) metaEvents(ctx *fasthttp.RequestCtx) {
 	}
 	// Every record must be acknowledged by the broker before Meta gets its
 	// 200; a redelivery after a 503 is deduplicated by message id.
-	for _, in := range recs {
-		if !s.produceInbound(ctx, in) {
-			return
-		}
+	if len(recs) > 0 && !s.produceInbound(ctx, recs...) {
+		return
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("ok")

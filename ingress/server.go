@@ -47,6 +47,9 @@ type Options struct {
 	PublicBaseURL string
 	// MaxBodyBytes: larger bodies get 413. Default 64 KiB.
 	MaxBodyBytes int
+	// MetaMaxBodyBytes is the cap for Meta webhooks, which batch events
+	// and may be up to 3 MB by Meta's documentation. Default 3 MiB.
+	MetaMaxBodyBytes int
 	// ProduceTimeout bounds the wait for the broker's ack before 503.
 	// Default 5s, well inside Twilio's 15s webhook timeout.
 	ProduceTimeout time.Duration
@@ -75,6 +78,9 @@ func New(o Options) *Server {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
+	if o.MetaMaxBodyBytes == 0 {
+		o.MetaMaxBodyBytes = 3 << 20
+	}
 	if o.ProduceTimeout == 0 {
 		o.ProduceTimeout = 5 * time.Second
 	}
@@ -83,10 +89,12 @@ func New(o Options) *Server {
 	}
 	s := &Server{o: o}
 	s.srv = &fasthttp.Server{
-		Handler:            s.Handle,
-		Name:               "parley",
-		Logger:             printfLogger{o.Logger},
-		MaxRequestBodySize: o.MaxBodyBytes,
+		Handler: s.Handle,
+		Name:    "parley",
+		Logger:  printfLogger{o.Logger},
+		// fasthttp has one cap for every route: the largest. Handle
+		// applies each route's own.
+		MaxRequestBodySize: max(o.MaxBodyBytes, o.MetaMaxBodyBytes),
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        120 * time.Second,
@@ -119,40 +127,44 @@ func (s *Server) Mount(prefix, route string, h fasthttp.RequestHandler) {
 
 // Handle is the root handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
-	path := string(ctx.Path())
-	route := "other"
-	switch {
-	case strings.HasPrefix(path, "/webhooks/twilio/"):
-		route = "twilio"
-		s.twilioWebhook(ctx, strings.TrimPrefix(path, "/webhooks/twilio/"))
-	case path == "/webhooks/meta":
-		route = "meta"
-		s.metaWebhook(ctx)
-	case path == "/healthz":
-		route = "healthz"
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("ok\n")
-	case path == "/readyz":
-		route = "readyz"
-		s.readyz(ctx)
-	case path == "/metrics":
-		route = "metrics"
-		metricsHandler(ctx)
-	default:
-		found := false
-		for _, m := range s.mounts {
-			if strings.HasPrefix(path, m.prefix) {
-				route = m.route
-				m.h(ctx)
-				found = true
-				break
-			}
-		}
-		if !found {
-			ctx.Error("not found", fasthttp.StatusNotFound)
-		}
+	route, h := s.route(string(ctx.Path()))
+	limit := s.o.MaxBodyBytes
+	if route == "meta" {
+		limit = s.o.MetaMaxBodyBytes
+	}
+	if len(ctx.Request.Body()) > limit {
+		ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
+	} else {
+		h(ctx)
 	}
 	requests.WithLabelValues(route, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+}
+
+const twilioPrefix = "/webhooks/twilio/"
+
+// route finds the handler of path and the route name it has in metrics.
+func (s *Server) route(path string) (string, fasthttp.RequestHandler) {
+	switch {
+	case strings.HasPrefix(path, twilioPrefix):
+		return "twilio", s.twilioWebhook
+	case path == "/webhooks/meta":
+		return "meta", s.metaWebhook
+	case path == "/healthz":
+		return "healthz", func(ctx *fasthttp.RequestCtx) {
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("ok\n")
+		}
+	case path == "/readyz":
+		return "readyz", s.readyz
+	case path == "/metrics":
+		return "metrics", metricsHandler
+	}
+	for _, m := range s.mounts {
+		if strings.HasPrefix(path, m.prefix) {
+			return m.route, m.h
+		}
+	}
+	return "other", func(ctx *fasthttp.RequestCtx) { ctx.Error("not found", fasthttp.StatusNotFound) }
 }
 
 var metricsHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.Handler())
@@ -193,7 +205,7 @@ func (p printfLogger) Printf(format string, args ...any) {
 // maxLinger bounds what lingerDrain reads of an oversized body; beyond it
 // the client is abusive or broken and may see a reset instead of the 413.
 const (
-	maxLinger     = 4 << 20
+	maxLinger     = 16 << 20
 	lingerIdle    = 250 * time.Millisecond // longer than a round trip on a slow link
 	lingerTimeout = 2 * time.Second
 )

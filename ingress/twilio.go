@@ -21,7 +21,8 @@ const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response/>`
 
 // twilioWebhook takes POST /webhooks/twilio/{tenant} (inbound messages) and
 // POST /webhooks/twilio/{tenant}/status (delivery status callbacks).
-func (s *Server) twilioWebhook(ctx *fasthttp.RequestCtx, rest string) {
+func (s *Server) twilioWebhook(ctx *fasthttp.RequestCtx) {
+	rest := strings.TrimPrefix(string(ctx.Path()), twilioPrefix)
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
 		ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
@@ -64,24 +65,24 @@ func (s *Server) twilioWebhook(ctx *fasthttp.RequestCtx, rest string) {
 	}
 }
 
-// produceInbound writes one inbound record and waits for the broker's ack.
-// It answers 503 itself and returns false when the broker did not
-// acknowledge.
-func (s *Server) produceInbound(ctx *fasthttp.RequestCtx, in *wire.Inbound) bool {
-	value, err := proto.Marshal(in)
-	if err != nil {
-		ctx.Error("encode: "+err.Error(), fasthttp.StatusInternalServerError)
-		return false
+// produceInbound writes inbound records and waits for the broker's ack of
+// every one of them. A webhook's records go in one call, so a Meta batch
+// of many events costs one round trip, not one per event.
+func (s *Server) produceInbound(ctx *fasthttp.RequestCtx, ins ...*wire.Inbound) bool {
+	msgs := make([]kafka.Message, len(ins))
+	for i, in := range ins {
+		value, err := proto.Marshal(in)
+		if err != nil {
+			ctx.Error("encode: "+err.Error(), fasthttp.StatusInternalServerError)
+			return false
+		}
+		msgs[i] = kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(in.Tenant, in.Phone), Value: value}
 	}
 	pctx, cancel := context.WithTimeout(context.Background(), s.o.ProduceTimeout)
 	defer cancel()
-	err = s.o.Producer.Produce(pctx, kafka.Message{
-		Topic: wire.TopicInbound,
-		Key:   wire.Key(in.Tenant, in.Phone),
-		Value: value,
-	})
+	err := s.o.Producer.Produce(pctx, msgs...)
 	if err != nil {
-		s.o.Logger.Warn("inbound not acknowledged by the broker", "tenant", in.Tenant, "err", err)
+		s.o.Logger.Warn("inbound not acknowledged by the broker", "tenant", ins[0].Tenant, "records", len(ins), "err", err)
 		ctx.Response.Header.Set("Retry-After", "5")
 		msg := "broker unavailable, retry later"
 		if errors.Is(err, context.DeadlineExceeded) {
