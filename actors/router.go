@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
@@ -31,11 +32,21 @@ type offsetKey struct {
 	offset    int64
 }
 
+// Drain is how long a stopping router waits for the sessions to finish
+// the records they were given, so that a graceful restart does not replay
+// them: a replay meets a fresh session, answers from it, and logs its
+// events a second time under new times. It covers an assistant's reply
+// (the brain's calls time out after 10 s).
+const Drain = 15 * time.Second
+
 // NewRouter creates a router delivering to placement.
 func NewRouter(o bus.ConsumerOptions, placement *Placement, log *slog.Logger) *Router {
 	o.Topic = wire.TopicInbound
 	if o.Group == "" {
 		o.Group = wire.GroupActors
+	}
+	if o.Drain == 0 {
+		o.Drain = Drain
 	}
 	return &Router{
 		consumer:  bus.NewConsumer(o),

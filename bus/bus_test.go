@@ -113,3 +113,86 @@ func TestProduceFailsWhenBrokerIsDown(t *testing.T) {
 		t.Fatal("produce to a stopped broker succeeded")
 	}
 }
+
+// committedOffset is the group's committed offset of partition 0 of topic.
+func committedOffset(t *testing.T, brokers []string, group, topic string) int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	res, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Topics[topic] {
+		if p.Partition == 0 {
+			return p.CommittedOffset
+		}
+	}
+	t.Fatalf("no committed offset of %s/0 for group %s", topic, group)
+	return 0
+}
+
+// With Drain, a consumer stopped while its records are still being worked
+// on waits for them and commits them: a graceful restart replays nothing.
+// A record that is not done within Drain is left to be replayed.
+func TestConsumerDrainsHandedOutRecordsBeforeTheLastCommit(t *testing.T) {
+	brokers := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cases := []struct {
+		name   string
+		drain  time.Duration
+		finish time.Duration // how long after the stop the records are done
+		want   int64         // committed offset after Run returned
+	}{
+		{"drained", 5 * time.Second, 300 * time.Millisecond, 20},
+		{"no drain", 0, 300 * time.Millisecond, 0},
+		{"not done within the drain", 100 * time.Millisecond, 3 * time.Second, 0},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := fmt.Sprintf("drain%d", i)
+			if err := EnsureTopics(ctx, brokers, 1, 1, topic); err != nil {
+				t.Fatal(err)
+			}
+			p := NewProducer(brokers, ProducerOptions{})
+			defer p.Close()
+			for j := range 20 {
+				if err := p.Produce(ctx, kafka.Message{Topic: topic, Value: []byte(fmt.Sprint(j))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := NewConsumer(ConsumerOptions{Brokers: brokers, Topic: topic, Group: "g" + topic, Drain: tc.drain})
+			runCtx, stop := context.WithCancel(ctx)
+			var mu sync.Mutex
+			var dones []func()
+			handed := make(chan struct{}, 20)
+			ran := make(chan struct{})
+			go func() {
+				defer close(ran)
+				_ = c.Run(runCtx, func(_ context.Context, _ kafka.Message, done func()) {
+					mu.Lock()
+					dones = append(dones, done)
+					mu.Unlock()
+					handed <- struct{}{}
+				})
+			}()
+			for range 20 {
+				<-handed
+			}
+			stop()
+			// The work finishes a moment after the stop.
+			tm := time.AfterFunc(tc.finish, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, d := range dones {
+					d()
+				}
+			})
+			<-ran
+			tm.Stop()
+			if got := committedOffset(t, brokers, "g"+topic, topic); got != tc.want && !(tc.want == 0 && got < 0) {
+				t.Fatalf("committed offset %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -35,6 +35,12 @@ type ConsumerOptions struct {
 	MaxInFlight int
 	// CommitEvery is how often finished offsets are committed. Default 100ms.
 	CommitEvery time.Duration
+	// Drain is how long Run, once ctx ends, stops fetching and waits for
+	// the records it handed out to be done before its last commit. Zero:
+	// no wait. A record still not done is replayed by the next owner;
+	// draining keeps a graceful restart from replaying work that was
+	// about to finish.
+	Drain time.Duration
 	Logger      *slog.Logger
 }
 
@@ -119,12 +125,14 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		select {
 		case c.slots <- struct{}{}:
 		case <-ctx.Done():
+			c.drain()
 			return nil
 		}
 		m, err := c.r.FetchMessage(ctx)
 		if err != nil {
 			<-c.slots
 			if ctx.Err() != nil {
+				c.drain()
 				return nil
 			}
 			if errors.Is(err, io.EOF) {
@@ -144,6 +152,22 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 				<-c.slots
 			})
 		})
+	}
+}
+
+// drain waits up to o.Drain for every record handed out to be done: each
+// holds a slot until then.
+func (c *Consumer) drain() {
+	if c.o.Drain <= 0 {
+		return
+	}
+	deadline := time.Now().Add(c.o.Drain)
+	for len(c.slots) > 0 {
+		if time.Now().After(deadline) {
+			c.o.Logger.Warn("stopping with records not done; the next owner replays them", "topic", c.o.Topic, "group", c.o.Group, "records", len(c.slots))
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
