@@ -91,6 +91,7 @@ func TestTwilioWebhookStatuses(t *testing.T) {
 		want                  int
 	}{
 		{"signed message", "/webhooks/twilio/acme", good.Encode(), sign("/webhooks/twilio/acme", good), 200},
+		{"signed with the default port", "/webhooks/twilio/acme", good.Encode(), twilio.Signature(token, "https://parley.example.com:443/webhooks/twilio/acme", good), 200},
 		{"bad signature", "/webhooks/twilio/acme", good.Encode(), "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", 403},
 		{"no signature", "/webhooks/twilio/acme", good.Encode(), "", 403},
 		{"signed for the listener url, not the public one", "/webhooks/twilio/acme", good.Encode(),

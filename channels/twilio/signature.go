@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // Signature computes the X-Twilio-Signature Twilio sends with a webhook:
@@ -73,9 +74,60 @@ func distinctSorted(vs []string) []string {
 // right. An empty header or auth token is never valid: an unconfigured token
 // must not turn the check into HMAC with an empty key, which anyone can
 // compute.
+//
+// Twilio does not always sign the URL as it was configured: it may add the
+// scheme's default port or leave it out (twilio-go's validator checks both,
+// "since sig generation on back-end is inconsistent"). A request is valid
+// if it is signed for fullURL or for fullURL with its default port toggled
+// (https://h/ and https://h:443/); never for another port or host.
 func ValidSignature(authToken, fullURL string, params url.Values, header string) bool {
 	if header == "" || authToken == "" {
 		return false
 	}
-	return hmac.Equal([]byte(Signature(authToken, fullURL, params)), []byte(header))
+	if hmac.Equal([]byte(Signature(authToken, fullURL, params)), []byte(header)) {
+		return true
+	}
+	alt, ok := toggleDefaultPort(fullURL)
+	return ok && hmac.Equal([]byte(Signature(authToken, alt, params)), []byte(header))
+}
+
+// toggleDefaultPort adds the scheme's default port to an http(s) URL
+// without one, or removes it from one that names it. The rest of the URL
+// is kept byte for byte, since the signature covers it. ok is false for
+// other schemes, other ports and URLs without a host.
+func toggleDefaultPort(raw string) (string, bool) {
+	var port string
+	switch {
+	case strings.HasPrefix(raw, "https://"):
+		port = "443"
+	case strings.HasPrefix(raw, "http://"):
+		port = "80"
+	default:
+		return "", false
+	}
+	start := strings.Index(raw, "://") + 3
+	end := strings.IndexAny(raw[start:], "/?#")
+	if end < 0 {
+		end = len(raw) - start
+	}
+	end += start
+	authority := raw[start:end]
+	host := authority[strings.LastIndexByte(authority, '@')+1:] // without user info
+	// The port follows the last colon, unless that colon is inside an
+	// IPv6 literal ("[::1]").
+	hostname, hasPort := host, false
+	if colon := strings.LastIndexByte(host, ':'); colon >= 0 && colon > strings.LastIndexByte(host, ']') {
+		if host[colon+1:] != port {
+			return "", false
+		}
+		hostname, hasPort = host[:colon], true
+	}
+	ipv6 := strings.HasPrefix(hostname, "[") && strings.HasSuffix(hostname, "]")
+	if hostname == "" || (strings.Contains(hostname, ":") && !ipv6) {
+		return "", false
+	}
+	if hasPort {
+		return raw[:end-len(host)+len(hostname)] + raw[end:], true
+	}
+	return raw[:end] + ":" + port + raw[end:], true
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/twilio/twilio-go/client"
@@ -193,6 +194,67 @@ func TestValidSignatureRejects(t *testing.T) {
 	}
 }
 
+func TestToggleDefaultPort(t *testing.T) {
+	cases := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"https://parley.example.com/webhooks/twilio/acme", "https://parley.example.com:443/webhooks/twilio/acme", true},
+		{"https://parley.example.com:443/webhooks/twilio/acme", "https://parley.example.com/webhooks/twilio/acme", true},
+		{"http://parley.example.com/hook?x=1", "http://parley.example.com:80/hook?x=1", true},
+		{"http://parley.example.com:80?x=1", "http://parley.example.com?x=1", true},
+		{"https://parley.example.com", "https://parley.example.com:443", true},
+		{"https://user:pa:ss@parley.example.com/hook", "https://user:pa:ss@parley.example.com:443/hook", true},
+		{"https://[2001:db8::1]/hook", "https://[2001:db8::1]:443/hook", true},
+		{"https://[2001:db8::1]:443/hook", "https://[2001:db8::1]/hook", true},
+		// The path is kept byte for byte, escapes and all.
+		{"https://parley.example.com/a%2Fb?q=%C3%A9#frag", "https://parley.example.com:443/a%2Fb?q=%C3%A9#frag", true},
+		{"https://parley.example.com:8443/hook", "", false},
+		{"http://parley.example.com:443/hook", "", false},
+		{"ftp://parley.example.com/hook", "", false},
+		{"https:///hook", "", false},
+		{"/webhooks/twilio/acme", "", false},
+	}
+	for _, tc := range cases {
+		got, ok := toggleDefaultPort(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("toggleDefaultPort(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// Twilio may sign the URL with or without the default port; both are
+// accepted, as twilio-go accepts them, and no other port or host is.
+func TestValidSignatureAcceptsTheDefaultPortEitherWay(t *testing.T) {
+	form := loadForm(t, "text_message.json")
+	const token = "0123456789abcdef0123456789abcdef"
+	m, _ := single(form)
+	reference := client.NewRequestValidator(token)
+	cases := []struct {
+		name, configured, signedFor string
+		want                        bool
+	}{
+		{"as configured", "https://parley.example.com/webhooks/twilio/acme", "https://parley.example.com/webhooks/twilio/acme", true},
+		{"signed with :443", "https://parley.example.com/webhooks/twilio/acme", "https://parley.example.com:443/webhooks/twilio/acme", true},
+		{"configured with :443, signed without", "https://parley.example.com:443/webhooks/twilio/acme", "https://parley.example.com/webhooks/twilio/acme", true},
+		{"http signed with :80", "http://parley.example.com/webhooks/twilio/acme", "http://parley.example.com:80/webhooks/twilio/acme", true},
+		{"another port", "https://parley.example.com/webhooks/twilio/acme", "https://parley.example.com:8443/webhooks/twilio/acme", false},
+		{"another host", "https://parley.example.com/webhooks/twilio/acme", "https://evil.example.com:443/webhooks/twilio/acme", false},
+		{"another path", "https://parley.example.com/webhooks/twilio/acme", "https://parley.example.com:443/webhooks/twilio/other", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sig := Signature(token, tc.signedFor, form)
+			if got := ValidSignature(token, tc.configured, form, sig); got != tc.want {
+				t.Fatalf("ValidSignature = %v, want %v", got, tc.want)
+			}
+			if tc.want && !reference.Validate(tc.configured, m, sig) {
+				t.Fatal("twilio-go's validator disagrees")
+			}
+		})
+	}
+}
+
 // The ingress budget (ARCHITECTURE.md) is 2–3 µs a request for the check.
 func BenchmarkValidSignature(b *testing.B) {
 	form := loadForm(b, "text_message.json")
@@ -204,4 +266,30 @@ func BenchmarkValidSignature(b *testing.B) {
 			b.Fatal("rejected")
 		}
 	}
+}
+
+// Toggling the default port twice gives the URL back, and a toggle only
+// ever adds or removes the scheme's default port.
+func FuzzToggleDefaultPort(f *testing.F) {
+	for _, s := range []string{"https://h/p", "http://h:80?x", "https://u@[::1]:443/p#f", "https://h:8443/", "https://", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		alt, ok := toggleDefaultPort(raw)
+		if !ok {
+			return
+		}
+		back, ok := toggleDefaultPort(alt)
+		if !ok || back != raw {
+			t.Fatalf("%q → %q → %q, %v", raw, alt, back, ok)
+		}
+		longer, shorter := alt, raw
+		if len(raw) > len(alt) {
+			longer, shorter = raw, alt
+		}
+		d := len(longer) - len(shorter)
+		if (d != 4 || !strings.Contains(longer, ":443")) && (d != 3 || !strings.Contains(longer, ":80")) {
+			t.Fatalf("%q → %q changed more than the default port", raw, alt)
+		}
+	})
 }
