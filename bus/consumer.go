@@ -40,8 +40,8 @@ type ConsumerOptions struct {
 	// no wait. A record still not done is replayed by the next owner;
 	// draining keeps a graceful restart from replaying work that was
 	// about to finish.
-	Drain time.Duration
-	Logger      *slog.Logger
+	Drain  time.Duration
+	Logger *slog.Logger
 }
 
 // Consumer reads a topic in a consumer group and commits an offset only when
