@@ -198,7 +198,9 @@ func (x *execution) run(e conversation.Effect) {
 		x.authSeq++
 		s.authEvent(x.o, x.in, x.authSeq, string(e.Name), e.ProfileID, e.Attempt)
 	case conversation.Reply:
-		s.reply(x.o, x.in, e.Text, e.Text, querySignIn)
+		for _, part := range brain.Split(e.Text, s.tenant.MaxText()) {
+			s.reply(x.o, x.in, part, part, querySignIn)
+		}
 	case conversation.SendCode:
 		// The code goes to the customer; the log keeps that a code was
 		// sent, never the code.
@@ -280,7 +282,12 @@ func (x *execution) ask(e conversation.AskBrain) {
 	if x.inboundLog != nil {
 		x.inboundLog.QueryType = ans.QueryType
 	}
-	s.reply(x.o, x.in, ans.Text, ans.Text, ans.QueryType)
+	// An answer longer than the channel takes in one message (Twilio:
+	// 1,600 characters, the assistant may write up to 4,096) goes out as
+	// several, in order: the channel would refuse it whole.
+	for _, part := range brain.Split(ans.Text, s.tenant.MaxText()) {
+		s.reply(x.o, x.in, part, part, ans.QueryType)
+	}
 	for _, c := range ans.ToolCalls {
 		x.event(&wire.Event{Kind: &wire.Event_ToolCall{ToolCall: &wire.ToolCall{
 			Tool: c.Tool, Ok: c.OK, LatencyUs: c.Latency.Microseconds(), Error: c.Error,

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
@@ -39,28 +40,34 @@ type sessions struct {
 }
 
 func startSessions(t *testing.T, idle time.Duration) *sessions {
+	return startSessionsOf(t, idle, tenants.Tenant{ID: "demo", Name: "Demo", Sim: true}, rules.New())
+}
+
+// startSessionsOf runs sessions of tenant, which must have id "demo",
+// answered by b.
+func startSessionsOf(t *testing.T, idle time.Duration, tenant tenants.Tenant, b brain.Brain) *sessions {
 	t.Helper()
-	b := kafkatest.Start(t, 1, wire.TopicOutbound, wire.TopicEvents)
-	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
+	broker := kafkatest.Start(t, 1, wire.TopicOutbound, wire.TopicEvents)
+	p := bus.NewProducer(broker.Addrs(), bus.ProducerOptions{})
 	t.Cleanup(func() { p.Close() })
-	reg, err := tenants.NewRegistry([]tenants.Tenant{{ID: "demo", Name: "Demo", Sim: true}})
+	reg, err := tenants.NewRegistry([]tenants.Tenant{tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sessions{acks: make(chan int64, 100), results: make(chan *wire.CommandResult, 10), brokers: b.Addrs()}
+	s := &sessions{acks: make(chan int64, 100), results: make(chan *wire.CommandResult, 10), brokers: broker.Addrs()}
 	var clockMu sync.Mutex
 	offset := time.Duration(0)
 	s.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return time.Now().Add(offset) }
 	s.advance = func(d time.Duration) { clockMu.Lock(); offset += d; clockMu.Unlock() }
 	system := NewSystem()
 	t.Cleanup(system.Shutdown)
-	demoBackend, rulesBrain := demo.New(), rules.New()
+	demoBackend := demo.New()
 	deps := &Deps{
 		Tenants:   reg,
 		Producer:  p,
 		Ack:       func(_ int32, off int64) { s.acks <- off },
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
+		Brains:    func(*tenants.Tenant) brain.Brain { return b },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
 		IdleAfter: idle,
 		Results:   func(r *wire.CommandResult) { s.results <- r },
@@ -69,7 +76,7 @@ func startSessions(t *testing.T, idle time.Duration) *sessions {
 	s.placement = NewPlacement(system, SessionProps(deps))
 	deps.Placement = s.placement
 	t.Cleanup(s.placement.StartSweeper(idle))
-	s.reader = kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), Topic: wire.TopicOutbound, Partition: 0, MaxWait: 50 * time.Millisecond})
+	s.reader = kafka.NewReader(kafka.ReaderConfig{Brokers: broker.Addrs(), Topic: wire.TopicOutbound, Partition: 0, MaxWait: 50 * time.Millisecond})
 	t.Cleanup(func() { s.reader.Close() })
 	return s
 }
@@ -264,6 +271,50 @@ func (s *sessions) waitDormant(t *testing.T) {
 			t.Fatal("session did not passivate")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// longBrain answers everything with the same long text.
+type longBrain struct{ text string }
+
+func (b longBrain) Answer(context.Context, brain.Request) (brain.Answer, error) {
+	return brain.Answer{Text: b.text, QueryType: "help"}, nil
+}
+
+// An answer longer than the tenant's channel takes in one message goes
+// out whole, as several messages in order: Twilio refuses a Body over
+// 1,600 characters, WhatsApp through Meta or the simulator takes 4,096.
+func TestLongAnswerIsSplitForTheChannel(t *testing.T) {
+	answer := strings.Repeat("Our Standard Clean covers every room, twice a week.\n", 70) // 3,570 characters
+	cases := []struct {
+		name   string
+		tenant tenants.Tenant
+		parts  int
+	}{
+		{"twilio", tenants.Tenant{ID: "demo", Name: "Demo", Twilio: &tenants.Twilio{AccountSID: "AC00000000000000000000000000000001", AuthToken: "0123456789abcdef0123456789abcdef", From: "whatsapp:+14155238886"}}, 3},
+		{"simulator", tenants.Tenant{ID: "demo", Name: "Demo", Sim: true}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSessionsOf(t, time.Minute, tc.tenant, longBrain{answer})
+			var parts []string
+			for _, r := range s.say(t, "+447700900123", "help") {
+				if strings.HasPrefix(r, "Our Standard Clean") {
+					parts = append(parts, r)
+				}
+			}
+			if len(parts) != tc.parts {
+				t.Fatalf("answer sent as %d messages, want %d", len(parts), tc.parts)
+			}
+			for _, p := range parts {
+				if n := utf8.RuneCountInString(p); n > tc.tenant.MaxText() {
+					t.Fatalf("a message of %d characters; the channel takes %d", n, tc.tenant.MaxText())
+				}
+			}
+			if strings.Join(parts, "\n") != strings.TrimSpace(answer) {
+				t.Fatal("the parts do not make up the answer, in order")
+			}
+		})
 	}
 }
 

@@ -64,7 +64,9 @@ func New(o Options) *API {
 // Prefix is where the API is mounted.
 const Prefix = "/api/v1/tenants/"
 
-// MaxText is WhatsApp's limit for a text message.
+// MaxText is WhatsApp's limit for a text message: the longest question
+// the respond endpoint takes. Sends are limited by the tenant's channel
+// (tenants.Tenant.MaxText).
 const MaxText = 4096
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -153,8 +155,10 @@ func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 	case strings.TrimSpace(req.Text) == "":
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "text or template is required")
 		return
-	case utf8.RuneCountInString(req.Text) > MaxText:
-		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", "text is limited to 4096 characters")
+	case utf8.RuneCountInString(req.Text) > t.MaxText():
+		// The tenant's channel would refuse it: Twilio takes 1,600
+		// characters, WhatsApp through Meta 4,096.
+		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", fmt.Sprintf("text is limited to %d characters on this tenant's channel (%s)", t.MaxText(), t.Channel()))
 		return
 	default:
 		msg.Text = req.Text

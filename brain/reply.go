@@ -23,24 +23,42 @@ func Limit(s string, n int) string {
 		return s
 	}
 	r := []rune(s)[:n-1]
-	cut := len(r)
-	// Prefer a line break, then a space, in the last fifth of the text.
-	floor := len(r) * 4 / 5
-	for i := len(r) - 1; i > floor; i-- {
-		if r[i] == '\n' {
-			cut = i
-			break
+	return strings.TrimRight(string(r[:boundary(r)]), " \n") + "…"
+}
+
+// Split cuts s into parts of at most n characters (runes), at a line or
+// word boundary where one is near the end of a part, so that a reply
+// longer than a channel takes in one message (Twilio: 1,600) arrives
+// whole, in order. A reply that fits is one part; blank text is none.
+func Split(s string, n int) []string {
+	n = max(n, 1)
+	var parts []string
+	r := []rune(strings.TrimSpace(s))
+	for len(r) > n {
+		cut := boundary(r[:n])
+		if part := strings.TrimRight(string(r[:cut]), " \n"); part != "" {
+			parts = append(parts, part)
 		}
+		r = []rune(strings.TrimLeft(string(r[cut:]), " \n"))
 	}
-	if cut == len(r) {
+	if len(r) > 0 {
+		parts = append(parts, string(r))
+	}
+	return parts
+}
+
+// boundary is where to cut r so that the cut falls on a line break, or
+// failing that a space, in r's last fifth; len(r) when there is none.
+func boundary(r []rune) int {
+	floor := len(r) * 4 / 5
+	for _, sep := range []rune{'\n', ' '} {
 		for i := len(r) - 1; i > floor; i-- {
-			if r[i] == ' ' {
-				cut = i
-				break
+			if r[i] == sep {
+				return i
 			}
 		}
 	}
-	return strings.TrimRight(string(r[:cut]), " \n") + "…"
+	return len(r)
 }
 
 // Mask hides what a reply need not show: email addresses keep their first

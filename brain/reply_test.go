@@ -1,6 +1,8 @@
 package brain
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,62 @@ func TestLimit(t *testing.T) {
 		t.Errorf("Finish: %d runes", utf8.RuneCountInString(got))
 	}
 }
+
+func TestSplit(t *testing.T) {
+	line := strings.Repeat("x", 47) + "\n" // 48 runes a line
+	cases := []struct {
+		name  string
+		in    string
+		n     int
+		parts []int // rune counts of the parts
+	}{
+		{"fits", "hello world", 1600, []int{11}},
+		{"exactly the limit", strings.Repeat("y", 1600), 1600, []int{1600}},
+		{"blank", " \n ", 1600, nil},
+		// 100 lines of 47 x's: 33 whole lines (33*48-1 runes) fit in 1600.
+		{"lines cut at line ends", strings.Repeat(line, 100), 1600, []int{1583, 1583, 1583, 47}},
+		{"one long word is cut hard", strings.Repeat("z", 5000), 1600, []int{1600, 1600, 1600, 200}},
+		{"multibyte words", strings.Repeat("ñá€ ", 1000), 1600, []int{1599, 1599, 799}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := Split(c.in, c.n)
+			counts := make([]int, len(got))
+			for i, p := range got {
+				counts[i] = utf8.RuneCountInString(p)
+			}
+			if !slices.Equal(counts, c.parts) {
+				t.Fatalf("parts of %v runes, want %v", counts, c.parts)
+			}
+			// Nothing but the white space at the cuts is lost.
+			if squeeze(strings.Join(got, "")) != squeeze(c.in) {
+				t.Fatal("text lost or reordered")
+			}
+		})
+	}
+	// Random texts: every part fits, none is blank, and the text survives.
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []rune("ab c\nñ€😀  ")
+	for i := range 500 {
+		r := make([]rune, rng.IntN(3000))
+		for j := range r {
+			r[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		in, n := string(r), 1+rng.IntN(400)
+		got := Split(in, n)
+		for _, p := range got {
+			if k := utf8.RuneCountInString(p); k > n || strings.TrimSpace(p) == "" {
+				t.Fatalf("case %d: part of %d runes (limit %d) %q", i, k, n, p)
+			}
+		}
+		if squeeze(strings.Join(got, "")) != squeeze(in) {
+			t.Fatalf("case %d: text lost", i)
+		}
+	}
+}
+
+// squeeze drops all white space, which is all a split may remove.
+func squeeze(s string) string { return strings.Join(strings.Fields(s), "") }
 
 func TestRemember(t *testing.T) {
 	var h []Turn

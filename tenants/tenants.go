@@ -105,6 +105,20 @@ type BrainConfig struct {
 	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
 }
 
+// MaxTwilioText is the longest Body Twilio's Messages API takes, in
+// characters (errors 21617 and 21658), though WhatsApp itself takes
+// meta.MaxTextLength.
+const MaxTwilioText = 1600
+
+// MaxText is the longest text one message to this tenant's customers may
+// have on the channel it goes out on.
+func (t *Tenant) MaxText() int {
+	if t.Channel() == ChannelTwilio {
+		return MaxTwilioText
+	}
+	return meta.MaxTextLength
+}
+
 // Channel is the channel replies to this tenant's customers go out on.
 func (t *Tenant) Channel() string {
 	if t.Twilio != nil {

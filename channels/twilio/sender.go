@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -22,6 +23,7 @@ import (
 const (
 	CodeAuthentication = 20003 // wrong account SID or auth token
 	CodeTooManyReqs    = 20429 // REST API concurrency limit: retry
+	CodeBodyTooLong    = 21617 // Body over 1,600 characters: never retry
 	CodeUnsubscribed   = 21610 // recipient opted out (STOP): never retry
 	CodeOutsideWindow  = 63016 // free text outside the 24-hour window: send a template
 	CodeRateLimited    = 63018 // WhatsApp sender rate limit: retry
@@ -123,6 +125,10 @@ func NewSender(httpClient *http.Client) *Sender {
 func (s *Sender) Send(ctx context.Context, cfg *tenants.Twilio, to, body, statusCallback string) (string, error) {
 	if body == "" {
 		return "", &SendError{Message: "empty message body"}
+	}
+	if n := utf8.RuneCountInString(body); n > tenants.MaxTwilioText {
+		// Twilio would refuse it (21617); say why without the round trip.
+		return "", &SendError{Code: CodeBodyTooLong, Message: fmt.Sprintf("message body has %d characters, Twilio takes at most %d", n, tenants.MaxTwilioText)}
 	}
 	return s.create(ctx, cfg, to, statusCallback, func(p *openapi.CreateMessageParams) { p.SetBody(body) })
 }

@@ -166,6 +166,7 @@ func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
 		{"to with whatsapp: prefix", nil, "whatsapp:" + customer, "hi"},
 		{"to national", nil, "07700900123", "hi"},
 		{"empty body", nil, customer, ""},
+		{"body over 1,600 characters", nil, customer, strings.Repeat("é", 1601)},
 		{"base url not http", func(c *tenants.Twilio) *tenants.Twilio { c.APIBaseURL = "ftp://example.com"; return c }, customer, "hi"},
 		{"base url relative", func(c *tenants.Twilio) *tenants.Twilio { c.APIBaseURL = "localhost:8080"; return c }, customer, "hi"},
 	}

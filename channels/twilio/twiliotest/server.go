@@ -22,7 +22,8 @@
 //	     404  20404 another account's path, or any other path
 //	     405  20004 a method other than POST
 //	     400  21604/21603 To or From missing, 21211 To not a number,
-//	          21619 neither Body, ContentSid nor MediaUrl
+//	          21619 neither Body, ContentSid nor MediaUrl,
+//	          21617 Body over 1,600 characters
 //	     any  scripted with FailNext
 //	GET  /2010-04-01/Accounts/{AccountSid}/Messages/{sid}/Media/{sid}
 //	     (added with AddMedia) 307 to /cdn/…, which serves the file
@@ -48,6 +49,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/tenants"
@@ -392,6 +394,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case msg.Body == "" && msg.ContentSID == "" && len(msg.MediaURLs) == 0:
 		writeError(w, http.StatusBadRequest, 21619, "A text message body, media URL or content SID is required.")
+		return
+	case utf8.RuneCountInString(msg.Body) > tenants.MaxTwilioText:
+		writeError(w, http.StatusBadRequest, 21617, "The concatenated message body exceeds the 1600 character limit.")
 		return
 	}
 	msg.SID = newSID("SM")
