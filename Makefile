@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/parley
 PKGS     := ./...
 
-.PHONY: build run test test-short vet fmt fuzz bench clickhouse clean
+.PHONY: build run test test-short vet fmt fmtcheck fuzz bench clickhouse clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/parley
@@ -19,7 +19,7 @@ run: clickhouse build
 clickhouse:
 	@scripts/ensure-clickhouse.sh
 
-test: clickhouse
+test: clickhouse fmtcheck
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
@@ -29,11 +29,20 @@ test-short:
 fmt:
 	gofmt -w .
 
+# The tracked Go files are gofmt-clean.
+fmtcheck:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed (make fmt):"; echo "$$out"; exit 1; fi
+
 # Run each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./channels/twilio -run '^$$' -fuzz FuzzParseAndNormalize -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/twilio -run '^$$' -fuzz FuzzToggleDefaultPort -fuzztime $(FUZZTIME)
+	$(GO) test ./channels/meta -run '^$$' -fuzz FuzzParseAndNormalize -fuzztime $(FUZZTIME)
 	$(GO) test ./conversation -run '^$$' -fuzz FuzzNoAuthWithoutCode -fuzztime $(FUZZTIME)
+	$(GO) test ./conversation -run '^$$' -fuzz FuzzStateDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./sinks/clickhouse -run '^$$' -fuzz FuzzDecodeFlat -fuzztime $(FUZZTIME)
 
 bench:
 	$(GO) run ./bench/ingress
