@@ -198,7 +198,8 @@ func (x *execution) run(e conversation.Effect) {
 		x.authSeq++
 		s.authEvent(x.o, x.in, x.authSeq, string(e.Name), e.ProfileID, e.Attempt)
 	case conversation.Reply:
-		for _, part := range brain.Split(e.Text, s.tenant.MaxText()) {
+		limit := s.tenant.TextLimit()
+		for _, part := range brain.Split(e.Text, limit.Max, limit.Width) {
 			s.reply(x.o, x.in, part, part, querySignIn)
 		}
 	case conversation.SendCode:
@@ -285,7 +286,8 @@ func (x *execution) ask(e conversation.AskBrain) {
 	// An answer longer than the channel takes in one message (Twilio:
 	// 1,600 characters, the assistant may write up to 4,096) goes out as
 	// several, in order: the channel would refuse it whole.
-	for _, part := range brain.Split(ans.Text, s.tenant.MaxText()) {
+	limit := s.tenant.TextLimit()
+	for _, part := range brain.Split(ans.Text, limit.Max, limit.Width) {
 		s.reply(x.o, x.in, part, part, ans.QueryType)
 	}
 	for _, c := range ans.ToolCalls {

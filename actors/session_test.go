@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
@@ -306,9 +305,10 @@ func TestLongAnswerIsSplitForTheChannel(t *testing.T) {
 			if len(parts) != tc.parts {
 				t.Fatalf("answer sent as %d messages, want %d", len(parts), tc.parts)
 			}
+			limit := tc.tenant.TextLimit()
 			for _, p := range parts {
-				if n := utf8.RuneCountInString(p); n > tc.tenant.MaxText() {
-					t.Fatalf("a message of %d characters; the channel takes %d", n, tc.tenant.MaxText())
+				if n := limit.Len(p); n > limit.Max {
+					t.Fatalf("a message of %d characters; the channel takes %d", n, limit.Max)
 				}
 			}
 			if strings.Join(parts, "\n") != strings.TrimSpace(answer) {

@@ -69,6 +69,16 @@ const Prefix = "/api/v1/tenants/"
 // (tenants.Tenant.MaxText).
 const MaxText = 4096
 
+// textTooLong says what the tenant's channel takes.
+func textTooLong(t *tenants.Tenant) string {
+	l := t.TextLimit()
+	msg := fmt.Sprintf("text is limited to %d characters on this tenant's channel (%s)", l.Max, t.Channel())
+	if l.UTF16 {
+		msg += ", an emoji counting as two"
+	}
+	return msg
+}
+
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // Error writes the API's JSON error: {"error":{"code":..., "message":...}}.
@@ -155,10 +165,11 @@ func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 	case strings.TrimSpace(req.Text) == "":
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "text or template is required")
 		return
-	case utf8.RuneCountInString(req.Text) > t.MaxText():
+	case t.TextLimit().Len(req.Text) > t.TextLimit().Max:
 		// The tenant's channel would refuse it: Twilio takes 1,600
-		// characters, WhatsApp through Meta 4,096.
-		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", fmt.Sprintf("text is limited to %d characters on this tenant's channel (%s)", t.MaxText(), t.Channel()))
+		// characters (an emoji counting as two), WhatsApp through Meta
+		// 4,096.
+		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", textTooLong(t))
 		return
 	default:
 		msg.Text = req.Text

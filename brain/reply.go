@@ -26,16 +26,28 @@ func Limit(s string, n int) string {
 	return strings.TrimRight(string(r[:boundary(r)]), " \n") + "…"
 }
 
-// Split cuts s into parts of at most n characters (runes), at a line or
-// word boundary where one is near the end of a part, so that a reply
-// longer than a channel takes in one message (Twilio: 1,600) arrives
-// whole, in order. A reply that fits is one part; blank text is none.
-func Split(s string, n int) []string {
-	n = max(n, 1)
+// Split cuts s into parts of at most n units, at a line or word boundary
+// where one is near the end of a part, so that a reply longer than a
+// channel takes in one message (Twilio: 1,600) arrives whole, in order.
+// width is how many units a rune counts for (nil: one, so n counts
+// runes). A reply that fits is one part; blank text is none.
+func Split(s string, n int, width func(rune) int) []string {
+	if width == nil {
+		width = func(rune) int { return 1 }
+	}
 	var parts []string
 	r := []rune(strings.TrimSpace(s))
-	for len(r) > n {
-		cut := boundary(r[:n])
+	for {
+		// k: the longest prefix of r within n units.
+		k, w := 0, 0
+		for k < len(r) && w+width(r[k]) <= n {
+			w += width(r[k])
+			k++
+		}
+		if k == len(r) {
+			break
+		}
+		cut := boundary(r[:max(k, 1)])
 		if part := strings.TrimRight(string(r[:cut]), " \n"); part != "" {
 			parts = append(parts, part)
 		}

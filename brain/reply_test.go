@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -81,7 +82,7 @@ func TestSplit(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := Split(c.in, c.n)
+			got := Split(c.in, c.n, nil)
 			counts := make([]int, len(got))
 			for i, p := range got {
 				counts[i] = utf8.RuneCountInString(p)
@@ -103,16 +104,28 @@ func TestSplit(t *testing.T) {
 		for j := range r {
 			r[j] = alphabet[rng.IntN(len(alphabet))]
 		}
-		in, n := string(r), 1+rng.IntN(400)
-		got := Split(in, n)
+		in, n := string(r), 2+rng.IntN(400)
+		got := Split(in, n, utf16Width)
 		for _, p := range got {
-			if k := utf8.RuneCountInString(p); k > n || strings.TrimSpace(p) == "" {
-				t.Fatalf("case %d: part of %d runes (limit %d) %q", i, k, n, p)
+			if k := len(utf16.Encode([]rune(p))); k > n || strings.TrimSpace(p) == "" {
+				t.Fatalf("case %d: part of %d UTF-16 units (limit %d) %q", i, k, n, p)
 			}
 		}
 		if squeeze(strings.Join(got, "")) != squeeze(in) {
 			t.Fatalf("case %d: text lost", i)
 		}
+	}
+}
+
+// utf16Width counts a rune in UTF-16 code units, as Twilio's limit is taken.
+func utf16Width(r rune) int { return utf16.RuneLen(r) }
+
+// An emoji is two UTF-16 units: 1,000 of them are 2,000 units, two parts
+// within 1,600.
+func TestSplitByWidth(t *testing.T) {
+	got := Split(strings.Repeat("😀", 1000), 1600, utf16Width)
+	if len(got) != 2 || utf8.RuneCountInString(got[0]) != 800 || utf8.RuneCountInString(got[1]) != 200 {
+		t.Fatalf("%d parts", len(got))
 	}
 }
 

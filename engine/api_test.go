@@ -71,6 +71,7 @@ func TestAutomationAPI(t *testing.T) {
 		{"spaces and brackets", send, agent, `{"to":"+49 (0) 151 12345678","text":"hi"}`, 400, "invalid_phone_number"},
 		{"too long", send, agent, `{"to":"+4915112345678","text":"` + strings.Repeat("x", 4097) + `"}`, 400, "text_too_long"},
 		{"over Twilio's 1,600 characters", send, agent, `{"to":"+4915112345678","text":"` + strings.Repeat("x", 1601) + `"}`, 400, "text_too_long"},
+		{"801 emoji are 1,602 UTF-16 units on Twilio", send, agent, `{"to":"+4915112345678","text":"` + strings.Repeat("😀", 801) + `"}`, 400, "text_too_long"},
 		{"1,601 characters are fine through Meta", "/api/v1/tenants/beta/messages", admin, `{"to":"+4915112345678","text":"` + strings.Repeat("x", 1601) + `"}`, 422, "outside_window"},
 		{"unknown template", send, agent, `{"to":"+4915112345678","template":{"name":"nope"}}`, 404, "template_not_found"},
 		{"outside the window", send, agent, `{"to":"+4915112345678","text":"hi"}`, 422, "outside_window"},

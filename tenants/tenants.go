@@ -105,18 +105,49 @@ type BrainConfig struct {
 	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
 }
 
-// MaxTwilioText is the longest Body Twilio's Messages API takes, in
-// characters (errors 21617 and 21658), though WhatsApp itself takes
-// meta.MaxTextLength.
-const MaxTwilioText = 1600
+// TextLimit is how long one text message may be on a channel.
+type TextLimit struct {
+	// Max is the most units a message may have.
+	Max int
+	// UTF16 counts units as UTF-16 code units (an emoji is two), else
+	// runes.
+	UTF16 bool
+}
 
-// MaxText is the longest text one message to this tenant's customers may
-// have on the channel it goes out on.
-func (t *Tenant) MaxText() int {
-	if t.Channel() == ChannelTwilio {
-		return MaxTwilioText
+// TwilioTextLimit is Twilio's limit on a Body: 1,600 characters (errors
+// 21617 and 21658), though WhatsApp itself takes 4,096. Twilio does not say
+// how it counts them and warns that non-GSM characters "can use more
+// space", so they are counted here the larger way, as UTF-16 units: never
+// too many for Twilio, at worst a message split a little early.
+var TwilioTextLimit = TextLimit{Max: 1600, UTF16: true}
+
+// WhatsAppTextLimit is WhatsApp's limit on a text message, through Meta.
+var WhatsAppTextLimit = TextLimit{Max: meta.MaxTextLength}
+
+// Width is how many units r counts for.
+func (l TextLimit) Width(r rune) int {
+	if l.UTF16 && r > 0xFFFF {
+		return 2
 	}
-	return meta.MaxTextLength
+	return 1
+}
+
+// Len is how many units s counts for.
+func (l TextLimit) Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += l.Width(r)
+	}
+	return n
+}
+
+// TextLimit is the limit on one message to this tenant's customers on the
+// channel it goes out on.
+func (t *Tenant) TextLimit() TextLimit {
+	if t.Channel() == ChannelTwilio {
+		return TwilioTextLimit
+	}
+	return WhatsAppTextLimit
 }
 
 // Channel is the channel replies to this tenant's customers go out on.

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -126,9 +125,9 @@ func (s *Sender) Send(ctx context.Context, cfg *tenants.Twilio, to, body, status
 	if body == "" {
 		return "", &SendError{Message: "empty message body"}
 	}
-	if n := utf8.RuneCountInString(body); n > tenants.MaxTwilioText {
+	if l := tenants.TwilioTextLimit; l.Len(body) > l.Max {
 		// Twilio would refuse it (21617); say why without the round trip.
-		return "", &SendError{Code: CodeBodyTooLong, Message: fmt.Sprintf("message body has %d characters, Twilio takes at most %d", n, tenants.MaxTwilioText)}
+		return "", &SendError{Code: CodeBodyTooLong, Message: fmt.Sprintf("message body has %d characters (UTF-16 units), Twilio takes at most %d", l.Len(body), l.Max)}
 	}
 	return s.create(ctx, cfg, to, statusCallback, func(p *openapi.CreateMessageParams) { p.SetBody(body) })
 }

@@ -167,6 +167,7 @@ func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
 		{"to national", nil, "07700900123", "hi"},
 		{"empty body", nil, customer, ""},
 		{"body over 1,600 characters", nil, customer, strings.Repeat("é", 1601)},
+		{"801 emoji are 1,602 UTF-16 units", nil, customer, strings.Repeat("😀", 801)},
 		{"base url not http", func(c *tenants.Twilio) *tenants.Twilio { c.APIBaseURL = "ftp://example.com"; return c }, customer, "hi"},
 		{"base url relative", func(c *tenants.Twilio) *tenants.Twilio { c.APIBaseURL = "localhost:8080"; return c }, customer, "hi"},
 	}

@@ -23,7 +23,8 @@
 //	     405  20004 a method other than POST
 //	     400  21604/21603 To or From missing, 21211 To not a number,
 //	          21619 neither Body, ContentSid nor MediaUrl,
-//	          21617 Body over 1,600 characters
+//	          21617 Body over 1,600 characters (UTF-16 units: Twilio's
+//	          own count is undocumented, this is the stricter one)
 //	     any  scripted with FailNext
 //	GET  /2010-04-01/Accounts/{AccountSid}/Messages/{sid}/Media/{sid}
 //	     (added with AddMedia) 307 to /cdn/…, which serves the file
@@ -49,7 +50,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/tenants"
@@ -395,7 +395,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case msg.Body == "" && msg.ContentSID == "" && len(msg.MediaURLs) == 0:
 		writeError(w, http.StatusBadRequest, 21619, "A text message body, media URL or content SID is required.")
 		return
-	case utf8.RuneCountInString(msg.Body) > tenants.MaxTwilioText:
+	case tenants.TwilioTextLimit.Len(msg.Body) > tenants.TwilioTextLimit.Max:
 		writeError(w, http.StatusBadRequest, 21617, "The concatenated message body exceeds the 1600 character limit.")
 		return
 	}

@@ -135,6 +135,7 @@ func TestErrorsInTwilioShape(t *testing.T) {
 		{"no From", "POST", messagesPath, without("From"), sid, token, 400, 21603},
 		{"no Body, ContentSid or MediaUrl", "POST", messagesPath, without("Body"), sid, token, 400, 21619},
 		{"Body over 1,600 characters", "POST", messagesPath, message("whatsapp:+447700900123", strings.Repeat("é", 1601)), sid, token, 400, 21617},
+		{"Body over 1,600 UTF-16 units", "POST", messagesPath, message("whatsapp:+447700900123", strings.Repeat("😀", 801)), sid, token, 400, 21617},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
