@@ -198,10 +198,7 @@ func (x *execution) run(e conversation.Effect) {
 		x.authSeq++
 		s.authEvent(x.o, x.in, x.authSeq, string(e.Name), e.ProfileID, e.Attempt)
 	case conversation.Reply:
-		limit := s.tenant.TextLimit()
-		for _, part := range brain.Split(e.Text, limit.Max, limit.Width) {
-			s.reply(x.o, x.in, part, part, querySignIn)
-		}
+		s.replyInParts(x.o, x.in, e.Text, querySignIn)
 	case conversation.SendCode:
 		// The code goes to the customer; the log keeps that a code was
 		// sent, never the code.
@@ -283,13 +280,7 @@ func (x *execution) ask(e conversation.AskBrain) {
 	if x.inboundLog != nil {
 		x.inboundLog.QueryType = ans.QueryType
 	}
-	// An answer longer than the channel takes in one message (Twilio:
-	// 1,600 characters, the assistant may write up to 4,096) goes out as
-	// several, in order: the channel would refuse it whole.
-	limit := s.tenant.TextLimit()
-	for _, part := range brain.Split(ans.Text, limit.Max, limit.Width) {
-		s.reply(x.o, x.in, part, part, ans.QueryType)
-	}
+	s.replyInParts(x.o, x.in, ans.Text, ans.QueryType)
 	for _, c := range ans.ToolCalls {
 		x.event(&wire.Event{Kind: &wire.Event_ToolCall{ToolCall: &wire.ToolCall{
 			Tool: c.Tool, Ok: c.OK, LatencyUs: c.Latency.Microseconds(), Error: c.Error,

@@ -102,25 +102,10 @@ func TestStoppedRouterCommitsWhatTheSessionsFinish(t *testing.T) {
 			stop()
 			<-ran
 
-			committed := committedInbound(t, b.Addrs())
+			committed := kafkatest.Committed(t, b.Addrs(), wire.GroupActors, wire.TopicInbound, 0)
 			if all := committed == n; all != tc.wantAllIn {
 				t.Fatalf("committed offset %d of %d records", committed, n)
 			}
 		})
 	}
-}
-
-// committedInbound is the actors group's committed offset of partition 0
-// of parley.inbound (-1: none).
-func committedInbound(t *testing.T, brokers []string) int64 {
-	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	res, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: wire.GroupActors, Topics: map[string][]int{wire.TopicInbound: {0}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range res.Topics[wire.TopicInbound] {
-		return p.CommittedOffset
-	}
-	return -1
 }

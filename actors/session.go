@@ -273,6 +273,17 @@ func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType s
 	return out
 }
 
+// replyInParts queues text as one reply or, where it is longer than the
+// tenant's channel takes in one message (Twilio: 1,600 characters; the
+// assistant may write up to 4,096), as several in order: the channel
+// would refuse it whole. Each part is logged as it is sent.
+func (s *session) replyInParts(o *outputs, in *wire.Inbound, text, queryType string) {
+	limit := s.tenant.TextLimit()
+	for _, part := range brain.Split(text, limit.Max, limit.Width) {
+		s.reply(o, in, part, part, queryType)
+	}
+}
+
 // logInbound queues the message-log event of a customer message and
 // returns it, so the query type can be filled in once known.
 func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {

@@ -104,6 +104,18 @@ func (s *sessions) say(t *testing.T, phone, text string) []string {
 	return replies
 }
 
+// result waits for the result of a command sent with a request id.
+func (s *sessions) result(t *testing.T) *wire.CommandResult {
+	t.Helper()
+	select {
+	case r := <-s.results:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("no result")
+		return nil
+	}
+}
+
 // drain reads r until nothing arrives for idle, decoding every record
 // into a new M.
 func drain[M proto.Message](t *testing.T, r *kafka.Reader, idle time.Duration, newM func() M) []M {
@@ -205,13 +217,7 @@ func TestAPISendRespectsTheWindow(t *testing.T) {
 	send := func(m *wire.SendMessage) *wire.CommandResult {
 		t.Helper()
 		s.command(t, phone, &wire.Command{Op: &wire.Command_Send{Send: m}, RequestId: "r1"})
-		select {
-		case r := <-s.results:
-			return r
-		case <-time.After(5 * time.Second):
-			t.Fatal("no result")
-			return nil
-		}
+		return s.result(t)
 	}
 	// Never wrote: free text refused, templates allowed.
 	if r := send(&wire.SendMessage{Text: "hello"}); r.Ok || r.ErrorCode != "outside_window" {

@@ -35,8 +35,22 @@ func Split(s string, n int, width func(rune) int) []string {
 	if width == nil {
 		width = func(rune) int { return 1 }
 	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	// Nearly every reply fits: measure it without copying it to runes.
+	w := 0
+	for _, c := range s {
+		if w += width(c); w > n {
+			break
+		}
+	}
+	if w <= n {
+		return []string{s}
+	}
 	var parts []string
-	r := []rune(strings.TrimSpace(s))
+	r := []rune(s)
 	for {
 		// k: the longest prefix of r within n units.
 		k, w := 0, 0
@@ -51,7 +65,10 @@ func Split(s string, n int, width func(rune) int) []string {
 		if part := strings.TrimRight(string(r[:cut]), " \n"); part != "" {
 			parts = append(parts, part)
 		}
-		r = []rune(strings.TrimLeft(string(r[cut:]), " \n"))
+		r = r[cut:]
+		for len(r) > 0 && (r[0] == ' ' || r[0] == '\n') {
+			r = r[1:]
+		}
 	}
 	if len(r) > 0 {
 		parts = append(parts, string(r))

@@ -173,3 +173,21 @@ func TestPendingValidFor(t *testing.T) {
 		}
 	}
 }
+
+// Split runs on every reply in the session actor; a reply that fits
+// should cost a measurement and no copy.
+func BenchmarkSplit(b *testing.B) {
+	short := "Your Standard Clean is booked for Friday 13 March at 9:00. Reply CANCEL to cancel."
+	long := strings.Repeat("Our Standard Clean covers every room, twice a week.\n", 70)
+	for _, c := range []struct {
+		name string
+		text string
+	}{{"fits", short}, {"3 parts", long}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Split(c.text, 1600, utf16Width)
+			}
+		})
+	}
+}

@@ -115,6 +115,8 @@ func TestProduceFailsWhenBrokerIsDown(t *testing.T) {
 }
 
 // committedOffset is the group's committed offset of partition 0 of topic.
+// (kafkatest.Committed does the same for other packages; kafkatest imports
+// bus, so bus's own tests cannot use it.)
 func committedOffset(t *testing.T, brokers []string, group, topic string) int64 {
 	t.Helper()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}

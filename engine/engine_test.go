@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
@@ -475,19 +474,15 @@ func (h *harness) postMetaFile(t *testing.T, name string) {
 	h.postMeta(t, body)
 }
 
-// postMeta posts a Meta webhook body signed with the test app secret and
-// expects 200.
+// postMeta posts a Meta webhook body signed with the test app secret, as
+// Meta does, and wants 200.
 func (h *harness) postMeta(t *testing.T, body []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, h.engine.URL()+"/webhooks/meta", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, metatest.SignedWebhook(metatest.TestAppSecret, body))
-	res, err := http.DefaultClient.Do(req)
+	code, err := metatest.Post(context.Background(), h.engine.URL()+"/webhooks/meta", metatest.TestAppSecret, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("webhook: %d", res.StatusCode)
+	if code != 200 {
+		t.Fatalf("webhook: %d", code)
 	}
 }

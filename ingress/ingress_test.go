@@ -133,41 +133,13 @@ func TestTwilioWebhookStatuses(t *testing.T) {
 
 // partitionOf finds the partition that holds the one record.
 func partitionOf(t *testing.T, brokers []string) int {
-	for p, n := range recordCounts(t, brokers) {
+	for p, n := range kafkatest.Ends(t, brokers, wire.TopicInbound) {
 		if n > 0 {
 			return p
 		}
 	}
 	t.Fatal("no record on parley.inbound")
 	return 0
-}
-
-// recordCounts is how many records each partition of parley.inbound holds.
-func recordCounts(t *testing.T, brokers []string) map[int]int64 {
-	t.Helper()
-	conn, err := kafka.Dial("tcp", brokers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(wire.TopicInbound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts := map[int]int64{}
-	for _, p := range parts {
-		c, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], wire.TopicInbound, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last, err := c.ReadLastOffset()
-		c.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts[p.ID] = last
-	}
-	return counts
 }
 
 func TestBrokerOutageIs503(t *testing.T) {

@@ -124,7 +124,7 @@ func TestMetaLargeBatches(t *testing.T) {
 		t.Fatalf("batch of %d bytes: status %d, err %v", len(batch), code, err)
 	}
 	var total int64
-	for _, c := range recordCounts(t, brokers) {
+	for _, c := range kafkatest.Ends(t, brokers, wire.TopicInbound) {
 		total += c
 	}
 	if total != n {
