@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,11 +22,17 @@ import (
 
 // Config is the whole configuration of one Parley process.
 type Config struct {
-	HTTP       HTTP             `yaml:"http"`
-	Kafka      Kafka            `yaml:"kafka"`
-	ClickHouse ClickHouse       `yaml:"clickhouse"`
-	DataDir    string           `yaml:"data_dir"`
-	Tenants    []tenants.Tenant `yaml:"tenants"`
+	HTTP       HTTP       `yaml:"http"`
+	Kafka      Kafka      `yaml:"kafka"`
+	ClickHouse ClickHouse `yaml:"clickhouse"`
+	DataDir    string     `yaml:"data_dir"`
+	// NodeID names this process among the nodes of a cluster: in logs,
+	// metrics and the ids it gives Kafka (client, transactional).
+	// Default: the host name and the process id ("web-3-41278"), so two
+	// nodes on one machine never share one; set it to keep the name
+	// across restarts.
+	NodeID  string           `yaml:"node_id"`
+	Tenants []tenants.Tenant `yaml:"tenants"`
 	// APIKeys authorise /api/v1 calls, each scoped to tenants and a role.
 	APIKeys []apikeys.Key `yaml:"api_keys"`
 }
@@ -53,7 +60,23 @@ type Kafka struct {
 	Partitions int `yaml:"partitions"`
 	// ReplicationFactor of the topics Parley creates (3 in production).
 	ReplicationFactor int `yaml:"replication_factor"`
+	// SessionTimeout is how long the consumer groups wait for a silent
+	// member (a node killed or cut off) before its partitions move to the
+	// others: the floor of failover. Default DefaultSessionTimeout; at
+	// least MinSessionTimeout.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
+
+// DefaultSessionTimeout is the group session timeout unless configured:
+// short enough that the customers of a lost node are answered again within
+// seconds (Kafka clients default to 30-45 s), long enough that a node
+// pausing for a moment (GC, a slow disk) keeps its partitions.
+const DefaultSessionTimeout = 10 * time.Second
+
+// MinSessionTimeout is Apache Kafka's default group.min.session.timeout.ms:
+// a broker refuses a consumer that asks for less, so a shorter setting
+// would only fail later, at the first join, on a production cluster.
+const MinSessionTimeout = 6 * time.Second
 
 // ClickHouse configures the analytics store.
 type ClickHouse struct {
@@ -102,6 +125,9 @@ func (c *Config) Defaults() {
 	if c.Kafka.ReplicationFactor == 0 {
 		c.Kafka.ReplicationFactor = 1
 	}
+	if c.Kafka.SessionTimeout == 0 {
+		c.Kafka.SessionTimeout = DefaultSessionTimeout
+	}
 	if c.ClickHouse.Database == "" {
 		c.ClickHouse.Database = "parley"
 	}
@@ -114,7 +140,35 @@ func (c *Config) Defaults() {
 	if c.DataDir == "" {
 		c.DataDir = ".parley"
 	}
+	if c.NodeID == "" {
+		c.NodeID = DefaultNodeID()
+	}
 }
+
+// DefaultNodeID is the host name and the process id, e.g. "web-3-41278":
+// unique among the processes of one machine and readable in logs.
+// Characters a node id may not hold are replaced by '-'.
+func DefaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "parley"
+	}
+	id := nodeIDBad.ReplaceAllString(host, "-") + "-" + strconv.Itoa(os.Getpid())
+	if len(id) > maxNodeID {
+		id = id[len(id)-maxNodeID:]
+	}
+	return id
+}
+
+// A node id goes into Kafka client and transactional ids, file names and
+// metric labels: letters, digits, '.', '_' and '-' are safe in all of
+// them (Kafka's own rule for client ids).
+var (
+	nodeIDOK  = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	nodeIDBad = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+)
+
+const maxNodeID = 100
 
 // Validate reports the first thing wrong.
 func (c *Config) Validate() error {
@@ -124,6 +178,13 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes < 0 || c.HTTP.MetaMaxBodyBytes < 0 {
 		return fmt.Errorf("http.max_body_bytes %d, http.meta_max_body_bytes %d: want positive sizes", c.HTTP.MaxBodyBytes, c.HTTP.MetaMaxBodyBytes)
+	}
+	if c.Kafka.SessionTimeout < MinSessionTimeout {
+		return fmt.Errorf("kafka.session_timeout %s: want %s or more (Apache Kafka refuses shorter sessions: group.min.session.timeout.ms defaults to %d)",
+			c.Kafka.SessionTimeout, MinSessionTimeout, MinSessionTimeout.Milliseconds())
+	}
+	if len(c.NodeID) > maxNodeID || !nodeIDOK.MatchString(c.NodeID) {
+		return fmt.Errorf("node_id %q: want 1 to %d letters, digits, '.', '_' or '-'", c.NodeID, maxNodeID)
 	}
 	if c.ClickHouse.Retention() < 0 {
 		return fmt.Errorf("clickhouse.retention_days %d: want 0 (keep everything) or more", c.ClickHouse.Retention())

@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,72 @@ func TestClickHouseRetentionAndJanitor(t *testing.T) {
 				t.Fatalf("retention %d, janitor every %s; want %d, %s", c.ClickHouse.Retention(), c.ClickHouse.JanitorEvery, tc.days, tc.every)
 			}
 		})
+	}
+}
+
+func TestKafkaSessionTimeout(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       time.Duration
+	}{
+		{"default", "", 10 * time.Second},
+		{"Apache Kafka's minimum", "kafka:\n  session_timeout: 6s\n", 6 * time.Second},
+		{"longer", "kafka:\n  session_timeout: 45s\n", 45 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Kafka.SessionTimeout != tc.want {
+				t.Fatalf("session timeout %s, want %s", c.Kafka.SessionTimeout, tc.want)
+			}
+		})
+	}
+	// Below the broker's minimum the error says why, naming the broker
+	// setting an operator would look up.
+	for _, v := range []string{"5s", "5999ms", "-10s"} {
+		_, err := Parse([]byte("kafka:\n  session_timeout: " + v + "\n"))
+		if err == nil || !strings.Contains(err.Error(), "kafka.session_timeout") || !strings.Contains(err.Error(), "group.min.session.timeout.ms") {
+			t.Fatalf("session_timeout %s: err = %v", v, err)
+		}
+	}
+	if _, err := Parse([]byte("kafka:\n  session_timeout: soon\n")); err == nil || !strings.Contains(err.Error(), "soon") {
+		t.Fatalf("not a duration: err = %v", err)
+	}
+	if c := Dev(); c.Kafka.SessionTimeout != DefaultSessionTimeout {
+		t.Fatalf("dev session timeout %s", c.Kafka.SessionTimeout)
+	}
+}
+
+func TestNodeID(t *testing.T) {
+	c, err := Parse([]byte("node_id: n1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != "n1" {
+		t.Fatalf("node id %q", c.NodeID)
+	}
+	// Unset: host name and pid, so two processes on one machine differ.
+	c, err = Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	suffix := "-" + strconv.Itoa(os.Getpid())
+	if !strings.HasSuffix(c.NodeID, suffix) || !strings.HasPrefix(c.NodeID, nodeIDBad.ReplaceAllString(host, "-")) {
+		t.Fatalf("default node id %q, want %s%s", c.NodeID, host, suffix)
+	}
+	if !nodeIDOK.MatchString(c.NodeID) || len(c.NodeID) > maxNodeID {
+		t.Fatalf("default node id %q is not a valid one", c.NodeID)
+	}
+	if Dev().NodeID == "" {
+		t.Fatal("dev config without a node id")
+	}
+	for _, bad := range []string{`"node 1"`, `"n1/a"`, strings.Repeat("n", maxNodeID+1)} {
+		if _, err := Parse([]byte("node_id: " + bad + "\n")); err == nil || !strings.Contains(err.Error(), "node_id") {
+			t.Fatalf("node_id %s: err = %v", bad, err)
+		}
 	}
 }
