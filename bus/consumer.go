@@ -2,8 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var (
@@ -22,7 +21,17 @@ var (
 		Name: "parley_consumed_total",
 		Help: "Records fetched, per consumer group.",
 	}, []string{"group", "topic"})
+	rebalances = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_rebalances_total",
+		Help: "Partition assignment changes seen by this member, per consumer group and kind (assigned, revoked, lost).",
+	}, []string{"group", "kind"})
 )
+
+// DefaultSessionTimeout is how long the group waits for a silent member
+// (a killed node) before its partitions move: the floor of failover.
+// kafka-go's and Kafka's 30-45 s defaults meant half a minute of silence;
+// Apache Kafka refuses less than 6 s (group.min.session.timeout.ms).
+const DefaultSessionTimeout = 10 * time.Second
 
 // ConsumerOptions configure a Consumer.
 type ConsumerOptions struct {
@@ -40,21 +49,67 @@ type ConsumerOptions struct {
 	// no wait. A record still not done is replayed by the next owner;
 	// draining keeps a graceful restart from replaying work that was
 	// about to finish.
-	Drain  time.Duration
-	Logger *slog.Logger
+	Drain time.Duration
+	// SessionTimeout is the group session timeout. Default
+	// DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+func (o *ConsumerOptions) defaults() {
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 10000
+	}
+	if o.CommitEvery == 0 {
+		o.CommitEvery = 100 * time.Millisecond
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// groupOpts are the client options every Parley consumer group shares:
+// read_committed (the session role writes in transactions; an aborted
+// attempt must never be sent or stored), cooperative-sticky assignment (a
+// rebalance moves only the partitions that change owner; the others keep
+// running), and a session timeout short enough for a quick failover.
+func groupOpts(o ConsumerOptions) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(o.Brokers...),
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.SessionTimeout(o.SessionTimeout),
+		kgo.HeartbeatInterval(max(o.SessionTimeout/10, 100*time.Millisecond)),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchMaxPartitionBytes(1 << 20),
+		kgo.WithLogger(kgoLogger{o.Logger}),
+	}
 }
 
 // Consumer reads a topic in a consumer group and commits an offset only when
 // the record at it and every record before it in its partition are done
 // (at-least-once). Records are handed out in partition order; they may finish
 // in any order.
+//
+// It is franz-go's kgo underneath rather than kafka-go: kafka-go hands out
+// records of aborted transactions (it parses the broker's aborted list and
+// ignores it), and the session role writes parley.outbound and
+// parley.events in transactions. See docs/sessions.md.
 type Consumer struct {
 	o       ConsumerOptions
-	r       *kafka.Reader
 	slots   chan struct{}
 	mu      sync.Mutex
-	parts   map[int]*partitionTrack
+	parts   map[int32]*partitionTrack
+	lag     map[int32]int64
 	commits chan struct{}
+	cl      *kgo.Client
 	// consumed is this consumer's counter, looked up once: a label
 	// lookup per record was a seventh of the sink's consuming CPU.
 	consumed prometheus.Counter
@@ -66,38 +121,18 @@ type partitionTrack struct {
 	done      map[int64]bool
 	committed int64 // next offset to commit (last committed + 1), -1 none
 	ready     int64 // highest contiguous done offset + 1, -1 none
+	epoch     int32 // leader epoch of the latest record
 }
 
 // NewConsumer creates a consumer; Run starts it.
 func NewConsumer(o ConsumerOptions) *Consumer {
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 10000
-	}
-	if o.CommitEvery == 0 {
-		o.CommitEvery = 100 * time.Millisecond
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.defaults()
 	return &Consumer{
-		o: o,
-		r: kafka.NewReader(kafka.ReaderConfig{
-			Brokers:  o.Brokers,
-			Topic:    o.Topic,
-			GroupID:  o.Group,
-			MinBytes: 1,
-			// kafka-go's default. With 16 MB, the embedded broker spent
-			// a fifth of a busy sink's CPU growing fetch responses
-			// (bench/sink), for no gain in throughput.
-			MaxBytes:       1 << 20,
-			MaxWait:        100 * time.Millisecond,
-			StartOffset:    kafka.FirstOffset,
-			CommitInterval: 0, // commits are ours, synchronous
-			QueueCapacity:  1000,
-		}),
+		o:        o,
 		slots:    make(chan struct{}, o.MaxInFlight),
 		consumed: consumed.WithLabelValues(o.Group, o.Topic),
-		parts:    map[int]*partitionTrack{},
+		parts:    map[int32]*partitionTrack{},
+		lag:      map[int32]int64{},
 		commits:  make(chan struct{}, 1),
 	}
 }
@@ -106,9 +141,36 @@ func NewConsumer(o ConsumerOptions) *Consumer {
 // goroutine, when the record's work is durable.
 type Handler func(ctx context.Context, m kafka.Message, done func())
 
-// Run fetches until ctx ends, then commits what finished and closes the
-// reader.
+// Run fetches until ctx ends, then commits what finished and leaves the
+// group, so that the partitions move to the other members at once.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	opts := append(groupOpts(c.o),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			rebalances.WithLabelValues(c.o.Group, "assigned").Inc()
+			c.o.Logger.Info("partitions assigned", "group", c.o.Group, "topic", c.o.Topic, "partitions", m[c.o.Topic])
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			if len(m[c.o.Topic]) == 0 {
+				return
+			}
+			rebalances.WithLabelValues(c.o.Group, "revoked").Inc()
+			c.o.Logger.Info("partitions revoked", "group", c.o.Group, "topic", c.o.Topic, "partitions", m[c.o.Topic])
+			// What finished is committed before the partition moves, so
+			// its next owner replays as little as possible.
+			c.commitReady(ctx)
+			c.forget(m[c.o.Topic])
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			rebalances.WithLabelValues(c.o.Group, "lost").Inc()
+			c.o.Logger.Warn("partitions lost", "group", c.o.Group, "topic", c.o.Topic, "partitions", m[c.o.Topic])
+			c.forget(m[c.o.Topic])
+		}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	c.cl = cl
 	commitCtx, stopCommits := context.WithCancel(context.Background())
 	committerDone := make(chan struct{})
 	go func() {
@@ -119,40 +181,75 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		stopCommits()
 		<-committerDone
 		c.commitReady(context.Background())
-		_ = c.r.Close()
+		cl.Close() // leaves the group
 	}()
 	for {
+		free := 0
 		select {
 		case c.slots <- struct{}{}:
+			free = 1
 		case <-ctx.Done():
 			c.drain()
 			return nil
 		}
-		m, err := c.r.FetchMessage(ctx)
-		if err != nil {
-			<-c.slots
-			if ctx.Err() != nil {
-				c.drain()
-				return nil
+		// Take as many more slots as are free without waiting.
+	more:
+		for free < c.o.MaxInFlight {
+			select {
+			case c.slots <- struct{}{}:
+				free++
+			default:
+				break more
 			}
-			if errors.Is(err, io.EOF) {
-				return err
-			}
-			c.o.Logger.Warn("fetch failed", "topic", c.o.Topic, "group", c.o.Group, "err", err)
-			time.Sleep(200 * time.Millisecond)
-			continue
 		}
-		c.consumed.Inc()
-		c.track(m.Partition, m.Offset)
-		partition, offset := m.Partition, m.Offset
-		var once sync.Once
-		h(ctx, m, func() {
-			once.Do(func() {
-				c.finish(partition, offset)
+		fetches := cl.PollRecords(ctx, free)
+		if ctx.Err() != nil {
+			for range free {
 				<-c.slots
-			})
+			}
+			c.drain()
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			c.o.Logger.Warn("fetch failed", "topic", topic, "partition", p, "group", c.o.Group, "err", err)
 		})
+		used := 0
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				c.mu.Lock()
+				c.lag[p.Partition] = max(p.HighWatermark-p.Records[n-1].Offset-1, 0)
+				c.mu.Unlock()
+			}
+			for _, r := range p.Records {
+				used++
+				c.consumed.Inc()
+				c.track(r.Partition, r.Offset, r.LeaderEpoch)
+				partition, offset := r.Partition, r.Offset
+				var once sync.Once
+				h(ctx, Message(r), func() {
+					once.Do(func() {
+						c.finish(partition, offset)
+						<-c.slots
+					})
+				})
+			}
+		})
+		for range free - used {
+			<-c.slots
+		}
+		if used == 0 && fetches.IsClientClosed() {
+			return nil
+		}
 	}
+}
+
+// Message is a kgo record as the kafka-go message Parley's handlers take.
+func Message(r *kgo.Record) kafka.Message {
+	m := kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, Time: r.Timestamp}
+	for _, h := range r.Headers {
+		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	return m
 }
 
 // drain waits up to o.Drain for every record handed out to be done: each
@@ -171,7 +268,7 @@ func (c *Consumer) drain() {
 	}
 }
 
-func (c *Consumer) track(partition int, offset int64) {
+func (c *Consumer) track(partition int32, offset int64, epoch int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.parts[partition]
@@ -186,9 +283,21 @@ func (c *Consumer) track(partition int, offset int64) {
 		clear(p.done)
 	}
 	p.pending = append(p.pending, offset)
+	p.epoch = epoch
 }
 
-func (c *Consumer) finish(partition int, offset int64) {
+// forget drops the windows of partitions this member no longer owns:
+// records of them still in flight finish without committing anything.
+func (c *Consumer) forget(partitions []int32) {
+	c.mu.Lock()
+	for _, p := range partitions {
+		delete(c.parts, p)
+		delete(c.lag, p)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Consumer) finish(partition int32, offset int64) {
 	c.mu.Lock()
 	p := c.parts[partition]
 	if p == nil {
@@ -226,9 +335,7 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 			c.commitReady(ctx)
 		default:
 		}
-		if s := c.r.Stats(); s.Lag >= 0 {
-			consumerLag.WithLabelValues(c.o.Group, c.o.Topic).Set(float64(s.Lag))
-		}
+		consumerLag.WithLabelValues(c.o.Group, c.o.Topic).Set(float64(c.Lag()))
 	}
 }
 
@@ -236,24 +343,39 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 // that is done together with all before it.
 func (c *Consumer) commitReady(ctx context.Context) {
 	c.mu.Lock()
-	var msgs []kafka.Message
+	offsets := map[int32]kgo.EpochOffset{}
 	for part, p := range c.parts {
 		if p.ready > p.committed {
-			// CommitMessages commits m.Offset+1.
-			msgs = append(msgs, kafka.Message{Topic: c.o.Topic, Partition: part, Offset: p.ready - 1})
+			offsets[part] = kgo.EpochOffset{Epoch: p.epoch, Offset: p.ready}
 			p.committed = p.ready
 		}
 	}
 	c.mu.Unlock()
-	if len(msgs) == 0 {
+	if len(offsets) == 0 || c.cl == nil {
 		return
 	}
-	if err := c.r.CommitMessages(ctx, msgs...); err != nil {
-		// After a rebalance the commit of a revoked partition fails; its
-		// new owner re-reads from the last commit and deduplicates.
-		c.o.Logger.Warn("commit failed", "topic", c.o.Topic, "group", c.o.Group, "err", err)
-	}
+	c.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{c.o.Topic: offsets},
+		func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, resp *kmsgOffsetCommitResponse, err error) {
+			if err == nil {
+				err = commitError(resp)
+			}
+			if err != nil {
+				// After a rebalance the commit of a revoked partition
+				// fails; its new owner re-reads from the last commit and
+				// deduplicates.
+				c.o.Logger.Warn("commit failed", "topic", c.o.Topic, "group", c.o.Group, "err", err)
+			}
+		})
 }
 
-// Lag is the reader's last known lag.
-func (c *Consumer) Lag() int64 { return c.r.Stats().Lag }
+// Lag is the records behind the end of the topic, over the partitions this
+// member holds, as of their latest fetches.
+func (c *Consumer) Lag() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, l := range c.lag {
+		n += l
+	}
+	return n
+}

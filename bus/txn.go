@@ -1,0 +1,271 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	transactions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_transactions_total",
+		Help: "Transactions of the session role, by outcome (committed, aborted, failed).",
+	}, []string{"outcome"})
+	transactionSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_transaction_seconds",
+		Help:    "Time from a batch's poll to its transaction's end.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
+)
+
+// ProcessorOptions configure a Processor.
+type ProcessorOptions struct {
+	Brokers []string
+	Topic   string
+	Group   string
+	// TransactionalID names this member's producer. It must be stable
+	// across restarts of the same node (a restarted node fences and aborts
+	// the transaction its previous life left open at once) and unique
+	// among live nodes.
+	TransactionalID string
+	// SessionTimeout is the group session timeout. Default
+	// DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// TransactionTimeout is how long the broker lets a transaction stay
+	// open before aborting it. A killed node's open transaction holds the
+	// read_committed position of every partition it wrote to until then,
+	// so it bounds failover with the session timeout. Default: the
+	// session timeout.
+	TransactionTimeout time.Duration
+	// MaxBatch bounds the records of one transaction. Default 2000.
+	MaxBatch int
+	Logger   *slog.Logger
+
+	// Assigned is called with partitions newly assigned to this member,
+	// before any of their records is handed out: the session role
+	// restores their sessions here. An error is logged and retried.
+	Assigned func(ctx context.Context, partitions []int32) error
+	// Revoked is called with partitions this member no longer owns (moved
+	// or lost), after the last transaction that handled their records
+	// ended.
+	Revoked func(partitions []int32)
+	// Aborted is called when a batch's transaction did not commit: nothing
+	// it produced is visible, its records come again, and whatever the
+	// handler changed in memory for those partitions must be undone.
+	Aborted func(partitions []int32)
+}
+
+// TxnHandler handles one batch of records inside a transaction. It produces
+// its outputs through tx and returns once all of them are handed to tx
+// (tx.Produce may still be in flight: the transaction's end flushes it). The
+// records are in partition order.
+type TxnHandler func(ctx context.Context, recs []*kgo.Record, tx *Txn)
+
+// Txn is the open transaction a TxnHandler produces into.
+type Txn struct {
+	cl  *kgo.Client
+	mu  sync.Mutex
+	err error
+}
+
+// Produce adds r to the transaction. r.Partition must be set (the records
+// of a session go to the partition of its inbound record: the changelog,
+// outputs and input stay co-partitioned). A failed produce fails the
+// transaction: it aborts and the batch is handled again.
+func (t *Txn) Produce(r *kgo.Record) {
+	t.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+		}
+	})
+}
+
+func (t *Txn) failed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// Processor consumes a topic in a consumer group and handles each polled
+// batch in one Kafka transaction: whatever the handler produces and the
+// batch's consumed offsets commit together or not at all (exactly once,
+// KIP-447). Rebalances wait for the open transaction to end
+// (BlockRebalanceOnPoll), so a partition is never handled by two members at
+// once, and assigned partitions are restored before they are fetched.
+type Processor struct {
+	o ProcessorOptions
+}
+
+// NewProcessor creates a processor; Run starts it.
+func NewProcessor(o ProcessorOptions) *Processor {
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.TransactionTimeout == 0 {
+		o.TransactionTimeout = o.SessionTimeout
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 2000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Processor{o: o}
+}
+
+func (p *Processor) client() (*kgo.GroupTransactSession, error) {
+	o := p.o
+	opts := append(groupOpts(ConsumerOptions{Brokers: o.Brokers, Topic: o.Topic, Group: o.Group, SessionTimeout: o.SessionTimeout, Logger: o.Logger}),
+		kgo.TransactionalID(o.TransactionalID),
+		kgo.TransactionTimeout(o.TransactionTimeout),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(8<<20),
+		kgo.MaxBufferedRecords(1<<20),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			parts := m[o.Topic]
+			rebalances.WithLabelValues(o.Group, "assigned").Inc()
+			o.Logger.Info("partitions assigned", "group", o.Group, "topic", o.Topic, "partitions", parts)
+			if o.Assigned == nil || len(parts) == 0 {
+				return
+			}
+			for ctx.Err() == nil {
+				err := o.Assigned(ctx, parts)
+				if err == nil {
+					return
+				}
+				o.Logger.Error("restoring assigned partitions failed; retrying", "partitions", parts, "err", err)
+				time.Sleep(time.Second)
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if parts := m[o.Topic]; len(parts) > 0 {
+				rebalances.WithLabelValues(o.Group, "revoked").Inc()
+				o.Logger.Info("partitions revoked", "group", o.Group, "topic", o.Topic, "partitions", parts)
+				if o.Revoked != nil {
+					o.Revoked(parts)
+				}
+			}
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if parts := m[o.Topic]; len(parts) > 0 {
+				rebalances.WithLabelValues(o.Group, "lost").Inc()
+				o.Logger.Warn("partitions lost (this member was out of the group too long)", "group", o.Group, "topic", o.Topic, "partitions", parts)
+				if o.Revoked != nil {
+					o.Revoked(parts)
+				}
+			}
+		}),
+	)
+	return kgo.NewGroupTransactSession(opts...)
+}
+
+// Run processes until ctx ends, then leaves the group so the partitions
+// move at once. A transaction that cannot end (the producer was fenced or
+// failed for good) restarts the member: its partitions are aborted and
+// restored again.
+func (p *Processor) Run(ctx context.Context, h TxnHandler) error {
+	for ctx.Err() == nil {
+		err := p.run(ctx, h)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		p.o.Logger.Error("session transactions failed; rejoining", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
+}
+
+func (p *Processor) run(ctx context.Context, h TxnHandler) error {
+	s, err := p.client()
+	if err != nil {
+		return err
+	}
+	// Leaving the group hands the partitions over now rather than after
+	// the session timeout (and calls Revoked for them).
+	defer s.CloseAllowingRebalance()
+	for {
+		fetches := s.PollRecords(ctx, p.o.MaxBatch)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		start := time.Now()
+		fetches.EachError(func(topic string, part int32, err error) {
+			p.o.Logger.Warn("fetch failed", "topic", topic, "partition", part, "group", p.o.Group, "err", err)
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			s.AllowRebalance()
+			continue
+		}
+		parts := map[int32]bool{}
+		for _, r := range recs {
+			parts[r.Partition] = true
+		}
+		if err := s.Begin(); err != nil {
+			p.abort(parts)
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		tx := &Txn{cl: s.Client()}
+		h(ctx, recs, tx)
+		want := kgo.TryCommit
+		if err := tx.failed(); err != nil {
+			p.o.Logger.Warn("a transactional produce failed; aborting the batch", "records", len(recs), "err", err)
+			want = kgo.TryAbort
+		}
+		// End must not be cut short by a stop: a half-ended transaction
+		// is aborted by the broker only after its timeout.
+		endCtx, cancel := context.WithTimeout(context.Background(), p.o.TransactionTimeout+5*time.Second)
+		committed, err := s.End(endCtx, want)
+		cancel()
+		transactionSeconds.Observe(time.Since(start).Seconds())
+		switch {
+		case err != nil:
+			transactions.WithLabelValues("failed").Inc()
+			p.abort(parts)
+			return fmt.Errorf("end transaction: %w", err)
+		case !committed:
+			transactions.WithLabelValues("aborted").Inc()
+			p.o.Logger.Warn("transaction aborted (rebalance or failed produce); its records are handled again", "records", len(recs))
+			p.abort(parts)
+		default:
+			transactions.WithLabelValues("committed").Inc()
+		}
+		s.AllowRebalance()
+	}
+}
+
+func (p *Processor) abort(parts map[int32]bool) {
+	if p.o.Aborted != nil {
+		p.o.Aborted(keys(parts))
+	}
+}
+
+func keys(m map[int32]bool) []int32 {
+	out := make([]int32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// ErrNotCopartitioned says the changelog and its input topic differ in
+// partition count: a session's state would live in another partition than
+// its messages.
+var ErrNotCopartitioned = errors.New("topics are not co-partitioned")
