@@ -8,20 +8,58 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/parleyhq/parley/wire"
 )
 
 // EnsureTopics creates the topics that are missing. It goes through
 // kafka.Client rather than Conn.CreateTopics: after the latter, kafka-go's
 // writers fail for seconds on a stale metadata cache.
 func EnsureTopics(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
+	specs := map[string]map[string]string{}
+	for _, t := range topics {
+		specs[t] = nil
+	}
+	return ensureTopics(ctx, brokers, partitions, replication, specs)
+}
+
+// EnsureParleyTopics creates every topic Parley uses (wire.Topics, the
+// changelog compacted) and checks that the sessions' changelog has as many
+// partitions as parley.inbound: a session's state must live in the
+// partition of its messages, or a member would restore the wrong sessions.
+func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, replication int) error {
+	if err := ensureTopics(ctx, brokers, partitions, replication, wire.Topics); err != nil {
+		return err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{wire.TopicInbound, wire.TopicSessions}})
+	if err != nil {
+		return fmt.Errorf("topic metadata: %w", err)
+	}
+	counts := map[string]int{}
+	for _, t := range md.Topics {
+		counts[t.Name] = len(t.Partitions)
+	}
+	if counts[wire.TopicInbound] != counts[wire.TopicSessions] {
+		return fmt.Errorf("%w: %s has %d partitions, %s %d; give both the same count",
+			ErrNotCopartitioned, wire.TopicInbound, counts[wire.TopicInbound], wire.TopicSessions, counts[wire.TopicSessions])
+	}
+	return nil
+}
+
+func ensureTopics(ctx context.Context, brokers []string, partitions, replication int, specs map[string]map[string]string) error {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{
+	for t, configs := range specs {
+		tc := kafka.TopicConfig{
 			Topic:             t,
 			NumPartitions:     partitions,
 			ReplicationFactor: replication,
-		})
+		}
+		for k, v := range configs {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		req.Topics = append(req.Topics, tc)
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {

@@ -178,6 +178,7 @@ type Command struct {
 	//	*Command_Respond
 	//	*Command_OptOut
 	//	*Command_Forget
+	//	*Command_Expire
 	Op        isCommand_Op `protobuf_oneof:"op"`
 	Operator  string       `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`                    // who asked, for the audit trail
 	RequestId string       `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"` // set when a caller waits for a CommandResult
@@ -279,6 +280,15 @@ func (x *Command) GetForget() *Forget {
 	return nil
 }
 
+func (x *Command) GetExpire() *Expire {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Expire); ok {
+			return x.Expire
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetOperator() string {
 	if x != nil {
 		return x.Operator
@@ -328,6 +338,10 @@ type Command_Forget struct {
 	Forget *Forget `protobuf:"bytes,8,opt,name=forget,proto3,oneof"` // GDPR erasure: drop everything the session holds
 }
 
+type Command_Expire struct {
+	Expire *Expire `protobuf:"bytes,10,opt,name=expire,proto3,oneof"` // the owner found the session expired long ago: tombstone it
+}
+
 func (*Command_SetStatus) isCommand_Op() {}
 
 func (*Command_SetAi) isCommand_Op() {}
@@ -339,6 +353,8 @@ func (*Command_Respond) isCommand_Op() {}
 func (*Command_OptOut) isCommand_Op() {}
 
 func (*Command_Forget) isCommand_Op() {}
+
+func (*Command_Expire) isCommand_Op() {}
 
 // Forget erases a session's state (GDPR): the customer starts over as
 // unknown; the dedupe memory and sign-in limits go too.
@@ -378,6 +394,53 @@ func (*Forget) Descriptor() ([]byte, []int) {
 	return file_parley_proto_rawDescGZIP(), []int{2}
 }
 
+// Expire asks a session that nobody wrote to since idle_before_ms to drop
+// its state and leave a tombstone in the changelog. The session checks
+// again when it handles it: a customer who wrote meanwhile keeps theirs.
+type Expire struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdleBeforeMs  int64                  `protobuf:"varint,1,opt,name=idle_before_ms,json=idleBeforeMs,proto3" json:"idle_before_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Expire) Reset() {
+	*x = Expire{}
+	mi := &file_parley_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Expire) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Expire) ProtoMessage() {}
+
+func (x *Expire) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Expire.ProtoReflect.Descriptor instead.
+func (*Expire) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Expire) GetIdleBeforeMs() int64 {
+	if x != nil {
+		return x.IdleBeforeMs
+	}
+	return 0
+}
+
 // OptOut records that the customer unsubscribed (Twilio 21610): operator
 // and API sends are refused until the customer writes again.
 type OptOut struct {
@@ -390,7 +453,7 @@ type OptOut struct {
 
 func (x *OptOut) Reset() {
 	*x = OptOut{}
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +465,7 @@ func (x *OptOut) String() string {
 func (*OptOut) ProtoMessage() {}
 
 func (x *OptOut) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[3]
+	mi := &file_parley_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +478,7 @@ func (x *OptOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptOut.ProtoReflect.Descriptor instead.
 func (*OptOut) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{3}
+	return file_parley_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OptOut) GetOutboundId() string {
@@ -444,7 +507,7 @@ type SendMessage struct {
 
 func (x *SendMessage) Reset() {
 	*x = SendMessage{}
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +519,7 @@ func (x *SendMessage) String() string {
 func (*SendMessage) ProtoMessage() {}
 
 func (x *SendMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[4]
+	mi := &file_parley_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +532,7 @@ func (x *SendMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessage.ProtoReflect.Descriptor instead.
 func (*SendMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{4}
+	return file_parley_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SendMessage) GetText() string {
@@ -498,7 +561,7 @@ type Respond struct {
 
 func (x *Respond) Reset() {
 	*x = Respond{}
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +573,7 @@ func (x *Respond) String() string {
 func (*Respond) ProtoMessage() {}
 
 func (x *Respond) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[5]
+	mi := &file_parley_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +586,7 @@ func (x *Respond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respond.ProtoReflect.Descriptor instead.
 func (*Respond) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{5}
+	return file_parley_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Respond) GetMessage() string {
@@ -559,7 +622,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +634,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[6]
+	mi := &file_parley_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +647,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{6}
+	return file_parley_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CommandResult) GetRequestId() string {
@@ -676,7 +739,7 @@ type CustomerMessage struct {
 
 func (x *CustomerMessage) Reset() {
 	*x = CustomerMessage{}
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +751,7 @@ func (x *CustomerMessage) String() string {
 func (*CustomerMessage) ProtoMessage() {}
 
 func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[7]
+	mi := &file_parley_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +764,7 @@ func (x *CustomerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerMessage.ProtoReflect.Descriptor instead.
 func (*CustomerMessage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{7}
+	return file_parley_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CustomerMessage) GetProviderId() string {
@@ -763,7 +826,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +838,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[8]
+	mi := &file_parley_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +851,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{8}
+	return file_parley_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Media) GetUrl() string {
@@ -816,7 +879,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +891,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[9]
+	mi := &file_parley_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +904,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{9}
+	return file_parley_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Location) GetLatitude() float64 {
@@ -877,7 +940,7 @@ type DeliveryStatus struct {
 
 func (x *DeliveryStatus) Reset() {
 	*x = DeliveryStatus{}
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +952,7 @@ func (x *DeliveryStatus) String() string {
 func (*DeliveryStatus) ProtoMessage() {}
 
 func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[10]
+	mi := &file_parley_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +965,7 @@ func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryStatus.ProtoReflect.Descriptor instead.
 func (*DeliveryStatus) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{10}
+	return file_parley_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeliveryStatus) GetProviderId() string {
@@ -945,7 +1008,7 @@ type Outbound struct {
 
 func (x *Outbound) Reset() {
 	*x = Outbound{}
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1020,7 @@ func (x *Outbound) String() string {
 func (*Outbound) ProtoMessage() {}
 
 func (x *Outbound) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[11]
+	mi := &file_parley_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1033,7 @@ func (x *Outbound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outbound.ProtoReflect.Descriptor instead.
 func (*Outbound) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{11}
+	return file_parley_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Outbound) GetId() string {
@@ -1050,7 +1113,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1125,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[12]
+	mi := &file_parley_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1138,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{12}
+	return file_parley_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Template) GetName() string {
@@ -1129,7 +1192,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1204,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[13]
+	mi := &file_parley_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1217,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{13}
+	return file_parley_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetId() string {
@@ -1300,7 +1363,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1375,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[14]
+	mi := &file_parley_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1388,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{14}
+	return file_parley_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ToolCall) GetTool() string {
@@ -1376,7 +1439,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1451,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[15]
+	mi := &file_parley_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1464,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{15}
+	return file_parley_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Usage) GetMetric() string {
@@ -1439,7 +1502,7 @@ type DeliveryReport struct {
 
 func (x *DeliveryReport) Reset() {
 	*x = DeliveryReport{}
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1514,7 @@ func (x *DeliveryReport) String() string {
 func (*DeliveryReport) ProtoMessage() {}
 
 func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[16]
+	mi := &file_parley_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1527,7 @@ func (x *DeliveryReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryReport.ProtoReflect.Descriptor instead.
 func (*DeliveryReport) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{16}
+	return file_parley_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeliveryReport) GetMessageId() string {
@@ -1519,7 +1582,7 @@ type ConversationChange struct {
 
 func (x *ConversationChange) Reset() {
 	*x = ConversationChange{}
-	mi := &file_parley_proto_msgTypes[17]
+	mi := &file_parley_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1594,7 @@ func (x *ConversationChange) String() string {
 func (*ConversationChange) ProtoMessage() {}
 
 func (x *ConversationChange) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[17]
+	mi := &file_parley_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1607,7 @@ func (x *ConversationChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationChange.ProtoReflect.Descriptor instead.
 func (*ConversationChange) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{17}
+	return file_parley_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ConversationChange) GetConversationId() string {
@@ -1618,7 +1681,7 @@ type MessageLog struct {
 
 func (x *MessageLog) Reset() {
 	*x = MessageLog{}
-	mi := &file_parley_proto_msgTypes[18]
+	mi := &file_parley_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1693,7 @@ func (x *MessageLog) String() string {
 func (*MessageLog) ProtoMessage() {}
 
 func (x *MessageLog) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[18]
+	mi := &file_parley_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1706,7 @@ func (x *MessageLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageLog.ProtoReflect.Descriptor instead.
 func (*MessageLog) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{18}
+	return file_parley_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MessageLog) GetDirection() string {
@@ -1728,7 +1791,7 @@ type AuthEvent struct {
 
 func (x *AuthEvent) Reset() {
 	*x = AuthEvent{}
-	mi := &file_parley_proto_msgTypes[19]
+	mi := &file_parley_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1803,7 @@ func (x *AuthEvent) String() string {
 func (*AuthEvent) ProtoMessage() {}
 
 func (x *AuthEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[19]
+	mi := &file_parley_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1816,7 @@ func (x *AuthEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
 func (*AuthEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{19}
+	return file_parley_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AuthEvent) GetEvent() string {
@@ -1790,7 +1853,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_parley_proto_msgTypes[20]
+	mi := &file_parley_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1865,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[20]
+	mi := &file_parley_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1878,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{20}
+	return file_parley_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Delivery) GetInbound() *Inbound {
@@ -1850,7 +1913,7 @@ type Handled struct {
 
 func (x *Handled) Reset() {
 	*x = Handled{}
-	mi := &file_parley_proto_msgTypes[21]
+	mi := &file_parley_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1925,7 @@ func (x *Handled) String() string {
 func (*Handled) ProtoMessage() {}
 
 func (x *Handled) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[21]
+	mi := &file_parley_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1938,7 @@ func (x *Handled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handled.ProtoReflect.Descriptor instead.
 func (*Handled) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{21}
+	return file_parley_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Handled) GetPartition() int32 {
@@ -1901,7 +1964,7 @@ type Passivate struct {
 
 func (x *Passivate) Reset() {
 	*x = Passivate{}
-	mi := &file_parley_proto_msgTypes[22]
+	mi := &file_parley_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +1976,7 @@ func (x *Passivate) String() string {
 func (*Passivate) ProtoMessage() {}
 
 func (x *Passivate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[22]
+	mi := &file_parley_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +1989,7 @@ func (x *Passivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passivate.ProtoReflect.Descriptor instead.
 func (*Passivate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{22}
+	return file_parley_proto_rawDescGZIP(), []int{23}
 }
 
 // IdempotentResult is what a session remembers of a command carried out
@@ -1944,7 +2007,7 @@ type IdempotentResult struct {
 
 func (x *IdempotentResult) Reset() {
 	*x = IdempotentResult{}
-	mi := &file_parley_proto_msgTypes[23]
+	mi := &file_parley_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2019,7 @@ func (x *IdempotentResult) String() string {
 func (*IdempotentResult) ProtoMessage() {}
 
 func (x *IdempotentResult) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[23]
+	mi := &file_parley_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2032,7 @@ func (x *IdempotentResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotentResult.ProtoReflect.Descriptor instead.
 func (*IdempotentResult) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{23}
+	return file_parley_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *IdempotentResult) GetKey() string {
@@ -2010,7 +2073,7 @@ type IdempotentResults struct {
 
 func (x *IdempotentResults) Reset() {
 	*x = IdempotentResults{}
-	mi := &file_parley_proto_msgTypes[24]
+	mi := &file_parley_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2085,7 @@ func (x *IdempotentResults) String() string {
 func (*IdempotentResults) ProtoMessage() {}
 
 func (x *IdempotentResults) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[24]
+	mi := &file_parley_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2098,7 @@ func (x *IdempotentResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotentResults.ProtoReflect.Descriptor instead.
 func (*IdempotentResults) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{24}
+	return file_parley_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IdempotentResults) GetItems() []*IdempotentResult {
@@ -2060,7 +2123,7 @@ const file_parley_proto_rawDesc = "" +
 	" \x01(\v2\x1c.parley.wire.CustomerMessageH\x00R\amessage\x125\n" +
 	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06status\x120\n" +
 	"\acommand\x18\f \x01(\v2\x14.parley.wire.CommandH\x00R\acommandB\x06\n" +
-	"\x04kind\"\xee\x02\n" +
+	"\x04kind\"\x9d\x03\n" +
 	"\aCommand\x12\x1f\n" +
 	"\n" +
 	"set_status\x18\x01 \x01(\tH\x00R\tsetStatus\x12\x17\n" +
@@ -2068,13 +2131,17 @@ const file_parley_proto_rawDesc = "" +
 	"\x04send\x18\x04 \x01(\v2\x18.parley.wire.SendMessageH\x00R\x04send\x120\n" +
 	"\arespond\x18\x05 \x01(\v2\x14.parley.wire.RespondH\x00R\arespond\x12.\n" +
 	"\aopt_out\x18\a \x01(\v2\x13.parley.wire.OptOutH\x00R\x06optOut\x12-\n" +
-	"\x06forget\x18\b \x01(\v2\x13.parley.wire.ForgetH\x00R\x06forget\x12\x1a\n" +
+	"\x06forget\x18\b \x01(\v2\x13.parley.wire.ForgetH\x00R\x06forget\x12-\n" +
+	"\x06expire\x18\n" +
+	" \x01(\v2\x13.parley.wire.ExpireH\x00R\x06expire\x12\x1a\n" +
 	"\boperator\x18\x03 \x01(\tR\boperator\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12'\n" +
 	"\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKeyB\x04\n" +
 	"\x02op\"\b\n" +
-	"\x06Forget\"H\n" +
+	"\x06Forget\".\n" +
+	"\x06Expire\x12$\n" +
+	"\x0eidle_before_ms\x18\x01 \x01(\x03R\fidleBeforeMs\"H\n" +
 	"\x06OptOut\x12\x1f\n" +
 	"\voutbound_id\x18\x01 \x01(\tR\n" +
 	"outboundId\x12\x1d\n" +
@@ -2238,64 +2305,66 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_parley_proto_goTypes = []any{
 	(*Inbound)(nil),            // 0: parley.wire.Inbound
 	(*Command)(nil),            // 1: parley.wire.Command
 	(*Forget)(nil),             // 2: parley.wire.Forget
-	(*OptOut)(nil),             // 3: parley.wire.OptOut
-	(*SendMessage)(nil),        // 4: parley.wire.SendMessage
-	(*Respond)(nil),            // 5: parley.wire.Respond
-	(*CommandResult)(nil),      // 6: parley.wire.CommandResult
-	(*CustomerMessage)(nil),    // 7: parley.wire.CustomerMessage
-	(*Media)(nil),              // 8: parley.wire.Media
-	(*Location)(nil),           // 9: parley.wire.Location
-	(*DeliveryStatus)(nil),     // 10: parley.wire.DeliveryStatus
-	(*Outbound)(nil),           // 11: parley.wire.Outbound
-	(*Template)(nil),           // 12: parley.wire.Template
-	(*Event)(nil),              // 13: parley.wire.Event
-	(*ToolCall)(nil),           // 14: parley.wire.ToolCall
-	(*Usage)(nil),              // 15: parley.wire.Usage
-	(*DeliveryReport)(nil),     // 16: parley.wire.DeliveryReport
-	(*ConversationChange)(nil), // 17: parley.wire.ConversationChange
-	(*MessageLog)(nil),         // 18: parley.wire.MessageLog
-	(*AuthEvent)(nil),          // 19: parley.wire.AuthEvent
-	(*Delivery)(nil),           // 20: parley.wire.Delivery
-	(*Handled)(nil),            // 21: parley.wire.Handled
-	(*Passivate)(nil),          // 22: parley.wire.Passivate
-	(*IdempotentResult)(nil),   // 23: parley.wire.IdempotentResult
-	(*IdempotentResults)(nil),  // 24: parley.wire.IdempotentResults
-	nil,                        // 25: parley.wire.Respond.VariablesEntry
-	nil,                        // 26: parley.wire.Template.VariablesEntry
+	(*Expire)(nil),             // 3: parley.wire.Expire
+	(*OptOut)(nil),             // 4: parley.wire.OptOut
+	(*SendMessage)(nil),        // 5: parley.wire.SendMessage
+	(*Respond)(nil),            // 6: parley.wire.Respond
+	(*CommandResult)(nil),      // 7: parley.wire.CommandResult
+	(*CustomerMessage)(nil),    // 8: parley.wire.CustomerMessage
+	(*Media)(nil),              // 9: parley.wire.Media
+	(*Location)(nil),           // 10: parley.wire.Location
+	(*DeliveryStatus)(nil),     // 11: parley.wire.DeliveryStatus
+	(*Outbound)(nil),           // 12: parley.wire.Outbound
+	(*Template)(nil),           // 13: parley.wire.Template
+	(*Event)(nil),              // 14: parley.wire.Event
+	(*ToolCall)(nil),           // 15: parley.wire.ToolCall
+	(*Usage)(nil),              // 16: parley.wire.Usage
+	(*DeliveryReport)(nil),     // 17: parley.wire.DeliveryReport
+	(*ConversationChange)(nil), // 18: parley.wire.ConversationChange
+	(*MessageLog)(nil),         // 19: parley.wire.MessageLog
+	(*AuthEvent)(nil),          // 20: parley.wire.AuthEvent
+	(*Delivery)(nil),           // 21: parley.wire.Delivery
+	(*Handled)(nil),            // 22: parley.wire.Handled
+	(*Passivate)(nil),          // 23: parley.wire.Passivate
+	(*IdempotentResult)(nil),   // 24: parley.wire.IdempotentResult
+	(*IdempotentResults)(nil),  // 25: parley.wire.IdempotentResults
+	nil,                        // 26: parley.wire.Respond.VariablesEntry
+	nil,                        // 27: parley.wire.Template.VariablesEntry
 }
 var file_parley_proto_depIdxs = []int32{
-	7,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
-	10, // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
+	8,  // 0: parley.wire.Inbound.message:type_name -> parley.wire.CustomerMessage
+	11, // 1: parley.wire.Inbound.status:type_name -> parley.wire.DeliveryStatus
 	1,  // 2: parley.wire.Inbound.command:type_name -> parley.wire.Command
-	4,  // 3: parley.wire.Command.send:type_name -> parley.wire.SendMessage
-	5,  // 4: parley.wire.Command.respond:type_name -> parley.wire.Respond
-	3,  // 5: parley.wire.Command.opt_out:type_name -> parley.wire.OptOut
+	5,  // 3: parley.wire.Command.send:type_name -> parley.wire.SendMessage
+	6,  // 4: parley.wire.Command.respond:type_name -> parley.wire.Respond
+	4,  // 5: parley.wire.Command.opt_out:type_name -> parley.wire.OptOut
 	2,  // 6: parley.wire.Command.forget:type_name -> parley.wire.Forget
-	12, // 7: parley.wire.SendMessage.template:type_name -> parley.wire.Template
-	25, // 8: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
-	8,  // 9: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
-	9,  // 10: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
-	12, // 11: parley.wire.Outbound.template:type_name -> parley.wire.Template
-	26, // 12: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
-	18, // 13: parley.wire.Event.message:type_name -> parley.wire.MessageLog
-	19, // 14: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
-	14, // 15: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
-	15, // 16: parley.wire.Event.usage:type_name -> parley.wire.Usage
-	16, // 17: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
-	17, // 18: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
-	0,  // 19: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
-	6,  // 20: parley.wire.IdempotentResult.result:type_name -> parley.wire.CommandResult
-	23, // 21: parley.wire.IdempotentResults.items:type_name -> parley.wire.IdempotentResult
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 7: parley.wire.Command.expire:type_name -> parley.wire.Expire
+	13, // 8: parley.wire.SendMessage.template:type_name -> parley.wire.Template
+	26, // 9: parley.wire.Respond.variables:type_name -> parley.wire.Respond.VariablesEntry
+	9,  // 10: parley.wire.CustomerMessage.media:type_name -> parley.wire.Media
+	10, // 11: parley.wire.CustomerMessage.location:type_name -> parley.wire.Location
+	13, // 12: parley.wire.Outbound.template:type_name -> parley.wire.Template
+	27, // 13: parley.wire.Template.variables:type_name -> parley.wire.Template.VariablesEntry
+	19, // 14: parley.wire.Event.message:type_name -> parley.wire.MessageLog
+	20, // 15: parley.wire.Event.auth:type_name -> parley.wire.AuthEvent
+	15, // 16: parley.wire.Event.tool_call:type_name -> parley.wire.ToolCall
+	16, // 17: parley.wire.Event.usage:type_name -> parley.wire.Usage
+	17, // 18: parley.wire.Event.delivery:type_name -> parley.wire.DeliveryReport
+	18, // 19: parley.wire.Event.conversation:type_name -> parley.wire.ConversationChange
+	0,  // 20: parley.wire.Delivery.inbound:type_name -> parley.wire.Inbound
+	7,  // 21: parley.wire.IdempotentResult.result:type_name -> parley.wire.CommandResult
+	24, // 22: parley.wire.IdempotentResults.items:type_name -> parley.wire.IdempotentResult
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -2315,8 +2384,9 @@ func file_parley_proto_init() {
 		(*Command_Respond)(nil),
 		(*Command_OptOut)(nil),
 		(*Command_Forget)(nil),
+		(*Command_Expire)(nil),
 	}
-	file_parley_proto_msgTypes[13].OneofWrappers = []any{
+	file_parley_proto_msgTypes[14].OneofWrappers = []any{
 		(*Event_Message)(nil),
 		(*Event_Auth)(nil),
 		(*Event_ToolCall)(nil),
@@ -2330,7 +2400,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
