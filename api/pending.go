@@ -3,14 +3,15 @@ package api
 import (
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/parleyhq/parley/wire"
 )
 
 // Pending matches command results from session actors to the API requests
-// waiting for them. Requests and sessions meet in one process: the member
-// that consumes a key's partition hosts its session, and in a one-node
-// deployment that is this one. (Across members the result would travel on a
-// reply topic; see README "Deploying".)
+// waiting for them. The session may live on any node: its result comes back
+// on parley.replies, which every node follows (ResolveRecord), committed
+// together with the command's effects.
 type Pending struct {
 	mu      sync.Mutex
 	waiters map[string]chan *wire.CommandResult
@@ -45,4 +46,20 @@ func (p *Pending) Resolve(r *wire.CommandResult) {
 	if ch != nil {
 		ch <- r
 	}
+}
+
+// ResolveRecord resolves a result read from parley.replies. Every node
+// reads every result; the ones its callers do not wait for are dropped.
+func (p *Pending) ResolveRecord(key, value []byte) {
+	p.mu.Lock()
+	_, waiting := p.waiters[string(key)]
+	p.mu.Unlock()
+	if !waiting {
+		return
+	}
+	r := &wire.CommandResult{}
+	if err := proto.Unmarshal(value, r); err != nil {
+		return
+	}
+	p.Resolve(r)
 }

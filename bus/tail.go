@@ -1,0 +1,82 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Tail follows every partition of topic from its current end (committed
+// records only) and calls fn for each new record until ctx ends. It returns
+// once positioned, so a record produced after it returned is seen; the
+// follower runs in the background. Every node tails parley.replies: the
+// answer to a command comes back to the node whose caller waits for it,
+// wherever the session ran.
+func Tail(ctx context.Context, brokers []string, topic string, log *slog.Logger, fn func(key, value []byte)) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.WithLogger(kgoLogger{log}),
+	)
+	if err != nil {
+		return err
+	}
+	parts, err := partitionsOf(ctx, cl, topic)
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	ends, err := listEnds(ctx, cl, topic, parts, 1)
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	starts := map[int32]kgo.Offset{}
+	for _, p := range parts {
+		starts[p] = kgo.NewOffset().At(ends[p])
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts})
+	go func() {
+		defer cl.Close()
+		for {
+			fetches := cl.PollFetches(ctx)
+			if ctx.Err() != nil || fetches.IsClientClosed() {
+				return
+			}
+			fetches.EachError(func(t string, p int32, err error) {
+				log.Warn("tail fetch failed", "topic", t, "partition", p, "err", err)
+			})
+			fetches.EachRecord(func(r *kgo.Record) { fn(r.Key, r.Value) })
+		}
+	}()
+	return nil
+}
+
+// partitionsOf lists the partitions of topic.
+func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && *t.Topic == topic {
+			parts := make([]int32, 0, len(t.Partitions))
+			for _, p := range t.Partitions {
+				parts = append(parts, p.Partition)
+			}
+			if len(parts) > 0 {
+				return parts, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("topic %s not found", topic)
+}
