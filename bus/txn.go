@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -60,6 +61,12 @@ type ProcessorOptions struct {
 	// it produced is visible, its records come again, and whatever the
 	// handler changed in memory for those partitions must be undone.
 	Aborted func(partitions []int32)
+	// Fault, for crash tests only, names a point at which the process
+	// kills itself (SIGKILL) in its first transaction: "after-outputs",
+	// "after-changelog" (Txn.Checkpoint, called by the handler) or
+	// "before-commit" (everything written, offsets not yet committed).
+	// The engine sets it from PARLEY_FAULT.
+	Fault string
 }
 
 // TxnHandler handles one batch of records inside a transaction. It produces
@@ -70,9 +77,33 @@ type TxnHandler func(ctx context.Context, recs []*kgo.Record, tx *Txn)
 
 // Txn is the open transaction a TxnHandler produces into.
 type Txn struct {
-	cl  *kgo.Client
-	mu  sync.Mutex
-	err error
+	cl    *kgo.Client
+	mu    sync.Mutex
+	err   error
+	fault string
+}
+
+// Checkpoint marks a step of the handler's work. A crash test that names
+// this step (ProcessorOptions.Fault) dies here, SIGKILL, once what was
+// produced so far is on the broker (written, not committed).
+func (t *Txn) Checkpoint(point string) {
+	if t.fault == "" || t.fault != point {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = t.cl.Flush(ctx)
+	killSelf(point)
+}
+
+// killSelf ends the process as kill -9 does: no deferred call, no flush,
+// no leaving the group.
+func killSelf(point string) {
+	fmt.Fprintf(os.Stderr, "PARLEY_FAULT %s: killing the process\n", point)
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Kill()
+	}
+	select {} // the signal is on its way
 }
 
 // Produce adds r to the transaction. r.Partition must be set (the records
@@ -222,8 +253,9 @@ func (p *Processor) run(ctx context.Context, h TxnHandler) error {
 			p.abort(parts)
 			return fmt.Errorf("begin transaction: %w", err)
 		}
-		tx := &Txn{cl: s.Client()}
+		tx := &Txn{cl: s.Client(), fault: p.o.Fault}
 		h(ctx, recs, tx)
+		tx.Checkpoint("before-commit")
 		want := kgo.TryCommit
 		if err := tx.failed(); err != nil {
 			p.o.Logger.Warn("a transactional produce failed; aborting the batch", "records", len(recs), "err", err)
