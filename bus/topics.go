@@ -27,24 +27,26 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 // changelog compacted) and checks that the sessions' changelog has as many
 // partitions as parley.inbound: a session's state must live in the
 // partition of its messages, or a member would restore the wrong sessions.
-func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, replication int) error {
+// It returns the partition count of parley.inbound, which may differ from
+// partitions when the topics already existed.
+func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, replication int) (int, error) {
 	if err := ensureTopics(ctx, brokers, partitions, replication, wire.Topics); err != nil {
-		return err
+		return 0, err
 	}
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{wire.TopicInbound, wire.TopicSessions}})
 	if err != nil {
-		return fmt.Errorf("topic metadata: %w", err)
+		return 0, fmt.Errorf("topic metadata: %w", err)
 	}
 	counts := map[string]int{}
 	for _, t := range md.Topics {
 		counts[t.Name] = len(t.Partitions)
 	}
-	if counts[wire.TopicInbound] != counts[wire.TopicSessions] {
-		return fmt.Errorf("%w: %s has %d partitions, %s %d; give both the same count",
+	if counts[wire.TopicInbound] != counts[wire.TopicSessions] || counts[wire.TopicInbound] == 0 {
+		return 0, fmt.Errorf("%w: %s has %d partitions, %s %d; give both the same count",
 			ErrNotCopartitioned, wire.TopicInbound, counts[wire.TopicInbound], wire.TopicSessions, counts[wire.TopicSessions])
 	}
-	return nil
+	return counts[wire.TopicInbound], nil
 }
 
 func ensureTopics(ctx context.Context, brokers []string, partitions, replication int, specs map[string]map[string]string) error {
