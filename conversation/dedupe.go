@@ -6,8 +6,8 @@ import "hash/fnv"
 // rather than strings, 8 bytes instead of a 16-byte header plus 34+ bytes
 // of text. Provider ids are assigned by Twilio or Meta, not chosen by
 // customers, and only ids of one phone number are compared, so a
-// collision (about 2^-64 per pair) is not a practical concern. The shell
-// remembers recent delivery callbacks the same way.
+// collision (about 2^-64 per pair) is not a practical concern. Recent
+// delivery reports are remembered the same way.
 func HashID(id string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(id))

@@ -19,17 +19,22 @@
 // For every record the session actor receives:
 //
 //  1. Turn it into an Event: a customer message is Inbound; an operator
-//     command is SetStatus or SetAI; an API send is SendRequest.
+//     command is SetStatus or SetAI; an API send is SendRequest; the
+//     provider's delivery callback is DeliveryStatus and its report that
+//     the customer unsubscribed OptOut; a GDPR erasure is Forget.
 //  2. Fill a Rand from crypto/rand: a 6-digit Code (uniform, e.g.
 //     fmt.Sprintf("%06d", n) with n from rand.Int(rand.Reader, 1e6)), a
-//     16-byte Salt and a new ConversationID. The core takes what it needs.
+//     16-byte Salt and a new ConversationID. The core takes what it needs
+//     (the events that never need any are listed at Rand).
 //  3. Call Step (or Apply) with the tenant's Policy and the shell's clock.
 //  4. Execute the effects in order: Reply and SendCode go to the customer
 //     (never log SendCode's text: it contains the code), AskBrain goes to
 //     the brain and its answer to the customer, AuthEvent,
 //     ConversationStarted, StatusChanged, AIChanged and LogInbound become
 //     analytics events, SendDecision tells the operator/API whether its
-//     send may go, Dropped is only counted.
+//     send may go, LogDelivery becomes the delivery report's analytics
+//     event, Dropped is only counted. The brain's memory comes from
+//     Memory and goes back with SetMemory after each answer.
 //  5. LookupProfiles asks the tenant's backend for the profiles that use
 //     the number. Feed the answer back as another event, ProfilesFound
 //     (or LookupFailed on error or timeout), through Step again; its
@@ -37,12 +42,18 @@
 //     effect of a step, so the shell may do the lookup right there or
 //     asynchronously and enqueue the result to the actor; the core ignores
 //     a result it is not waiting for, and asks again if a lookup is lost.
-//  6. Keep the new State. MarshalBinary/UnmarshalBinary carry it to the
+//  6. Keep the new State: it is the whole session, and the shell keeps
+//     nothing else. MarshalBinary/UnmarshalBinary carry it to the
 //     changelog and back; Compact trims it before it is put to sleep.
 //
+// A command with an idempotency key is first looked up with Recall
+// (repeat: answer with the remembered result; conflict: refuse), and once
+// carried out its result is fed back as RememberResult.
+//
 // The state is small by design (see State): unix-second timestamps, the
-// code kept only as a salted SHA-256, provider ids as 8-byte hashes in a
-// bounded ring, profile candidates only while the customer chooses.
+// code kept only as a salted SHA-256, provider ids as 8-byte hashes in
+// bounded rings, profile candidates only while the customer chooses, the
+// brain's memory and the remembered results as the shell's opaque bytes.
 //
 // # Rules
 //
@@ -79,7 +90,20 @@
 // sign-in replies. The sign-in flow stands still until AI is on again.
 //
 // Duplicates: a message whose provider id was seen within DedupeTTL (48
-// hours, at most DedupeMax ids) is dropped with nothing else happening.
+// hours, at most DedupeMax ids) is dropped with nothing else happening;
+// so is a delivery report with the same provider id and status as one of
+// the last 8.
+//
+// Opt-out: after OptOut every SendRequest, templates too, is refused
+// (opted_out) until the customer writes again (a message that is not a
+// duplicate).
+//
+// Idempotency: a result is remembered for IdempotencyTTL (24 hours), at
+// most IdempotencyMax (16) of them, the oldest forgotten first; a key is
+// a repeat only with the same fingerprint, and a conflict otherwise.
+//
+// The brain's memory is forgotten by any step that changes the chosen
+// profile or the conversation, and Forget forgets everything.
 //
 // Every step of sign-in emits an AuthEvent (profile_lookup, no_profile,
 // access_disabled, profile_choice_asked, profile_selected, code_sent,

@@ -43,13 +43,13 @@ type Dropped struct {
 
 // Reasons in Dropped.
 const (
-	DropDuplicate      = "duplicate"           // provider id seen within DedupeTTL
+	DropDuplicate      = "duplicate"           // provider id seen within DedupeTTL, or a delivery report seen
 	DropUnexpected     = "unexpected"          // a lookup result nobody is waiting for
 	DropAIOff          = "ai_off"              // a lookup result arrived after AI was switched off
 	DropNoConversation = "no_conversation"     // status change before the first message
 	DropClosed         = "conversation_closed" // closed conversations are final
-	DropUnchanged      = "unchanged"           // status or AI already as requested
-	DropInvalid        = "invalid"             // unknown status value or event type
+	DropUnchanged      = "unchanged"           // status, AI or opt-out already as requested
+	DropInvalid        = "invalid"             // unknown status value or event type, result without a key
 )
 
 // LookupProfiles: ask the tenant's backend for the profiles using the
@@ -127,7 +127,15 @@ const (
 	SendWindowOpen    = "window_open"    // free text inside the 24h window
 	SendTemplate      = "template"       // templates may always be sent
 	SendOutsideWindow = "outside_window" // free text refused: use a template
+	SendOptedOut      = "opted_out"      // the customer unsubscribed: nothing may be sent until they write
 )
+
+// LogDelivery: record the provider's delivery report (the first time this
+// status of this message is reported).
+type LogDelivery struct {
+	ProviderID string
+	Status     string
+}
 
 // AIChanged: automatic replies were switched on or off.
 type AIChanged struct {
@@ -145,3 +153,4 @@ func (AuthEvent) isEffect()           {}
 func (AskBrain) isEffect()            {}
 func (SendDecision) isEffect()        {}
 func (AIChanged) isEffect()           {}
+func (LogDelivery) isEffect()         {}

@@ -50,17 +50,65 @@ type SendRequest struct {
 	Template bool
 }
 
-func (Inbound) isEvent()       {}
-func (ProfilesFound) isEvent() {}
-func (LookupFailed) isEvent()  {}
-func (SetStatus) isEvent()     {}
-func (SetAI) isEvent()         {}
-func (SendRequest) isEvent()   {}
+// OptOut is the provider reporting that the customer unsubscribed
+// (replied STOP, blocked the business). Operator and API sends are
+// refused (SendOptedOut) until the customer writes again: an Inbound
+// that is not a duplicate clears it.
+type OptOut struct{}
+
+// DeliveryStatus is the provider's report on a message the session sent
+// (queued, sent, delivered, read, failed, ...). Providers redeliver their
+// callbacks: a report with the same ProviderID and Status as one of the
+// last few is a duplicate (Dropped), anything else is LogDelivery and
+// becomes the session's last delivery status.
+type DeliveryStatus struct {
+	ProviderID string
+	Status     string
+}
+
+// RememberResult records the result of a command the shell carried out
+// with an idempotency key, so that a repeat of it (a client retry) gets
+// the same answer (see State.Recall) for Policy.IdempotencyTTL. The core
+// does not interpret Fingerprint (what the command asked, as the shell
+// identifies it) or Result (the answer, as the shell encodes it); it
+// keeps copies. An empty Key is invalid.
+type RememberResult struct {
+	Key         string
+	Fingerprint []byte
+	Result      []byte
+}
+
+// SetMemory replaces the brain's memory of the conversation (language,
+// pending confirmation, recent turns), which the core keeps as opaque
+// bytes (empty means none) for the shell to hand to the next request. The
+// core forgets it whenever a step changes the chosen profile or the
+// conversation, so the brain never carries history or a pending action
+// across to another customer or case.
+type SetMemory struct {
+	Memory []byte
+}
+
+// Forget is a GDPR erasure: the session forgets everything, as if the
+// customer had never written.
+type Forget struct{}
+
+func (Inbound) isEvent()        {}
+func (ProfilesFound) isEvent()  {}
+func (LookupFailed) isEvent()   {}
+func (SetStatus) isEvent()      {}
+func (SetAI) isEvent()          {}
+func (SendRequest) isEvent()    {}
+func (OptOut) isEvent()         {}
+func (DeliveryStatus) isEvent() {}
+func (RememberResult) isEvent() {}
+func (SetMemory) isEvent()      {}
+func (Forget) isEvent()         {}
 
 // Rand carries the randomness an event may need, because the core never
-// draws any itself. The shell fills it from crypto/rand for every event;
-// the core uses Code and Salt only when it sends a code and ConversationID
-// only when it starts a conversation. Step panics if it needs a field that
+// draws any itself. The shell fills it from crypto/rand for every event
+// that may need it; the core uses Code and Salt only when it sends a code
+// and ConversationID only when it starts a conversation (so OptOut,
+// DeliveryStatus, RememberResult, SetMemory and Forget never use it). Step panics if it needs a field that
 // is malformed, since that is a bug in the shell, not a customer error.
 type Rand struct {
 	// Code is a fresh uniformly random 6-digit code, "000000".."999999".

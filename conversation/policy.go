@@ -37,6 +37,11 @@ type Policy struct {
 	// LookupFailed), the next customer message after this asks again
 	// instead of leaving the customer stuck.
 	LookupTimeout time.Duration
+	// IdempotencyTTL is how long the result of a command with an
+	// idempotency key is remembered (RememberResult), and IdempotencyMax
+	// how many results at most (the oldest is forgotten first).
+	IdempotencyTTL time.Duration
+	IdempotencyMax int
 	// Texts are the replies in the tenant's language; nil means English.
 	Texts *Texts
 }
@@ -54,15 +59,21 @@ func DefaultPolicy() Policy {
 		DedupeTTL:     48 * time.Hour,
 		DedupeMax:     128,
 		LookupTimeout: time.Minute,
+		// The usual window of payment APIs, well past any sane client
+		// retry.
+		IdempotencyTTL: 24 * time.Hour,
+		IdempotencyMax: 16,
 	}
 }
 
 // Upper bounds that keep a misconfigured tenant from breaking the compact
-// state: attempts are counted in a uint8 and the dedupe ring must stay
-// small enough to keep a session in a few kilobytes.
+// state: attempts are counted in a uint8 and the dedupe ring and the
+// remembered results must stay small enough to keep a session in a few
+// kilobytes.
 const (
-	maxMaxAttempts = 255
-	maxDedupeMax   = 4096
+	maxMaxAttempts    = 255
+	maxDedupeMax      = 4096
+	maxIdempotencyMax = 256
 )
 
 // withDefaults fills zero (or negative) fields from DefaultPolicy and
@@ -88,10 +99,12 @@ func (p Policy) withDefaults() Policy {
 	dur(&p.WindowTTL, d.WindowTTL)
 	dur(&p.DedupeTTL, d.DedupeTTL)
 	dur(&p.LookupTimeout, d.LookupTimeout)
+	dur(&p.IdempotencyTTL, d.IdempotencyTTL)
 	num(&p.MaxAttempts, d.MaxAttempts, maxMaxAttempts)
 	num(&p.CodesPerHour, d.CodesPerHour, 1<<16)
 	num(&p.CodesPerDay, d.CodesPerDay, 1<<16)
 	num(&p.DedupeMax, d.DedupeMax, maxDedupeMax)
+	num(&p.IdempotencyMax, d.IdempotencyMax, maxIdempotencyMax)
 	if p.Texts == nil {
 		p.Texts = &English
 	}

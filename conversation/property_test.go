@@ -23,6 +23,10 @@ import (
 //     the state's attempt counter;
 //   - only an authenticated session reaches the brain with an identity;
 //   - AI off means no automatic output; a duplicate changes nothing;
+//   - nothing is sent to a customer who opted out and has not written
+//     since; the brain's memory never survives a change of profile or
+//     conversation; the delivery ring and the idempotency results stay
+//     bounded;
 //   - Step does not modify its input, Apply does the same as Step, and the
 //     binary encoding loses nothing (the run continues from the decoded
 //     state).
@@ -140,6 +144,22 @@ func (r *propRun) check(before, after State, ev Event, eff []Effect, beforeBytes
 	if after.phase != PhaseAwaitingCode && after.hasCode() {
 		fail("code kept in phase %v", after.phase)
 	}
+	if len(after.deliveries) > deliveryRing || len(after.keyed) > p.IdempotencyMax {
+		fail("%d delivery reports, %d results remembered", len(after.deliveries), len(after.keyed))
+	}
+	if (after.profileID != before.profileID || after.conversationID != before.conversationID) && after.memory != nil {
+		fail("the brain's memory survived a change of profile or conversation")
+	}
+	switch ev.(type) {
+	case OptOut:
+		if !after.optedOut {
+			fail("opt-out not kept")
+		}
+	case Inbound:
+		if _, dup := find[Dropped](eff); !dup && after.optedOut {
+			fail("the customer wrote, yet is still opted out")
+		}
+	}
 
 	for i, e := range eff {
 		switch e := e.(type) {
@@ -148,6 +168,13 @@ func (r *propRun) check(before, after State, ev Event, eff []Effect, beforeBytes
 				fail("LookupProfiles not last")
 			}
 			r.pendingLookup = true
+		case SendDecision:
+			if before.optedOut && (e.Allowed || e.Reason != SendOptedOut) {
+				fail("a send to an opted-out customer: %+v", e)
+			}
+			if e.Reason == SendOptedOut {
+				r.stats["opted out refused"]++
+			}
 		case SendCode:
 			if !validCode(e.Code) || !strings.Contains(e.Text, e.Code) {
 				fail("bad SendCode %+v", e)
@@ -313,8 +340,31 @@ func (r *propRun) randomStep(rng *rand.Rand) {
 		r.apply(SetAI{Enabled: rng.IntN(3) > 0})
 	case x < 96:
 		r.apply(SetStatus{Status: Status(rng.IntN(4))})
-	default:
+	case x < 98:
 		r.apply(SendRequest{Text: "hello", Template: rng.IntN(2) == 0})
+	default:
+		r.shellEvent(rng.IntN(40))
+	}
+}
+
+var propDeliveries = []string{"sent", "delivered", "read", "failed"}
+
+// shellEvent applies one of the events the shell feeds besides messages
+// and operator commands; n picks it (Forget only for n == 0).
+func (r *propRun) shellEvent(n int) {
+	switch n % 4 {
+	case 0:
+		if n == 0 {
+			r.apply(Forget{})
+			return
+		}
+		r.apply(OptOut{})
+	case 1:
+		r.apply(DeliveryStatus{ProviderID: fmt.Sprint("SM", n%12), Status: propDeliveries[n/4%len(propDeliveries)]})
+	case 2:
+		r.apply(SetMemory{Memory: []byte(fmt.Sprint(`{"lang":"en","nu":`, n, "}"))})
+	case 3:
+		r.apply(RememberResult{Key: fmt.Sprint("k", n%20), Fingerprint: []byte{byte(n % 3)}, Result: []byte(fmt.Sprint("out-", n))})
 	}
 }
 
@@ -360,7 +410,7 @@ func TestPropertyNoAuthWithoutCode(t *testing.T) {
 	// The run must actually have explored the flow, or it proves nothing.
 	for _, k := range []string{"signed in", "code_failed", "code_locked", "code_expired", "code_limit",
 		"session_expired", "profile_choice_asked", "access_disabled", "no_profile", "brain auth",
-		"brain general", "dropped duplicate", "dropped ai_off"} {
+		"brain general", "dropped duplicate", "dropped ai_off", "dropped unchanged", "opted out refused"} {
 		if total[k] == 0 {
 			t.Errorf("the random run never produced %q", k)
 		}
@@ -417,11 +467,14 @@ func FuzzNoAuthWithoutCode(f *testing.F) {
 				} else {
 					r.apply(SetStatus{Status: Status(b / 2 % 4)})
 				}
-			case 5: // lookup failed, or a send request
-				if in.next()%2 == 0 {
+			case 5: // lookup failed, a send request, or another shell event
+				switch b := in.next(); b % 3 {
+				case 0:
 					r.apply(LookupFailed{})
-				} else {
+				case 1:
 					r.apply(SendRequest{Text: "x"})
+				default:
+					r.shellEvent(int(b / 3))
 				}
 			case 6: // the real code, exactly as sent
 				r.say(r.newID(), r.lastCode)

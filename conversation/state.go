@@ -87,8 +87,24 @@ type seenID struct {
 	at     uint32
 }
 
-// State is everything a session remembers between events. The zero value
-// is a valid new session. All timestamps are unix seconds; the core works
+// keyedResult is the remembered result of a command carried out with an
+// idempotency key. Fingerprint and result are the shell's, opaque here;
+// result is never modified once stored (clones share it).
+type keyedResult struct {
+	key         string
+	fingerprint string
+	result      []byte
+	until       int64 // remembered while now < until
+}
+
+// deliveryRing is how many delivery reports a session remembers to drop
+// their redeliveries: a message's few statuses and the previous ones'.
+const deliveryRing = 8
+
+// State is everything a session remembers between events, the whole of
+// it: the actor shell keeps nothing else, so the encoding (MarshalBinary)
+// is all a dormant or restored session needs. The zero value is a valid
+// new session. All timestamps are unix seconds; the core works
 // at one-second resolution (now is truncated), and every "valid until"
 // check is now < deadline, so a deadline's own second is already expired.
 //
@@ -104,6 +120,13 @@ type State struct {
 	candidates []candidate // only while PhaseChoosingProfile
 	codesSent  []int64     // send times within the last 24h, ascending, for the limits
 	seen       []seenID    // recent provider ids, oldest first, at most DedupeMax
+	deliveries []uint64    // HashID of the latest delivery reports (id NUL status), oldest first, at most deliveryRing
+	keyed      []keyedResult
+	// memory is the brain's memory of the conversation, opaque to the
+	// core (the shell's JSON). Never modified in place: SetMemory
+	// replaces it, so clones share it safely.
+	memory       []byte
+	lastDelivery string // the latest delivery status reported
 
 	// The current code, only as a salted hash: a leaked state (memory
 	// dump, changelog) does not reveal it. All zero when there is none.
@@ -124,6 +147,7 @@ type State struct {
 	status   Status
 	attempts uint8 // wrong+right entries of the current code
 	aiOff    bool  // zero value means AI on
+	optedOut bool  // the customer unsubscribed; cleared when they write
 }
 
 // Authenticated reports whether the customer is signed in at now: the
@@ -175,6 +199,19 @@ func (s *State) AuthenticatedAt() time.Time { return unixOrZero(s.authAt) }
 // Attempts is the number of entries of the current code.
 func (s *State) Attempts() int { return int(s.attempts) }
 
+// OptedOut reports whether the customer unsubscribed (OptOut) and has not
+// written since: operator and API sends are refused.
+func (s *State) OptedOut() bool { return s.optedOut }
+
+// LastDelivery is the latest delivery status the provider reported for a
+// message sent to the customer ("" if none).
+func (s *State) LastDelivery() string { return s.lastDelivery }
+
+// Memory is the brain's memory of the conversation as the shell stored it
+// with SetMemory; nil when there is none (also after a step changed the
+// profile or the conversation). The caller must not modify it.
+func (s *State) Memory() []byte { return s.memory }
+
 func (s *State) hasCode() bool { return s.codeHash != [32]byte{} }
 
 func (s *State) clearCode() {
@@ -198,6 +235,8 @@ func (s State) Clone() State {
 	c.candidates = cloneSlice(s.candidates)
 	c.codesSent = cloneSlice(s.codesSent)
 	c.seen = cloneSlice(s.seen)
+	c.deliveries = cloneSlice(s.deliveries)
+	c.keyed = cloneSlice(s.keyed) // the results themselves are never modified
 	return c
 }
 
@@ -209,16 +248,20 @@ func cloneSlice[T any](s []T) []T {
 }
 
 // Compact drops what has expired from the bounded lists (remembered
-// message ids, code send times) and shrinks their storage. The shell calls
-// it before keeping an idle session, so a dormant session holds only what
-// still matters. It never changes behaviour: Step prunes the same way.
+// message ids, code send times, idempotency results) and shrinks their
+// storage. The shell calls it before keeping an idle session, so a
+// dormant session holds only what still matters. It never changes
+// behaviour: Step prunes the same way.
 func (s *State) Compact(p Policy, now time.Time) {
 	p = p.withDefaults()
 	t := now.Unix()
 	s.pruneSeen(t, secs(p.DedupeTTL))
 	s.pruneCodesSent(t)
+	s.pruneKeyed(t)
 	s.seen = shrink(s.seen)
 	s.codesSent = shrink(s.codesSent)
+	s.deliveries = shrink(s.deliveries)
+	s.keyed = shrink(s.keyed)
 }
 
 // shrink reallocates a slice whose capacity is far above its length: Go
@@ -245,6 +288,12 @@ func (s *State) ApproxSize() int {
 	}
 	n += cap(s.codesSent) * 8
 	n += cap(s.seen) * int(unsafe.Sizeof(seenID{}))
+	n += cap(s.deliveries) * 8
+	n += cap(s.keyed) * int(unsafe.Sizeof(keyedResult{}))
+	for _, k := range s.keyed {
+		n += len(k.key) + len(k.fingerprint) + cap(k.result)
+	}
+	n += cap(s.memory) + len(s.lastDelivery)
 	return n
 }
 

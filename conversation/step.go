@@ -20,6 +20,7 @@ func Step(p Policy, s State, ev Event, now time.Time, r Rand) (State, []Effect) 
 func (s *State) Apply(p Policy, ev Event, now time.Time, r Rand) []Effect {
 	p = p.withDefaults()
 	c := &step{p: p, tx: p.Texts, s: s, t: now.Unix(), r: r}
+	profile, conv := s.profileID, s.conversationID
 	switch e := ev.(type) {
 	case Inbound:
 		c.inbound(e)
@@ -33,8 +34,24 @@ func (s *State) Apply(p Policy, ev Event, now time.Time, r Rand) []Effect {
 		c.setAI(e)
 	case SendRequest:
 		c.sendRequest(e)
+	case OptOut:
+		c.optOut()
+	case DeliveryStatus:
+		c.deliveryStatus(e)
+	case RememberResult:
+		c.rememberResult(e)
+	case SetMemory:
+		s.memory = cloneSlice(e.Memory)
+	case Forget:
+		// Erasure: nothing of the customer stays.
+		*s = State{}
 	default:
 		c.emit(Dropped{Reason: DropInvalid})
+	}
+	if s.profileID != profile || s.conversationID != conv {
+		// Another customer or a new conversation: the brain must not
+		// carry history or a pending action across.
+		s.memory = nil
 	}
 	return c.out
 }
@@ -75,6 +92,9 @@ func (c *step) inbound(e Inbound) {
 		s.pruneSeen(c.t, ttl)
 		s.remember(h, c.t, c.p.DedupeMax)
 	}
+	// Writing again is the customer opting back in (a redelivery of a
+	// message from before the opt-out, dropped above, is not).
+	s.optedOut = false
 	c.openConversation()
 
 	// Judge the session against the previous message's deadlines before
@@ -187,10 +207,12 @@ func (c *step) setAI(e SetAI) {
 }
 
 // sendRequest applies WhatsApp's rule: free text only inside the window,
-// templates always.
+// templates always; nothing at all to a customer who unsubscribed.
 func (c *step) sendRequest(e SendRequest) {
 	d := SendDecision{Template: e.Template, Text: e.Text, WindowUntil: unixOrZero(c.s.windowUntil)}
 	switch {
+	case c.s.optedOut:
+		d.Reason = SendOptedOut
 	case e.Template:
 		d.Allowed, d.Reason = true, SendTemplate
 	case c.t < c.s.windowUntil:
@@ -199,4 +221,13 @@ func (c *step) sendRequest(e SendRequest) {
 		d.Reason = SendOutsideWindow
 	}
 	c.emit(d)
+}
+
+// optOut records that the customer unsubscribed.
+func (c *step) optOut() {
+	if c.s.optedOut {
+		c.emit(Dropped{Reason: DropUnchanged})
+		return
+	}
+	c.s.optedOut = true
 }

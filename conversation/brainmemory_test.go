@@ -1,0 +1,74 @@
+package conversation
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// The brain's memory is the shell's, opaque to the core; the core only
+// forgets it when the customer or the case changes.
+func TestBrainMemory(t *testing.T) {
+	mem := []byte(`{"lang":"es"}`)
+	tests := []struct {
+		name   string
+		before func(h *harness) // after sign-in and SetMemory
+		ev     Event
+		kept   bool
+	}{
+		{"another message", nil, Inbound{ProviderID: "m", Text: "and tomorrow?"}, true},
+		{"a redelivery (of the code, wamid.2)", nil, Inbound{ProviderID: "wamid.2", Text: "123456"}, true},
+		{"AI off", nil, SetAI{Enabled: false}, true},
+		{"archived", nil, SetStatus{Status: StatusArchived}, true},
+		{"reopened by the customer", func(h *harness) { h.do(SetStatus{Status: StatusArchived}) }, Inbound{ProviderID: "m", Text: "back"}, true},
+		{"closed: kept until the next message", nil, SetStatus{Status: StatusClosed}, true},
+		{"a new conversation", func(h *harness) { h.do(SetStatus{Status: StatusClosed}) }, Inbound{ProviderID: "m", Text: "hello"}, false},
+		{"session expired: the profile is forgotten", func(h *harness) { h.wait(25 * time.Hour) }, Inbound{ProviderID: "m", Text: "hello"}, false},
+		{"delivery report", nil, DeliveryStatus{ProviderID: "SM1", Status: "read"}, true},
+		{"opt-out", nil, OptOut{}, true},
+		{"replaced", nil, SetMemory{Memory: mem}, true},
+		{"emptied", nil, SetMemory{Memory: []byte{}}, false},
+		{"erasure", nil, Forget{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.signIn(jane)
+			buf := []byte(`{"lang":"es"}`)
+			h.do(SetMemory{Memory: buf})
+			buf[2] = 'X' // the core keeps its own copy
+			if tc.before != nil {
+				tc.before(h)
+			}
+			h.do(tc.ev)
+			got := h.s.Memory()
+			if tc.kept != reflect.DeepEqual(got, mem) || !tc.kept && got != nil {
+				t.Fatalf("memory %q, kept %v", got, tc.kept)
+			}
+		})
+	}
+}
+
+func TestForget(t *testing.T) {
+	for name, s := range map[string]State{"rich": richState(t), "signed in": signedIn(t), "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			after, eff := Step(DefaultPolicy(), s, Forget{}, t0, Rand{})
+			eqEff(t, eff)
+			if !reflect.DeepEqual(after, State{}) {
+				t.Fatalf("after erasure: %+v", after)
+			}
+			// The next message is a stranger's first.
+			eff = after.Apply(DefaultPolicy(), Inbound{ProviderID: "wamid.1", Text: "hi"}, t0.Add(time.Minute), Rand{ConversationID: "new"})
+			if _, ok := find[ConversationStarted](eff); !ok {
+				t.Fatalf("effects after erasure %v", eff)
+			}
+			eqNames(t, authNames(eff), AuthProfileLookup)
+		})
+	}
+}
+
+func signedIn(t *testing.T) State {
+	h := newHarness(t)
+	h.signIn(jane)
+	return h.s
+}
