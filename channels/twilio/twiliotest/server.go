@@ -206,12 +206,15 @@ func (s *Server) Messages() []Message {
 	return s.snapshot()
 }
 
-func (s *Server) snapshot() []Message {
-	out := make([]Message, len(s.messages))
-	for i, m := range s.messages {
+func (s *Server) snapshot() []Message { return s.snapshotFrom(0) }
+
+// snapshotFrom copies the messages after the first i; s.mu is held.
+func (s *Server) snapshotFrom(i int) []Message {
+	out := make([]Message, len(s.messages)-i)
+	for j, m := range s.messages[i:] {
 		m.Form = cloneValues(m.Form)
 		m.MediaURLs = append([]string(nil), m.MediaURLs...)
-		out[i] = m
+		out[j] = m
 	}
 	return out
 }
@@ -240,6 +243,29 @@ func (s *Server) Wait(ctx context.Context, n int) ([]Message, error) {
 		case <-changed:
 		case <-ctx.Done():
 			return s.Messages(), ctx.Err()
+		}
+	}
+}
+
+// Since blocks until more than i messages were accepted and returns those
+// after the first i, oldest first, or nothing and ctx's error. A test that
+// follows the stream (Since(ctx, 0), then Since(ctx, i+len(got)), ...)
+// copies each message once, where Wait copies every message on every call.
+// Reset starts the count again from 0.
+func (s *Server) Since(ctx context.Context, i int) ([]Message, error) {
+	for {
+		s.mu.Lock()
+		if len(s.messages) > i {
+			out := s.snapshotFrom(i)
+			s.mu.Unlock()
+			return out, nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }

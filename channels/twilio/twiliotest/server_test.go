@@ -217,6 +217,44 @@ func TestWait(t *testing.T) {
 	}
 }
 
+// Since follows the stream: each call returns only what arrived after the
+// messages already seen, waiting for at least one.
+func TestSince(t *testing.T) {
+	srv := twiliotest.Start(t, sid, token)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if got, err := srv.Since(ctx, 0); !errors.Is(err, context.DeadlineExceeded) || len(got) != 0 {
+		t.Fatalf("nothing sent: got %d, err %v", len(got), err)
+	}
+	send := func(body string) {
+		res, err := http.DefaultClient.Do(signedPost(srv, message("whatsapp:+447700900123", body)))
+		if err == nil {
+			res.Body.Close()
+		}
+	}
+	send("a")
+	send("b")
+	got, err := srv.Since(context.Background(), 0)
+	if err != nil || len(got) != 2 || got[0].Body != "a" || got[1].Body != "b" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		send("c")
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err = srv.Since(ctx, 2)
+	if err != nil || len(got) != 1 || got[0].Body != "c" {
+		t.Fatalf("after two: got %+v, %v", got, err)
+	}
+	// What Since returns is a copy.
+	got[0].Form.Set("Body", "changed")
+	if again, _ := srv.Since(context.Background(), 2); again[0].Form.Get("Body") != "c" {
+		t.Fatal("Since shares the server's forms")
+	}
+}
+
 func signedPost(srv *twiliotest.Server, form url.Values) *http.Request {
 	req, _ := http.NewRequest("POST", srv.URL()+messagesPath, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
