@@ -6,6 +6,7 @@ package bus
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -17,10 +18,19 @@ type Embedded struct {
 }
 
 // StartEmbedded starts a broker listening on 127.0.0.1:port (0 picks a free
-// port). With a non-empty dataDir it keeps topics, records and committed
-// offsets across restarts, including kill -9.
+// port; kfake listens on loopback only). With a non-empty dataDir it keeps
+// topics, records and committed offsets across restarts, including kill -9.
 func StartEmbedded(dataDir string, port int) (*Embedded, error) {
-	opts := []kfake.Opt{kfake.Ports(port), kfake.DefaultNumPartitions(8)}
+	opts := []kfake.Opt{
+		kfake.Ports(port),
+		kfake.DefaultNumPartitions(8),
+		// Apache Kafka's default group.min.session.timeout.ms, stated
+		// rather than inherited: nodes ask for their configured
+		// kafka.session_timeout (10 s by default, never below 6 s), and
+		// a development broker stricter or looser than a real one would
+		// hide a setting production refuses.
+		kfake.GroupMinSessionTimeout(6 * time.Second),
+	}
 	if dataDir != "" {
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
 			return nil, err

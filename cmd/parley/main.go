@@ -3,6 +3,7 @@
 //	parley dev     [--config FILE]   everything in one process, embedding what is not configured
 //	parley serve   --config FILE     all roles against configured Kafka and ClickHouse
 //	parley migrate --config FILE     apply the ClickHouse schema and exit
+//	parley broker  [--addr 127.0.0.1:9092] [--data-dir D]   a development Kafka-protocol broker
 package main
 
 import (
@@ -26,6 +27,8 @@ const usage = `usage:
   parley serve   --config FILE     run all roles against configured Kafka and ClickHouse
   parley migrate --config FILE     apply the ClickHouse schema and exit
   parley forget  --tenant T --phone +E164 --config FILE   erase a customer (GDPR)
+  parley broker  [--addr 127.0.0.1:9092] [--data-dir .parley/broker]
+                                   a development Kafka-protocol broker that several nodes share
 `
 
 func main() {
@@ -44,6 +47,8 @@ func main() {
 		err = migrate(args)
 	case "forget":
 		err = forget(args)
+	case "broker":
+		err = brokerCmd(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -18,11 +18,14 @@ import (
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/internal/clustertest"
 	"github.com/parleyhq/parley/internal/kafkatest"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
-func TestMain(m *testing.M) { chtest.Main(m) }
+// clustertest.Main stops the shared ClickHouse (as chtest.Main) and
+// removes the binary the multi-process tests built.
+func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // TestServeWithTheDocumentedConfig runs the real binary as `parley serve
 // --config FILE` against a Kafka-protocol broker and ClickHouse, with the
