@@ -2,7 +2,6 @@ package clustertest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -169,15 +168,4 @@ func (p *process) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// exitedWithSignal reports whether err is the exit of a process killed by
-// a signal (kill -9), which is what Kill9 expects and not a failure.
-func exitedWithSignal(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled()
 }
