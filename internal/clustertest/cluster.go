@@ -37,6 +37,8 @@ type Options struct {
 	Partitions int
 	// Debug runs the nodes with PARLEY_DEBUG=1 (debug logs).
 	Debug bool
+	// Env is added to every node's environment (NAME=value).
+	Env []string
 }
 
 // Cluster is a running broker, ClickHouse database, local Twilio, test
@@ -178,11 +180,7 @@ func (c *Cluster) newNode(id string) *Node {
 	if err := os.WriteFile(n.Config, []byte(c.config(n)), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
-	var env []string
-	if c.Opts.Debug {
-		env = append(env, "PARLEY_DEBUG=1")
-	}
-	n.p = &process{name: id, bin: c.Bin, args: []string{"serve", "--config", n.Config}, env: env, logPath: n.Log}
+	n.p = &process{name: id, bin: c.Bin, args: []string{"serve", "--config", n.Config}, env: c.baseEnv(), logPath: n.Log}
 	return n
 }
 
@@ -289,6 +287,25 @@ func (c *Cluster) Stop(n *Node) (time.Duration, error) {
 func (c *Cluster) Restart(n *Node) {
 	c.t.Helper()
 	c.start(n)
+}
+
+// SetEnv sets environment variables (NAME=value) for the node's next
+// starts, after those of Options.Env: e.g. PARLEY_FAULT=before-commit
+// before a Restart makes that run kill itself at a crash point. SetEnv
+// with none goes back to Options.Env.
+func (c *Cluster) SetEnv(n *Node, kv ...string) {
+	n.p.mu.Lock()
+	n.p.env = append(c.baseEnv(), kv...)
+	n.p.mu.Unlock()
+}
+
+// baseEnv is what every node runs with besides the test's environment.
+func (c *Cluster) baseEnv() []string {
+	env := append([]string(nil), c.Opts.Env...)
+	if c.Opts.Debug {
+		env = append(env, "PARLEY_DEBUG=1")
+	}
+	return env
 }
 
 // Up lists the nodes whose process is running.
