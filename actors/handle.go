@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -23,11 +24,6 @@ const (
 	querySignIn    = "sign_in"
 	queryHumanOnly = "human"
 )
-
-// sessionState is what a session keeps between messages, live or dormant.
-type sessionState = conversation.State
-
-func newSessionState() *sessionState { return &conversation.State{} }
 
 // policyOf maps a tenant's session settings onto the core's policy; zero
 // fields keep the core's defaults.
@@ -62,40 +58,44 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
-		// Writing again is the customer opting back in.
-		s.optedOut = false
 		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text})
 	case *wire.Inbound_Command:
 		c := k.Command
 		switch op := c.Op.(type) {
 		case *wire.Command_Send:
-			now := s.deps.Now()
-			if status, prior := s.keyed.find(c, now); status != keyNew {
+			var fingerprint []byte
+			if c.IdempotencyKey != "" {
+				fingerprint = commandFingerprint(c)
+			}
+			if status, prior := recall(s.state, c, fingerprint, s.deps.Now()); status != conversation.KeyNew {
 				x.result, x.outcome = prior, "replayed"
-				if status == keyConflict {
+				if status == conversation.KeyConflict {
 					x.outcome = "invalid"
 				}
 				break
 			}
 			x.result = &wire.CommandResult{RequestId: c.RequestId}
 			x.sendRequest(op.Send)
-			if x.result.Ok {
-				s.keyed = s.keyed.remember(c, x.result, now)
+			if x.result.Ok && c.IdempotencyKey != "" {
+				x.step(remembered(c, fingerprint, x.result))
 			}
 		case *wire.Command_Respond:
 			x.result = &wire.CommandResult{RequestId: c.RequestId}
 			x.respond(op.Respond)
 		case *wire.Command_OptOut:
-			s.optedOut = true
+			x.step(conversation.OptOut{})
 		case *wire.Command_Forget:
 			// Erasure: nothing of the customer stays in memory; the
 			// rows in ClickHouse are deleted by the caller.
-			s.state = newSessionState()
-			s.brain = brain.State{}
-			s.optedOut = false
-			s.keyed = nil
-			s.lastDelivery = ""
+			x.step(conversation.Forget{})
 			x.result = &wire.CommandResult{RequestId: c.RequestId, Ok: true}
+		case *wire.Command_Expire:
+			// The owner found the session idle past the retention of
+			// expired sessions; unless the customer wrote since, its
+			// state goes and the changelog keeps a tombstone.
+			if last := s.state.LastInbound(); !last.IsZero() && last.UnixMilli() < op.Expire.GetIdleBeforeMs() {
+				x.step(conversation.Forget{})
+			}
 		default:
 			ev, ok := commandEvent(c)
 			if !ok {
@@ -111,7 +111,8 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 		handled.WithLabelValues("command", x.outcome).Inc()
 		return o.messages(), x.result
 	case *wire.Inbound_Status:
-		if !s.deliveryStatus(o, in, k.Status) {
+		x.step(conversation.DeliveryStatus{ProviderID: k.Status.ProviderId, Status: k.Status.Status})
+		if x.outcome == "duplicate" {
 			handled.WithLabelValues("status", "duplicate").Inc()
 			return nil, nil
 		}
@@ -163,20 +164,24 @@ type execution struct {
 }
 
 func (x *execution) step(ev conversation.Event) {
-	now := x.s.deps.Now()
-	profile, conv := x.s.state.ProfileID(), x.s.state.ConversationID()
-	effects := x.s.state.Apply(x.policy, ev, now, freshRand())
-	if x.s.state.ProfileID() != profile || x.s.state.ConversationID() != conv {
-		// Another customer or a new conversation: the brain must not
-		// carry history or a pending action across.
-		x.s.brain = brain.State{}
-	}
+	effects := x.s.state.Apply(x.policy, ev, x.s.deps.Now(), randFor(ev))
 	if x.outcome == "" {
 		x.outcome = "ok"
 	}
 	for _, e := range effects {
 		x.run(e)
 	}
+}
+
+// randFor is the randomness ev may need: none for the events that never
+// use any (conversation.Rand), so that delivery reports, the most
+// frequent records, draw nothing from crypto/rand.
+func randFor(ev conversation.Event) conversation.Rand {
+	switch ev.(type) {
+	case conversation.OptOut, conversation.DeliveryStatus, conversation.RememberResult, conversation.SetMemory, conversation.Forget:
+		return conversation.Rand{}
+	}
+	return freshRand()
 }
 
 func (x *execution) run(e conversation.Effect) {
@@ -215,6 +220,8 @@ func (x *execution) run(e conversation.Effect) {
 		x.conversationChange(&wire.ConversationChange{ConversationId: s.state.ConversationID(), Change: "ai", Status: s.state.Status().String(), AiEnabled: e.Enabled, Operator: x.operator()})
 	case conversation.SendDecision:
 		x.decided(e)
+	case conversation.LogDelivery:
+		s.logDelivery(x.o, x.in)
 	}
 }
 
@@ -258,7 +265,7 @@ func (x *execution) lookup() {
 
 // ask has the brain answer and replies with its answer. The brain's
 // memory (language, pending cancellation, recent turns) lives in the
-// session between messages.
+// core's state between messages, as JSON the core does not read.
 func (x *execution) ask(e conversation.AskBrain) {
 	s := x.s
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -270,13 +277,15 @@ func (x *execution) ask(e conversation.AskBrain) {
 		ProfileID:     e.ProfileID,
 		FirstName:     e.FirstName,
 		Now:           s.deps.Now(),
-		State:         s.brain,
+		State:         decodeMemory(s.state.Memory()),
 	})
 	if err != nil {
+		// The memory stays as it was.
 		s.deps.Logger.Warn("brain failed", "tenant", s.tenant.ID, "err", err)
-		ans = brain.Answer{Text: "Sorry, I can't answer right now. Please try again in a moment.", QueryType: "error", State: s.brain}
+		ans = brain.Answer{Text: "Sorry, I can't answer right now. Please try again in a moment.", QueryType: "error"}
+	} else {
+		x.step(conversation.SetMemory{Memory: encodeMemory(ans.State)})
 	}
-	s.brain = ans.State
 	if x.inboundLog != nil {
 		x.inboundLog.QueryType = ans.QueryType
 	}
@@ -302,20 +311,33 @@ func (x *execution) ask(e conversation.AskBrain) {
 	}
 }
 
-// deliveryStatus records a provider's report on a message the session sent
-// and keeps the latest one as the conversation's last-delivery state. A
-// redelivered report (the same provider id and status as one of the last
-// few) records nothing: false.
-func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.DeliveryStatus) bool {
-	sum := conversation.HashID(st.ProviderId + "\x00" + st.Status)
-	for _, seen := range s.recentStatuses {
-		if seen == sum {
-			return false
-		}
+// encodeMemory is the brain's memory as the core keeps it: JSON, nil when
+// there is nothing to remember.
+func encodeMemory(m brain.State) []byte {
+	if m.Language == "" && m.Pending == nil && len(m.History) == 0 && m.NotUnderstood == 0 {
+		return nil
 	}
-	s.recentStatuses[s.nextStatus%uint8(len(s.recentStatuses))] = sum
-	s.nextStatus++
-	s.lastDelivery = st.Status
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil // only a programming error makes it unencodable
+	}
+	return b
+}
+
+// decodeMemory reads encodeMemory's output; unreadable memory is
+// forgotten rather than failing the customer's message.
+func decodeMemory(b []byte) brain.State {
+	var m brain.State
+	if len(b) > 0 && json.Unmarshal(b, &m) != nil {
+		return brain.State{}
+	}
+	return m
+}
+
+// logDelivery queues the analytics event of a provider's report on a
+// message the session sent (the core dropped it if it was a redelivery).
+func (s *session) logDelivery(o *outputs, in *wire.Inbound) {
+	st := in.GetStatus()
 	o.add(wire.TopicEvents, &wire.Event{
 		// Providers redeliver callbacks; one row per provider id and status.
 		Id:     "delivery/" + st.ProviderId + "/" + st.Status,
@@ -329,17 +351,11 @@ func (s *session) deliveryStatus(o *outputs, in *wire.Inbound, st *wire.Delivery
 			Channel:    in.Channel,
 		}},
 	})
-	return true
 }
 
 // sendRequest asks the core whether an operator/API message may go now:
-// the 24-hour window is the session's truth.
+// the 24-hour window and the customer's opt-out are the session's truth.
 func (x *execution) sendRequest(m *wire.SendMessage) {
-	if x.s.optedOut {
-		x.result.ErrorCode = "opted_out"
-		x.result.ErrorMessage = "the customer unsubscribed; they must write to you again before you can message them"
-		return
-	}
 	x.pendingSend = m
 	x.step(conversation.SendRequest{Text: m.GetText(), Template: m.GetTemplate() != nil})
 }
@@ -348,6 +364,11 @@ func (x *execution) sendRequest(m *wire.SendMessage) {
 func (x *execution) decided(d conversation.SendDecision) {
 	s := x.s
 	if x.result == nil || x.pendingSend == nil {
+		return
+	}
+	if d.Reason == conversation.SendOptedOut {
+		x.result.ErrorCode = d.Reason
+		x.result.ErrorMessage = "the customer unsubscribed; they must write to you again before you can message them"
 		return
 	}
 	if !d.WindowUntil.IsZero() {

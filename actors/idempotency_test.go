@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -13,40 +14,51 @@ func keyedSend(key, text string) *wire.Command {
 	return &wire.Command{Op: &wire.Command_Send{Send: &wire.SendMessage{Text: text}}, IdempotencyKey: key, RequestId: "r-" + text}
 }
 
+// The shell's side of idempotency over the core's memory: the
+// fingerprint, the result kept as bytes and given back to the caller of a
+// repeat. The core's rules (TTL, bound) are conversation's table tests.
 func TestIdempotentResults(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	first := &wire.CommandResult{RequestId: "r-hello", Ok: true, OutboundId: "out-1"}
-	var r idempotentResults
-	r = r.remember(keyedSend("k1", "hello"), first, t0)
+	first := &wire.CommandResult{RequestId: "r-hello", Ok: true, OutboundId: "out-1", WindowUntilMs: 1234}
+	var st conversation.State
+	remember(t, &st, keyedSend("k1", "hello"), first, t0)
+	const ttl = 24 * time.Hour
 	cases := []struct {
 		name     string
 		c        *wire.Command
 		at       time.Time
-		want     keyStatus
+		want     conversation.KeyStatus
 		outbound string
 	}{
-		{"no key", keyedSend("", "hello"), t0, keyNew, ""},
-		{"repeat", keyedSend("k1", "hello"), t0.Add(time.Minute), keyRepeat, "out-1"},
-		{"repeat, another operator and request id", &wire.Command{Op: &wire.Command_Send{Send: &wire.SendMessage{Text: "hello"}}, IdempotencyKey: "k1", RequestId: "x", Operator: "other"}, t0.Add(time.Hour), keyRepeat, "out-1"},
-		{"same key, other text", keyedSend("k1", "bye"), t0.Add(time.Minute), keyConflict, ""},
-		{"other key", keyedSend("k2", "hello"), t0.Add(time.Minute), keyNew, ""},
-		{"just before expiry", keyedSend("k1", "hello"), t0.Add(idempotencyTTL), keyRepeat, "out-1"},
-		{"expired", keyedSend("k1", "hello"), t0.Add(idempotencyTTL + time.Millisecond), keyNew, ""},
+		{"no key", keyedSend("", "hello"), t0, conversation.KeyNew, ""},
+		{"repeat", keyedSend("k1", "hello"), t0.Add(time.Minute), conversation.KeyRepeat, "out-1"},
+		{"repeat, another operator and request id", &wire.Command{Op: &wire.Command_Send{Send: &wire.SendMessage{Text: "hello"}}, IdempotencyKey: "k1", RequestId: "x", Operator: "other"}, t0.Add(time.Hour), conversation.KeyRepeat, "out-1"},
+		{"same key, other text", keyedSend("k1", "bye"), t0.Add(time.Minute), conversation.KeyConflict, ""},
+		{"same key, a template", &wire.Command{Op: &wire.Command_Send{Send: &wire.SendMessage{Template: &wire.Template{Name: "hello"}}}, IdempotencyKey: "k1"}, t0, conversation.KeyConflict, ""},
+		{"other key", keyedSend("k2", "hello"), t0.Add(time.Minute), conversation.KeyNew, ""},
+		{"just before expiry", keyedSend("k1", "hello"), t0.Add(ttl - time.Second), conversation.KeyRepeat, "out-1"},
+		{"expired", keyedSend("k1", "hello"), t0.Add(ttl), conversation.KeyNew, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, res := r.find(tc.c, tc.at)
+			status, res := recall(&st, tc.c, commandFingerprint(tc.c), tc.at)
 			if status != tc.want {
-				t.Fatalf("status %d, want %d", status, tc.want)
+				t.Fatalf("status %v, want %v", status, tc.want)
 			}
 			switch status {
-			case keyRepeat:
-				if !res.Ok || !res.Replayed || res.OutboundId != tc.outbound || res.RequestId != tc.c.RequestId {
+			case conversation.KeyRepeat:
+				want := proto.Clone(first).(*wire.CommandResult)
+				want.RequestId, want.Replayed = tc.c.RequestId, true
+				if !proto.Equal(res, want) || res.OutboundId != tc.outbound {
+					t.Fatalf("result %v, want %v", res, want)
+				}
+			case conversation.KeyConflict:
+				if res.Ok || res.ErrorCode != "idempotency_key_reused" || res.RequestId != tc.c.RequestId {
 					t.Fatalf("result %v", res)
 				}
-			case keyConflict:
-				if res.Ok || res.ErrorCode != "idempotency_key_reused" {
-					t.Fatalf("result %v", res)
+			default:
+				if res != nil {
+					t.Fatalf("result %v for a new key", res)
 				}
 			}
 		})
@@ -56,28 +68,45 @@ func TestIdempotentResults(t *testing.T) {
 	}
 }
 
+// remember records res as the result of c at now, as the session does.
+func remember(t *testing.T, st *conversation.State, c *wire.Command, res *wire.CommandResult, now time.Time) {
+	t.Helper()
+	if eff := st.Apply(conversation.Policy{}, remembered(c, commandFingerprint(c), res), now, conversation.Rand{}); len(eff) != 0 {
+		t.Fatalf("remembering: %v", eff)
+	}
+}
+
+// The results survive the state's encoding (a dormant or restored
+// session), bounded by the core.
 func TestIdempotentResultsBoundedAndEncoded(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	var r idempotentResults
-	for i := range idempotencyMax + 5 {
+	var st conversation.State
+	const n = 16 + 5
+	for i := range n {
 		c := keyedSend(string(rune('a'+i)), "hello")
-		r = r.remember(c, &wire.CommandResult{Ok: true, OutboundId: c.IdempotencyKey}, t0.Add(time.Duration(i)*time.Minute))
+		remember(t, &st, c, &wire.CommandResult{Ok: true, OutboundId: c.IdempotencyKey}, t0.Add(time.Duration(i)*time.Minute))
 	}
-	if len(r) != idempotencyMax {
-		t.Fatalf("%d remembered, want %d", len(r), idempotencyMax)
-	}
-	if st, _ := r.find(keyedSend("a", "hello"), t0.Add(time.Hour)); st != keyNew {
-		t.Fatal("the oldest key is still remembered")
-	}
-	back, err := unmarshalIdempotent(r.marshal(t0.Add(time.Hour)))
-	if err != nil {
+	enc, _ := st.MarshalBinary()
+	var back conversation.State
+	if err := back.UnmarshalBinary(enc); err != nil {
 		t.Fatal(err)
 	}
-	if len(back) != len(r) || !proto.Equal(back[0], r[0]) {
-		t.Fatalf("round trip: %d items", len(back))
+	now := t0.Add(time.Hour)
+	for i := range n {
+		c := keyedSend(string(rune('a'+i)), "hello")
+		status, res := recall(&back, c, commandFingerprint(c), now)
+		if kept := i >= n-16; kept != (status == conversation.KeyRepeat) {
+			t.Fatalf("key %s: %v (the 16 newest are kept)", c.IdempotencyKey, status)
+		}
+		if status == conversation.KeyRepeat && res.OutboundId != c.IdempotencyKey {
+			t.Fatalf("key %s: result %v", c.IdempotencyKey, res)
+		}
 	}
-	if b := r.marshal(t0.Add(48 * time.Hour)); b != nil {
-		t.Fatalf("all expired, yet %d bytes", len(b))
+	back.Compact(conversation.Policy{}, t0.Add(48*time.Hour))
+	all, _ := back.MarshalBinary()
+	var empty conversation.State
+	if zero, _ := empty.MarshalBinary(); len(all) != len(zero) {
+		t.Fatalf("all expired, yet %d bytes against %d", len(all), len(zero))
 	}
 }
 

@@ -18,9 +18,11 @@ import (
 // member consuming a key's partition hosts its actor, so look-ups are local
 // map operations, O(1) to activate and to passivate, with no broadcast.
 //
-// A passivated session keeps its compact state here ("dormant") and the next
+// A passivated session keeps its compact state here ("dormant": the
+// encoded conversation.State, which is the whole session) and the next
 // activation resumes it, so an idle session costs its state and not a whole
-// actor.
+// actor. Restore puts a session's state here from elsewhere (the
+// changelog, when this node takes over its partition).
 type Placement struct {
 	system *actor.ActorSystem
 	props  *actor.Props
@@ -31,7 +33,7 @@ type Placement struct {
 type shard struct {
 	mu      sync.Mutex
 	live    map[string]*entry
-	dormant map[string]any
+	dormant map[string][]byte
 }
 
 // entry is one live actor and the number of messages sent to it and not yet
@@ -52,7 +54,7 @@ func NewPlacement(system *actor.ActorSystem, props *actor.Props) *Placement {
 	p := &Placement{system: system, props: props, seed: maphash.MakeSeed()}
 	for i := range p.shards {
 		p.shards[i].live = map[string]*entry{}
-		p.shards[i].dormant = map[string]any{}
+		p.shards[i].dormant = map[string][]byte{}
 	}
 	return p
 }
@@ -144,9 +146,10 @@ func (p *Placement) handled(id string) {
 	s.mu.Unlock()
 }
 
-// passivate removes an idle actor and keeps its state. It refuses (false)
-// when messages are still in flight to it or it is not the live actor of id.
-func (p *Placement) passivate(id string, pid *actor.PID, state any) bool {
+// passivate removes an idle actor and keeps its encoded state. It refuses
+// (false) when messages are still in flight to it or it is not the live
+// actor of id.
+func (p *Placement) passivate(id string, pid *actor.PID, state []byte) bool {
 	s := p.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,8 +164,9 @@ func (p *Placement) passivate(id string, pid *actor.PID, state any) bool {
 	return true
 }
 
-// resume hands a new activation the state its predecessor left.
-func (p *Placement) resume(id string) (any, bool) {
+// resume hands a new activation the encoded state its predecessor left
+// (or Restore put there).
+func (p *Placement) resume(id string) ([]byte, bool) {
 	s := p.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -171,6 +175,26 @@ func (p *Placement) resume(id string) (any, bool) {
 		delete(s.dormant, id)
 	}
 	return st, ok
+}
+
+// Restore keeps enc, a session's encoded conversation.State, as the
+// dormant state of id, so that its next activation resumes it; an empty
+// enc (a changelog tombstone) removes it. A live actor of id is the
+// primary copy of its session: then nothing changes (false). enc is kept
+// as it is, so the caller must not modify it afterwards.
+func (p *Placement) Restore(id string, enc []byte) bool {
+	s := p.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live[id] != nil {
+		return false
+	}
+	if len(enc) == 0 {
+		delete(s.dormant, id)
+	} else {
+		s.dormant[id] = enc
+	}
+	return true
 }
 
 // Forget drops a session's dormant state (GDPR erasure); a live actor is

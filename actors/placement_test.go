@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -27,14 +28,14 @@ func (c *counter) Receive(ctx actor.Context) {
 		if c.id == "" {
 			c.id = m.id
 			if st, ok := c.p.resume(m.id); ok {
-				c.count = st.(int)
+				c.count, _ = strconv.Atoi(string(st))
 			}
 		}
 		c.count++
 		c.seen <- [2]any{m.id, c.count}
 		c.p.handled(c.id)
 	case *wire.Passivate:
-		if c.id != "" && c.p.passivate(c.id, ctx.Self(), c.count) {
+		if c.id != "" && c.p.passivate(c.id, ctx.Self(), []byte(strconv.Itoa(c.count))) {
 			ctx.Stop(ctx.Self())
 		}
 	}

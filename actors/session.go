@@ -2,11 +2,10 @@ package actors
 
 import (
 	"cmp"
-	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/brain"
+	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
@@ -33,25 +33,13 @@ var (
 	}, []string{"state"})
 )
 
-// Producer is the part of bus.Producer sessions use: asynchronous,
-// group-committed writes with a completion callback.
-type Producer interface {
-	ProduceAsync(ctx context.Context, done func(error), msgs ...kafka.Message)
-}
-
 // Deps is what session actors share.
 type Deps struct {
 	Tenants   *tenants.Registry
-	Producer  Producer
 	Placement *Placement
-	// Ack reports a delivery finished (its outputs are durable).
-	Ack    func(partition int32, offset int64)
-	Logger *slog.Logger
+	Logger    *slog.Logger
 	// Brains picks the brain that answers a tenant's customers.
 	Brains func(*tenants.Tenant) brain.Brain
-	// Results receives the answers to commands that carried a request id
-	// (API sends, assistant requests), once their effects are durable.
-	Results func(*wire.CommandResult)
 	// Backends picks the tenant's business system.
 	Backends func(*tenants.Tenant) backend.Profiles
 	// Now is the clock; tests replace it.
@@ -78,44 +66,20 @@ func SessionProps(d *Deps) *actor.Props {
 
 // session is the actor of one customer phone number at one tenant: a thin
 // shell that feeds events to the conversation core and carries out the
-// effects it returns.
+// effects it returns. Everything the session remembers is the core's
+// State, so its encoding is the whole session: what a passivated session
+// leaves in the Placement and what the changelog carries to another node.
 type session struct {
 	deps   *Deps
 	id     string
 	tenant *tenants.Tenant
 	phone  string
-	state  *sessionState
-	// lastDelivery is the provider's latest delivery status of a message
-	// sent to the customer (queued, sent, delivered, read, failed).
-	lastDelivery string
-	// recentStatuses are hashes of the latest delivery callbacks
-	// (provider id and status), a ring: providers redeliver callbacks,
-	// and a redelivery handled in another second would be a second row
-	// that no merge collapses (the row's time is part of its key).
-	recentStatuses [8]uint64
-	nextStatus     uint8
-	// brain is the assistant's memory of this conversation (language,
-	// pending confirmation, recent turns); bounded by the brain.
-	brain brain.State
-	// optedOut: the provider reported the customer unsubscribed; operator
-	// and API sends are refused until the customer writes again.
-	optedOut bool
-	// keyed are the results of commands sent with an idempotency key.
-	keyed idempotentResults
-}
-
-// dormant is what a passivated session leaves behind: the compact
-// encoding of the core's state, and the brain's memory when there is one.
-type dormant struct {
-	state    []byte
-	brain    []byte // JSON of the brain's memory; nil when empty
-	keyed    []byte // idempotentResults, encoded; nil when none
-	optedOut bool
+	state  *conversation.State
 }
 
 func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *wire.Delivery:
+	case *delivery:
 		s.deliver(m)
 		s.deps.Placement.handled(s.id)
 	case *wire.Passivate:
@@ -125,52 +89,56 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 		// Idle: keep only the compact encoding of the state (a few hundred
 		// bytes) and give the actor's memory back.
-		if s.tenant != nil {
-			s.state.Compact(policyOf(s.tenant), s.deps.Now())
+		enc := s.encodeState()
+		if isEmpty(enc) {
+			// Nothing worth keeping (never wrote, or erased): no dormant
+			// entry at all.
+			enc = nil
 		}
-		enc, err := s.state.MarshalBinary()
-		if err != nil {
-			s.deps.Logger.Error("session state not encodable; staying live", "session", s.id, "err", err)
-			return
-		}
-		// Exact-size copies: the encoders leave slack, and a million
-		// dormant sessions pay for every byte.
-		d := &dormant{state: append([]byte(nil), enc...), optedOut: s.optedOut, keyed: s.keyed.marshal(s.deps.Now())}
-		if s.brain.Language != "" || s.brain.Pending != nil || len(s.brain.History) > 0 || s.brain.NotUnderstood > 0 {
-			b, err := json.Marshal(s.brain)
-			if err == nil {
-				d.brain = append([]byte(nil), b...)
-			}
-		}
-		if s.deps.Placement.passivate(s.id, ctx.Self(), d) {
+		if s.deps.Placement.passivate(s.id, ctx.Self(), enc) {
 			ctx.Stop(ctx.Self())
 		}
 	}
 }
 
-// deliver handles one inbound record and acknowledges it once its outputs
-// are durable in Kafka.
-func (s *session) deliver(d *wire.Delivery) {
-	in := d.Inbound
+// encodeBuffers are scratch space for encodeState, which returns an
+// exact-size copy: the encoder leaves slack, and a million dormant
+// sessions pay for every byte.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodeState compacts the session's state and returns its encoding, a
+// slice of its own of exactly its length: the dormant form of the session
+// and its changelog record.
+func (s *session) encodeState() []byte {
+	if s.state == nil {
+		s.state = &conversation.State{}
+	}
+	if s.tenant != nil {
+		s.state.Compact(policyOf(s.tenant), s.deps.Now())
+	}
+	buf := encodeBuffers.Get().(*[]byte)
+	enc, _ := s.state.AppendBinary((*buf)[:0]) // never fails
+	out := make([]byte, len(enc))
+	copy(out, enc)
+	if cap(enc) <= 64<<10 {
+		*buf = enc
+		encodeBuffers.Put(buf)
+	}
+	return out
+}
+
+// deliver handles one inbound record and hands what it caused, with the
+// session's new state, to the delivery's transaction.
+func (s *session) deliver(d *delivery) {
+	in := d.in
 	if s.id == "" {
 		s.id = wire.ActorID(in.Tenant, in.Phone)
 		s.phone = in.Phone
-		s.state = newSessionState()
-		if st, ok := s.deps.Placement.resume(s.id); ok {
-			d := st.(*dormant)
-			if err := s.state.UnmarshalBinary(d.state); err != nil {
+		s.state = &conversation.State{}
+		if enc, ok := s.deps.Placement.resume(s.id); ok {
+			// A failed decode leaves the state as it was: new.
+			if err := s.state.UnmarshalBinary(enc); err != nil {
 				s.deps.Logger.Error("dormant session state unreadable; starting over", "session", s.id, "err", err)
-				s.state = newSessionState()
-			} else {
-				s.optedOut = d.optedOut
-				if s.keyed, err = unmarshalIdempotent(d.keyed); err != nil {
-					s.deps.Logger.Error("dormant idempotency keys unreadable; forgotten", "session", s.id, "err", err)
-				}
-				if d.brain != nil {
-					if err := json.Unmarshal(d.brain, &s.brain); err != nil {
-						s.brain = brain.State{}
-					}
-				}
 			}
 		}
 	}
@@ -178,38 +146,11 @@ func (s *session) deliver(d *wire.Delivery) {
 	if s.tenant == nil {
 		s.deps.Logger.Warn("inbound for unknown tenant", "tenant", in.Tenant)
 		handled.WithLabelValues("unknown_tenant", "dropped").Inc()
-		s.deps.Ack(d.Partition, d.Offset)
+		d.done()
 		return
 	}
 	out, result := s.handle(in)
-	if len(out) == 0 {
-		s.finish(d, result)
-		return
-	}
-	s.produce(d, out, result, time.Second)
-}
-
-// finish acknowledges a delivery and answers the caller waiting for it, if
-// any: only once everything it caused is durable.
-func (s *session) finish(d *wire.Delivery, result *wire.CommandResult) {
-	s.deps.Ack(d.Partition, d.Offset)
-	if result != nil && s.deps.Results != nil {
-		s.deps.Results(result)
-	}
-}
-
-// produce writes a delivery's outputs and acknowledges the delivery when the
-// broker has them. A failed write is retried rather than acknowledged: the
-// offset must not move past work that is not durable.
-func (s *session) produce(d *wire.Delivery, out []kafka.Message, result *wire.CommandResult, backoff time.Duration) {
-	s.deps.Producer.ProduceAsync(context.Background(), func(err error) {
-		if err == nil {
-			s.finish(d, result)
-			return
-		}
-		s.deps.Logger.Warn("session outputs not produced, retrying", "session", s.id, "in", backoff, "err", err)
-		time.AfterFunc(backoff, func() { s.produce(d, out, result, min(backoff*2, 30*time.Second)) })
-	}, out...)
+	s.commit(d, out, result)
 }
 
 // outputs collects what one delivery produces. Records stay protobuf
