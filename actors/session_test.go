@@ -4,20 +4,19 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/backend/demo"
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/brain/rules"
-	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
@@ -36,6 +35,58 @@ type sessions struct {
 	now       func() time.Time
 	// advance moves the sessions' clock forward.
 	advance func(time.Duration)
+	out     *testOutput
+}
+
+// testOutput stands for the router's transaction: it writes the sessions'
+// records to the broker at once (no transaction: nothing here aborts),
+// hands API results to the test and keeps the latest changelog record of
+// each session.
+type testOutput struct {
+	t       *testing.T
+	cl      *kgo.Client
+	results chan *wire.CommandResult
+	mu      sync.Mutex
+	states  map[string][]byte
+}
+
+func (o *testOutput) Produce(r *kgo.Record) {
+	switch r.Topic {
+	case wire.TopicReplies:
+		res := &wire.CommandResult{}
+		if err := proto.Unmarshal(r.Value, res); err != nil {
+			o.t.Error(err)
+		}
+		o.results <- res
+	case wire.TopicSessions:
+		o.mu.Lock()
+		if o.states == nil {
+			o.states = map[string][]byte{}
+		}
+		o.states[string(r.Key)] = r.Value
+		o.mu.Unlock()
+	default:
+		if err := o.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			o.t.Error(err)
+		}
+	}
+}
+
+func (o *testOutput) Checkpoint(string) {}
+
+// state is the latest changelog record of a session (nil: a tombstone).
+func (o *testOutput) state(tenant, phone string) ([]byte, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v, ok := o.states[string(wire.Key(tenant, phone))]
+	return v, ok
+}
+
+// delivery wraps an inbound record for a session; its done reports the
+// record's offset on s.acks.
+func (s *sessions) delivery(in *wire.Inbound) *delivery {
+	off := s.offset
+	return &delivery{in: in, out: s.out, done: func() { s.acks <- off }}
 }
 
 func startSessions(t *testing.T, idle time.Duration) *sessions {
@@ -47,8 +98,11 @@ func startSessions(t *testing.T, idle time.Duration) *sessions {
 func startSessionsOf(t *testing.T, idle time.Duration, tenant tenants.Tenant, b brain.Brain) *sessions {
 	t.Helper()
 	broker := kafkatest.Start(t, 1, wire.TopicOutbound, wire.TopicEvents)
-	p := bus.NewProducer(broker.Addrs(), bus.ProducerOptions{})
-	t.Cleanup(func() { p.Close() })
+	out, err := kgo.NewClient(kgo.SeedBrokers(broker.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(out.Close)
 	reg, err := tenants.NewRegistry([]tenants.Tenant{tenant})
 	if err != nil {
 		t.Fatal(err)
@@ -63,15 +117,13 @@ func startSessionsOf(t *testing.T, idle time.Duration, tenant tenants.Tenant, b 
 	demoBackend := demo.New()
 	deps := &Deps{
 		Tenants:   reg,
-		Producer:  p,
-		Ack:       func(_ int32, off int64) { s.acks <- off },
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Brains:    func(*tenants.Tenant) brain.Brain { return b },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
 		IdleAfter: idle,
-		Results:   func(r *wire.CommandResult) { s.results <- r },
 		Now:       func() time.Time { return s.now() },
 	}
+	s.out = &testOutput{t: t, cl: out, results: s.results}
 	s.placement = NewPlacement(system, SessionProps(deps))
 	deps.Placement = s.placement
 	t.Cleanup(s.placement.StartSweeper(idle))
@@ -86,7 +138,7 @@ func (s *sessions) say(t *testing.T, phone, text string) []string {
 	s.offset++
 	in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "sim",
 		Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{ProviderId: ids.New(), Text: text}}}
-	s.placement.Send(wire.ActorID("demo", phone), &wire.Delivery{Inbound: in, Offset: s.offset})
+	s.placement.Send(wire.ActorID("demo", phone), s.delivery(in))
 	select {
 	case off := <-s.acks:
 		if off != s.offset {
@@ -139,17 +191,7 @@ func drain[M proto.Message](t *testing.T, r *kafka.Reader, idle time.Duration, n
 func TestSessionSurvivesPassivation(t *testing.T) {
 	s := startSessions(t, 100*time.Millisecond)
 	const sam = "+447700900456"
-	r := s.say(t, sam, "hello")
-	if len(r) != 1 {
-		t.Fatalf("replies %q", r)
-	}
-	code := regexp.MustCompile(`\d{6}`).FindString(r[0])
-	if code == "" {
-		t.Fatalf("no code in %q", r[0])
-	}
-	if r := s.say(t, sam, code); len(r) != 1 || !strings.Contains(r[0], "Hi Sam") {
-		t.Fatalf("verification replied %q", r)
-	}
+	signInSam(t, s)
 	// Let the actor passivate: its state moves to the dormant store.
 	s.waitDormant(t)
 	// Reactivated, the customer is still signed in: the brain answers by name.
@@ -180,7 +222,7 @@ func (s *sessions) command(t *testing.T, phone string, c *wire.Command) {
 	t.Helper()
 	s.offset++
 	in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "api", Kind: &wire.Inbound_Command{Command: c}}
-	s.placement.Send(wire.ActorID("demo", phone), &wire.Delivery{Inbound: in, Offset: s.offset})
+	s.placement.Send(wire.ActorID("demo", phone), s.delivery(in))
 	select {
 	case <-s.acks:
 	case <-time.After(10 * time.Second):
@@ -244,7 +286,7 @@ func TestRedeliveredStatusIsRecordedOnce(t *testing.T) {
 		s.offset++
 		in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "twilio",
 			Kind: &wire.Inbound_Status{Status: &wire.DeliveryStatus{ProviderId: "SMabc", Status: status}}}
-		s.placement.Send(wire.ActorID("demo", phone), &wire.Delivery{Inbound: in, Offset: s.offset})
+		s.placement.Send(wire.ActorID("demo", phone), s.delivery(in))
 		select {
 		case <-s.acks:
 		case <-time.After(10 * time.Second):
