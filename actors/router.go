@@ -2,90 +2,242 @@ package actors
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/wire"
 )
 
+var (
+	restoredSessions = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "parley_sessions_restored_total",
+		Help: "Sessions restored from the parley.sessions changelog when partitions were assigned.",
+	})
+	restoreSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_sessions_restore_seconds",
+		Help:    "Time to restore the sessions of newly assigned partitions.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	})
+	restoringPartitions = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "parley_sessions_restoring_partitions",
+		Help: "Partitions whose sessions are being restored; their messages wait.",
+	})
+)
+
+// RouterOptions configure a Router.
+type RouterOptions struct {
+	Brokers []string
+	// NodeID names this member; its transactional id derives from it, so
+	// it must be stable across restarts and unique among live nodes.
+	NodeID string
+	// Partitions is the partition count of parley.inbound (and of the
+	// changelog), to know which sessions belong to which partition.
+	Partitions int
+	// SessionTimeout and TransactionTimeout: see bus.ProcessorOptions.
+	SessionTimeout     time.Duration
+	TransactionTimeout time.Duration
+	Logger             *slog.Logger
+	// Fault is for crash tests: see bus.ProcessorOptions.Fault.
+	Fault string
+}
+
 // Router consumes parley.inbound in the "actors" group and hands each record
-// to its session actor, in partition order. An offset is committed only when
-// the actor finished that record and every record before it in the
-// partition, so a crash replays unfinished work (the actor deduplicates by
-// provider message id).
+// to its session actor, in partition order. Each polled batch is one Kafka
+// transaction: the sessions' outputs (replies, events, API results), their
+// new states on the parley.sessions changelog and the batch's offsets
+// commit together, or none of them does and the batch is handled again
+// against the restored state. A crash at any point therefore neither loses
+// an acknowledged message nor sends a reply twice.
+//
+// The router owns the placement: when the group assigns it a partition, it
+// restores that partition's sessions from the changelog before any of its
+// records is handled; when a partition leaves, its sessions leave memory.
 type Router struct {
-	consumer  *bus.Consumer
+	o         RouterOptions
+	proc      *bus.Processor
 	placement *Placement
-	log       *slog.Logger
-
-	mu    sync.Mutex
-	dones map[offsetKey]func()
+	restoring atomic.Int32
+	// joined is set once the first assignment was restored (even an
+	// empty one): until then this member cannot answer for any session.
+	joined atomic.Bool
 }
-
-type offsetKey struct {
-	partition int32
-	offset    int64
-}
-
-// Drain is how long a stopping router waits for the sessions to finish
-// the records they were given, so that a graceful restart does not replay
-// them: a replay meets a fresh session, answers from it, and logs its
-// events a second time under new times. It covers an assistant's reply
-// (the brain's calls time out after 10 s).
-const Drain = 15 * time.Second
 
 // NewRouter creates a router delivering to placement.
-func NewRouter(o bus.ConsumerOptions, placement *Placement, log *slog.Logger) *Router {
-	o.Topic = wire.TopicInbound
-	if o.Group == "" {
-		o.Group = wire.GroupActors
+func NewRouter(o RouterOptions, placement *Placement) *Router {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	if o.Drain == 0 {
-		o.Drain = Drain
-	}
-	return &Router{
-		consumer:  bus.NewConsumer(o),
-		placement: placement,
-		log:       log,
-		dones:     map[offsetKey]func(){},
-	}
+	r := &Router{o: o, placement: placement}
+	r.proc = bus.NewProcessor(bus.ProcessorOptions{
+		Brokers:            o.Brokers,
+		Topic:              wire.TopicInbound,
+		Group:              wire.GroupActors,
+		TransactionalID:    "parley-sessions-" + o.NodeID,
+		SessionTimeout:     o.SessionTimeout,
+		TransactionTimeout: o.TransactionTimeout,
+		Logger:             o.Logger,
+		Assigned:           r.restore,
+		Revoked:            r.release,
+		Aborted:            r.aborted,
+		Fault:              o.Fault,
+	})
+	return r
 }
 
-// Run routes until ctx ends.
+// Run routes until ctx ends, then leaves the group.
 func (r *Router) Run(ctx context.Context) error {
-	return r.consumer.Run(ctx, func(_ context.Context, m kafka.Message, done func()) {
+	// An assignment of no partition calls no callback: a member is ready
+	// once it is in the group, which polling shows soon enough.
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.o.SessionTimeout + 3*time.Second):
+			r.joined.Store(true)
+		}
+	}()
+	return r.proc.Run(ctx, r.handle)
+}
+
+// Ready says whether this member can answer: it joined the group and no
+// partition of its is being restored (readiness, /readyz).
+func (r *Router) Ready(context.Context) error {
+	if n := r.restoring.Load(); n > 0 {
+		return fmt.Errorf("restoring the sessions of %d partitions", n)
+	}
+	if !r.joined.Load() {
+		return errors.New("joining the sessions group")
+	}
+	return nil
+}
+
+// delivery is one inbound record on its way to its session, with the
+// transaction its outputs go into. It never leaves the process: sessions
+// live on the member that consumes their partition.
+type delivery struct {
+	in        *wire.Inbound
+	partition int32
+	out       Output
+	done      func()
+}
+
+// Deliver hands an inbound record of partition to its session, activating
+// it if needed; the session produces what it caused into out, in that
+// partition, then calls done. Records of one session are handled in the
+// order of Deliver calls.
+func (p *Placement) Deliver(in *wire.Inbound, partition int32, out Output, done func()) {
+	p.Send(wire.ActorID(in.Tenant, in.Phone), &delivery{in: in, partition: partition, out: out, done: done})
+}
+
+// Output is where a delivery's records go: the open transaction.
+type Output interface {
+	Produce(r *kgo.Record)
+	// Checkpoint marks a step for crash tests (bus.Txn.Checkpoint).
+	Checkpoint(point string)
+}
+
+// handle hands a batch to the sessions and returns once each has produced
+// what its record caused.
+func (r *Router) handle(_ context.Context, recs []*kgo.Record, tx *bus.Txn) {
+	var wg sync.WaitGroup
+	for _, rec := range recs {
 		in := &wire.Inbound{}
-		if err := proto.Unmarshal(m.Value, in); err != nil || in.Tenant == "" || in.Phone == "" {
-			// A record no actor can take must not stall its partition.
-			r.log.Error("dropping undecodable inbound record", "partition", m.Partition, "offset", m.Offset, "err", err)
-			done()
+		if err := proto.Unmarshal(rec.Value, in); err != nil || in.Tenant == "" || in.Phone == "" {
+			// A record no actor can take must not stall its partition:
+			// its offset commits with the batch.
+			r.o.Logger.Error("dropping undecodable inbound record", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+			continue
+		}
+		wg.Add(1)
+		r.placement.Deliver(in, rec.Partition, tx, wg.Done)
+	}
+	wg.Wait()
+}
+
+// restore loads the sessions of newly assigned partitions from the
+// changelog. It runs before any of their records is fetched.
+func (r *Router) restore(ctx context.Context, parts []int32) error {
+	r.restoring.Add(int32(len(parts)))
+	restoringPartitions.Add(float64(len(parts)))
+	defer func() {
+		r.restoring.Add(-int32(len(parts)))
+		restoringPartitions.Sub(float64(len(parts)))
+	}()
+	start := time.Now()
+	// Whatever memory says of these partitions is older than the
+	// changelog: another member may have handled them since.
+	r.placement.DropWhere(r.inPartitions(parts))
+	live, tombstones := 0, 0
+	n, err := bus.ReadPartitions(ctx, r.o.Brokers, wire.TopicSessions, parts, r.o.TransactionTimeout+2*time.Second,
+		func(_ int32, key, value []byte) {
+			tenant, phone, ok := wire.SplitKey(key)
+			if !ok {
+				return
+			}
+			id := wire.ActorID(tenant, phone)
+			if value == nil {
+				r.placement.Forget(id)
+				tombstones++
+				return
+			}
+			r.placement.Restore(id, value)
+			live++
+		})
+	if err != nil {
+		return err
+	}
+	_, dormant := r.placement.Counts()
+	secs := time.Since(start).Seconds()
+	restoreSeconds.Observe(secs)
+	restoredSessions.Add(float64(n - tombstones))
+	r.joined.Store(true)
+	r.o.Logger.Info("sessions restored", "partitions", parts, "records", n, "tombstones", tombstones, "sessions_held", dormant, "seconds", fmt.Sprintf("%.3f", secs))
+	return nil
+}
+
+// release forgets the sessions of partitions this member no longer owns.
+func (r *Router) release(parts []int32) {
+	n := r.placement.DropWhere(r.inPartitions(parts))
+	r.o.Logger.Info("sessions released with their partitions", "partitions", parts, "sessions", n)
+}
+
+// aborted undoes a batch whose transaction did not commit: its sessions'
+// memory is ahead of the changelog, so their partitions are restored
+// before the records come again.
+func (r *Router) aborted(parts []int32) {
+	r.o.Logger.Warn("restoring sessions after an aborted transaction", "partitions", parts)
+	for {
+		err := r.restore(context.Background(), parts)
+		if err == nil {
 			return
 		}
-		k := offsetKey{int32(m.Partition), m.Offset}
-		r.mu.Lock()
-		r.dones[k] = done
-		r.mu.Unlock()
-		r.placement.Send(wire.ActorID(in.Tenant, in.Phone), &wire.Delivery{
-			Inbound:   in,
-			Partition: k.partition,
-			Offset:    k.offset,
-		})
-	})
+		r.o.Logger.Error("restore after abort failed; retrying", "err", err)
+		time.Sleep(time.Second)
+	}
 }
 
-// Ack marks a delivery finished: everything it caused is durable.
-func (r *Router) Ack(partition int32, offset int64) {
-	k := offsetKey{partition, offset}
-	r.mu.Lock()
-	done := r.dones[k]
-	delete(r.dones, k)
-	r.mu.Unlock()
-	if done != nil {
-		done()
+// inPartitions matches session ids whose key lives in one of parts.
+func (r *Router) inPartitions(parts []int32) func(id string) bool {
+	set := map[int32]bool{}
+	for _, p := range parts {
+		set[p] = true
+	}
+	n := max(r.o.Partitions, 1)
+	return func(id string) bool {
+		tenant, phone, ok := strings.Cut(id, ":")
+		if !ok {
+			return false
+		}
+		return set[wire.Partition(wire.Key(tenant, phone), n)]
 	}
 }

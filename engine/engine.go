@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -107,9 +108,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		}
 		e.brokers = e.broker.Addrs()
 	}
-	if err := waitFor(ctx, 30*time.Second, func(c context.Context) error {
-		return bus.EnsureTopics(c, e.brokers, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor,
-			wire.TopicInbound, wire.TopicOutbound, wire.TopicEvents)
+	partitions := 0
+	if err := waitFor(ctx, 30*time.Second, func(c context.Context) (err error) {
+		partitions, err = bus.EnsureParleyTopics(c, e.brokers, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor)
+		return err
 	}); err != nil {
 		return nil, err
 	}
@@ -136,11 +138,15 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	consumerOpts := func() bus.ConsumerOptions {
-		return bus.ConsumerOptions{Brokers: e.brokers, Logger: e.log}
+		return bus.ConsumerOptions{Brokers: e.brokers, Logger: e.log, SessionTimeout: cfg.Kafka.SessionTimeout}
 	}
 
-	// Session actors. API calls wait in pending for their session's answer.
+	// Session actors. API calls wait in pending for their session's answer,
+	// which comes back on parley.replies from whichever node holds it.
 	pending := api.NewPending()
+	if err := bus.Tail(ctx, e.brokers, wire.TopicReplies, e.log, pending.ResolveRecord); err != nil {
+		return nil, fmt.Errorf("follow %s: %w", wire.TopicReplies, err)
+	}
 	backends, err := newBackends(reg)
 	if err != nil {
 		return nil, err
@@ -150,20 +156,25 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		return nil, err
 	}
 	e.system = actors.NewSystem()
-	var router *actors.Router
 	deps := &actors.Deps{
 		Tenants:  reg,
-		Producer: e.producer,
-		Ack:      func(p int32, off int64) { router.Ack(p, off) },
 		Logger:   e.log,
 		Brains:   brains.For,
 		Backends: backends.Profiles,
-		Results:  pending.Resolve,
 	}
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement
 	e.stopSweeper = placement.StartSweeper(10 * time.Minute)
-	router = actors.NewRouter(consumerOpts(), placement, e.log)
+	router := actors.NewRouter(actors.RouterOptions{
+		Brokers:        e.brokers,
+		NodeID:         cfg.NodeID,
+		Partitions:     partitions,
+		SessionTimeout: cfg.Kafka.SessionTimeout,
+		Logger:         e.log.With("node", cfg.NodeID),
+		// Crash tests kill the process at a step of its first
+		// transaction (docs/sessions.md).
+		Fault: os.Getenv("PARLEY_FAULT"),
+	}, placement)
 	e.goRun("actors", func() error { return router.Run(runCtx) })
 
 	// Sender.
@@ -238,6 +249,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Checks: []ingress.Check{
 			{Name: "kafka", Fn: func(c context.Context) error { return bus.Ping(c, e.brokers) }},
 			{Name: "clickhouse", Fn: e.store.Ping},
+			{Name: "sessions", Fn: router.Ready},
 		},
 	})
 	e.http.MountSimulator(e.Sim)
@@ -245,7 +257,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	if err != nil {
 		return nil, err
 	}
-	automation := api.New(api.Options{Tenants: reg, Producer: e.producer, Pending: pending, Keys: keys})
+	// A caller whose session was on a node that died waits for the group
+	// to move it (the session timeout) and for its restore.
+	automation := api.New(api.Options{Tenants: reg, Producer: e.producer, Pending: pending, Keys: keys,
+		Timeout: cfg.Kafka.SessionTimeout + 10*time.Second})
 	// The analytics API serves /api/v1/ and hands the automation routes on.
 	insights := analytics.NewAPI(analytics.Options{
 		Store:   e.store,

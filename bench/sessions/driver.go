@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/actors"
@@ -69,31 +69,31 @@ type discard struct {
 	badSlots atomic.Int64
 }
 
-func (p *discard) ProduceAsync(_ context.Context, done func(error), msgs ...kafka.Message) {
-	for _, m := range msgs {
-		p.records.Add(1)
-		p.bytes.Add(int64(len(m.Value)))
-		if m.Topic != wire.TopicOutbound {
-			continue
-		}
-		out := &wire.Outbound{}
-		if err := proto.Unmarshal(m.Value, out); err != nil {
-			p.badSlots.Add(1)
-			continue
-		}
-		i, _, _ := strings.Cut(out.InReplyTo, "/")
-		n, err := strconv.Atoi(i)
-		if err != nil || n < 0 || n >= len(p.slots) {
-			p.badSlots.Add(1)
-			continue
-		}
-		s := p.slots[n]
-		if s.reply != "" {
-			s.reply += "\n"
-		}
-		s.reply += out.Text
+func (p *discard) Checkpoint(string) {}
+
+// Produce takes one record of a delivery, as the router's transaction does.
+func (p *discard) Produce(m *kgo.Record) {
+	p.records.Add(1)
+	p.bytes.Add(int64(len(m.Value)))
+	if m.Topic != wire.TopicOutbound {
+		return
 	}
-	done(nil)
+	out := &wire.Outbound{}
+	if err := proto.Unmarshal(m.Value, out); err != nil {
+		p.badSlots.Add(1)
+		return
+	}
+	i, _, _ := strings.Cut(out.InReplyTo, "/")
+	n, err := strconv.Atoi(i)
+	if err != nil || n < 0 || n >= len(p.slots) {
+		p.badSlots.Add(1)
+		return
+	}
+	s := p.slots[n]
+	if s.reply != "" {
+		s.reply += "\n"
+	}
+	s.reply += out.Text
 }
 
 // bench is one node: an actor system, the real session actor and placement.
@@ -124,11 +124,7 @@ func newBench(slots int, extra []string, idle time.Duration) (*bench, error) {
 	profiles := anyNumber{}
 	b.system = actors.NewSystem()
 	b.deps = &actors.Deps{
-		Tenants:  reg,
-		Producer: b.producer,
-		Ack: func(partition int32, offset int64) {
-			b.slots[partition].ack <- ackAt{offset, time.Now()}
-		},
+		Tenants:   reg,
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return profiles },
@@ -153,23 +149,19 @@ func (b *bench) say(sl, i, k int, text string) (string, time.Duration, error) {
 	ph := phone(i)
 	tag := strconv.Itoa(sl) + "/" + strconv.Itoa(i) + "/" + strconv.Itoa(k)
 	off := b.offset.Add(1)
-	d := &wire.Delivery{
-		Inbound: &wire.Inbound{
-			Id:      tag,
-			Tenant:  tenantID,
-			Phone:   ph,
-			Channel: tenants.ChannelSimulator,
-			Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{
-				ProviderId: "wamid." + tag,
-				Text:       text,
-			}},
-			ReceivedAtMs: time.Now().UnixMilli(),
-		},
-		Partition: int32(sl),
-		Offset:    off,
+	in := &wire.Inbound{
+		Id:      tag,
+		Tenant:  tenantID,
+		Phone:   ph,
+		Channel: tenants.ChannelSimulator,
+		Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{
+			ProviderId: "wamid." + tag,
+			Text:       text,
+		}},
+		ReceivedAtMs: time.Now().UnixMilli(),
 	}
 	start := time.Now()
-	b.placement.Send(wire.ActorID(tenantID, ph), d)
+	b.placement.Deliver(in, int32(sl), b.producer, func() { s.ack <- ackAt{off, time.Now()} })
 	deadline := time.NewTimer(b.timeout)
 	defer deadline.Stop()
 	for {
