@@ -121,6 +121,19 @@ func (r *Router) Ready(context.Context) error {
 	return nil
 }
 
+// WaitReady waits until Ready, at most timeout; it returns Ready's last
+// answer.
+func (r *Router) WaitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := r.Ready(ctx)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // delivery is one inbound record on its way to its session, with the
 // transaction its outputs go into. It never leaves the process: sessions
 // live on the member that consumes their partition.

@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	// Session actors. API calls wait in pending for their session's answer,
 	// which comes back on parley.replies from whichever node holds it.
 	pending := api.NewPending()
-	if err := bus.Tail(ctx, e.brokers, wire.TopicReplies, e.log, pending.ResolveRecord); err != nil {
+	if err := bus.Tail(runCtx, e.brokers, wire.TopicReplies, e.log, pending.ResolveRecord); err != nil {
 		return nil, fmt.Errorf("follow %s: %w", wire.TopicReplies, err)
 	}
 	backends, err := newBackends(reg)
@@ -302,6 +302,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		}
 	}
 	e.goRun("http", func() error { return e.http.Serve(e.ln) })
+	// Webhooks are accepted from here on (Kafka keeps them); answers start
+	// once this member joined the sessions group and restored what it was
+	// given. Waiting for that here makes "running" mean "answering".
+	if err := router.WaitReady(ctx, cfg.Kafka.SessionTimeout+10*time.Second); err != nil {
+		e.log.Warn("sessions not ready yet; /readyz says why", "err", err)
+	}
 	return e, nil
 }
 
