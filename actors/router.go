@@ -50,6 +50,8 @@ type RouterOptions struct {
 	Logger             *slog.Logger
 	// Fault is for crash tests: see bus.ProcessorOptions.Fault.
 	Fault string
+	// SkipChangelog is for benchmarks only: engine.Options.SkipChangelog.
+	SkipChangelog bool
 }
 
 // Router consumes parley.inbound in the "actors" group and hands each record
@@ -172,9 +174,22 @@ func (r *Router) handle(_ context.Context, recs []*kgo.Record, tx *bus.Txn) {
 			continue
 		}
 		wg.Add(1)
-		r.placement.Deliver(in, rec.Partition, tx, wg.Done)
+		var out Output = tx
+		if r.o.SkipChangelog {
+			out = skipChangelog{tx}
+		}
+		r.placement.Deliver(in, rec.Partition, out, wg.Done)
 	}
 	wg.Wait()
+}
+
+// skipChangelog drops the changelog records (benchmarks only).
+type skipChangelog struct{ Output }
+
+func (s skipChangelog) Produce(r *kgo.Record) {
+	if r.Topic != wire.TopicSessions {
+		s.Output.Produce(r)
+	}
 }
 
 // restore loads the sessions of newly assigned partitions from the

@@ -59,6 +59,10 @@ type Options struct {
 	// Listener, when set, is used instead of listening on http.addr (tests
 	// pass one on port 0).
 	Listener net.Listener
+	// SkipChangelog, for benchmarks only, leaves the sessions' state out
+	// of their transactions, to measure what the changelog write costs.
+	// Sessions are then not durable.
+	SkipChangelog bool
 }
 
 // Engine is a running Parley.
@@ -173,7 +177,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Logger:         e.log.With("node", cfg.NodeID),
 		// Crash tests kill the process at a step of its first
 		// transaction (docs/sessions.md).
-		Fault: os.Getenv("PARLEY_FAULT"),
+		Fault:         os.Getenv("PARLEY_FAULT"),
+		SkipChangelog: o.SkipChangelog,
 	}, placement)
 	e.goRun("actors", func() error { return router.Run(runCtx) })
 
