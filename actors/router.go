@@ -262,10 +262,16 @@ func (r *Router) inPartitions(parts []int32) func(id string) bool {
 	}
 	n := max(r.o.Partitions, 1)
 	return func(id string) bool {
-		tenant, phone, ok := strings.Cut(id, ":")
+		tenant, phone, ok := splitActorID(id)
 		if !ok {
 			return false
 		}
 		return set[wire.Partition(wire.Key(tenant, phone), n)]
 	}
+}
+
+// splitActorID is the inverse of wire.ActorID: tenant ids hold no colon,
+// a customer id may.
+func splitActorID(id string) (tenant, phone string, ok bool) {
+	return strings.Cut(id, ":")
 }

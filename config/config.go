@@ -65,6 +65,10 @@ type Kafka struct {
 	// others: the floor of failover. Default DefaultSessionTimeout; at
 	// least MinSessionTimeout.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// ExpiredSessionRetention is how long a session nobody wrote to is
+	// kept (in memory and on the parley.sessions changelog) before its
+	// owner erases it and leaves a tombstone. Default 30 days (720h).
+	ExpiredSessionRetention time.Duration `yaml:"expired_session_retention"`
 }
 
 // DefaultSessionTimeout is the group session timeout unless configured:
@@ -127,6 +131,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Kafka.SessionTimeout == 0 {
 		c.Kafka.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.Kafka.ExpiredSessionRetention == 0 {
+		c.Kafka.ExpiredSessionRetention = 30 * 24 * time.Hour
 	}
 	if c.ClickHouse.Database == "" {
 		c.ClickHouse.Database = "parley"

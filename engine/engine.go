@@ -181,6 +181,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		SkipChangelog: o.SkipChangelog,
 	}, placement)
 	e.goRun("actors", func() error { return router.Run(runCtx) })
+	e.goRun("session-expiry", func() error {
+		router.RunExpiry(runCtx, e.producer, time.Hour, cfg.Kafka.ExpiredSessionRetention)
+		return nil
+	})
 
 	// Sender.
 	sendClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
