@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var (
@@ -136,6 +138,9 @@ func (t *Txn) failed() error {
 // once, and assigned partitions are restored before they are fetched.
 type Processor struct {
 	o ProcessorOptions
+
+	mu      sync.Mutex
+	members map[string]bool // client ids at the last rebalance
 }
 
 // NewProcessor creates a processor; Run starts it.
@@ -166,10 +171,12 @@ func (p *Processor) client() (*kgo.GroupTransactSession, error) {
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(8<<20),
 		kgo.MaxBufferedRecords(1<<20),
-		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+		kgo.ClientID(o.TransactionalID),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 			parts := m[o.Topic]
 			rebalances.WithLabelValues(o.Group, "assigned").Inc()
 			o.Logger.Info("partitions assigned", "group", o.Group, "topic", o.Topic, "partitions", parts)
+			go p.logMembers(ctx, cl)
 			if o.Assigned == nil || len(parts) == 0 {
 				return
 			}
@@ -228,6 +235,8 @@ func (p *Processor) run(ctx context.Context, h TxnHandler) error {
 	if err != nil {
 		return err
 	}
+	p.o.Logger.Info("joining the group", "group", p.o.Group, "member", p.o.TransactionalID, "session_timeout", p.o.SessionTimeout.String())
+	defer p.o.Logger.Info("left the group", "group", p.o.Group, "member", p.o.TransactionalID)
 	// Leaving the group hands the partitions over now rather than after
 	// the session timeout (and calls Revoked for them).
 	defer s.CloseAllowingRebalance()
@@ -280,6 +289,53 @@ func (p *Processor) run(ctx context.Context, h TxnHandler) error {
 			transactions.WithLabelValues("committed").Inc()
 		}
 		s.AllowRebalance()
+	}
+}
+
+// logMembers logs who is in the group after a rebalance, and who joined or
+// left since the last one: "a node left" is the first thing an operator
+// wants to read after a failover.
+func (p *Processor) logMembers(ctx context.Context, cl *kgo.Client) {
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{p.o.Group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Groups) == 0 {
+		return
+	}
+	now := map[string]bool{}
+	for _, m := range resp.Groups[0].Members {
+		now[m.ClientID] = true
+	}
+	p.mu.Lock()
+	before := p.members
+	p.members = now
+	p.mu.Unlock()
+	var joined, left []string
+	for m := range now {
+		if before != nil && !before[m] {
+			joined = append(joined, m)
+		}
+	}
+	for m := range before {
+		if !now[m] {
+			left = append(left, m)
+		}
+	}
+	sort.Strings(joined)
+	sort.Strings(left)
+	members := make([]string, 0, len(now))
+	for m := range now {
+		members = append(members, m)
+	}
+	sort.Strings(members)
+	if len(left) > 0 {
+		p.o.Logger.Warn("group members left", "group", p.o.Group, "left", left, "members", members)
+	}
+	if len(joined) > 0 {
+		p.o.Logger.Info("group members joined", "group", p.o.Group, "joined", joined, "members", members)
+	}
+	if before == nil {
+		p.o.Logger.Info("group members", "group", p.o.Group, "members", members)
 	}
 }
 
