@@ -169,9 +169,17 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement
 	e.stopSweeper = placement.StartSweeper(10 * time.Minute)
+	member := cfg.NodeID
+	if e.broker != nil {
+		// The embedded broker's data belongs to this one process, so its
+		// member name can be fixed: a restart after kill -9 then fences
+		// and aborts the transaction the dead process left open at once,
+		// instead of waiting for it to time out.
+		member = "embedded"
+	}
 	router := actors.NewRouter(actors.RouterOptions{
 		Brokers:        e.brokers,
-		NodeID:         cfg.NodeID,
+		NodeID:         member,
 		Partitions:     partitions,
 		SessionTimeout: cfg.Kafka.SessionTimeout,
 		Logger:         e.log.With("node", cfg.NodeID),
