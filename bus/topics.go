@@ -33,8 +33,7 @@ func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, repli
 	if err := ensureTopics(ctx, brokers, partitions, replication, wire.Topics); err != nil {
 		return 0, err
 	}
-	client := freshClient(brokers, 10*time.Second)
-	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{wire.TopicInbound, wire.TopicSessions}})
 	if err != nil {
 		return 0, fmt.Errorf("topic metadata: %w", err)
@@ -51,8 +50,7 @@ func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, repli
 }
 
 func ensureTopics(ctx context.Context, brokers []string, partitions, replication int, specs map[string]map[string]string) error {
-	client := freshClient(brokers, 10*time.Second)
-	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
 	for t, configs := range specs {
 		tc := kafka.TopicConfig{
@@ -89,12 +87,4 @@ func Ping(ctx context.Context, brokers []string) error {
 		return err
 	}
 	return nil
-}
-
-// freshClient is a kafka-go client with a transport of its own. The shared
-// default transport caches a failed metadata answer for seconds: a node
-// started a moment before its broker kept being refused for up to 6 s after
-// the broker was up (bench/restore).
-func freshClient(brokers []string, timeout time.Duration) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: &kafka.Transport{}}
 }
