@@ -2,7 +2,9 @@ package actors
 
 import (
 	"cmp"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +151,20 @@ func (s *session) deliver(d *delivery) {
 		d.done()
 		return
 	}
+	before := s.state.Clone()
+	defer func() {
+		// A record that makes the shell panic (a poison record) must not
+		// stall its partition: the router's batch waits for every record,
+		// and protoactor would restart the actor empty. The session keeps
+		// the state it had, the record is skipped (its offset commits with
+		// the batch) and counted.
+		if p := recover(); p != nil {
+			*s.state = before
+			handled.WithLabelValues("poison", "dropped").Inc()
+			s.deps.Logger.Error("session panicked on a record; skipped it, state kept", "session", s.id, "inbound", in.GetId(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			d.done()
+		}
+	}()
 	out, result := s.handle(in)
 	s.commit(d, out, result)
 }

@@ -394,3 +394,26 @@ func TestLogBody(t *testing.T) {
 		t.Fatalf("mediaRefs of a text = %q", got)
 	}
 }
+
+// panicky is a brain that panics on "boom": a poison record.
+type panicky struct{ brain.Brain }
+
+func (p panicky) Answer(ctx context.Context, r brain.Request) (brain.Answer, error) {
+	if r.Text == "boom" {
+		panic("poison")
+	}
+	return p.Brain.Answer(ctx, r)
+}
+
+// A record that makes the session panic is skipped and acknowledged (the
+// partition moves on) and the session keeps its state.
+func TestPoisonRecordIsSkippedAndTheSessionKeepsItsState(t *testing.T) {
+	s := startSessionsOf(t, time.Minute, tenants.Tenant{ID: "demo", Name: "Demo", Sim: true}, panicky{rules.New()})
+	signInSam(t, s)
+	if r := s.say(t, "+447700900456", "boom"); len(r) != 0 {
+		t.Fatalf("poison record replied %q", r)
+	}
+	if r := s.say(t, "+447700900456", "hello"); len(r) != 1 || !strings.Contains(r[0], "Hello Sam") {
+		t.Fatalf("after the poison record replied %q", r)
+	}
+}
