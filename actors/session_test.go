@@ -41,7 +41,8 @@ type sessions struct {
 // testOutput stands for the router's transaction: it writes the sessions'
 // records to the broker at once (no transaction: nothing here aborts),
 // hands API results to the test and keeps the latest changelog record of
-// each session.
+// each session (the tests of the changelog itself run a real router:
+// router_test.go).
 type testOutput struct {
 	t       *testing.T
 	cl      *kgo.Client
@@ -73,14 +74,6 @@ func (o *testOutput) Produce(r *kgo.Record) {
 }
 
 func (o *testOutput) Checkpoint(string) {}
-
-// state is the latest changelog record of a session (nil: a tombstone).
-func (o *testOutput) state(tenant, phone string) ([]byte, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	v, ok := o.states[string(wire.Key(tenant, phone))]
-	return v, ok
-}
 
 // delivery wraps an inbound record for a session; its done reports the
 // record's offset on s.acks.

@@ -166,7 +166,6 @@ func (p *Processor) client() (*kgo.GroupTransactSession, error) {
 		kgo.TransactionalID(o.TransactionalID),
 		kgo.TransactionTimeout(o.TransactionTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(8<<20),
