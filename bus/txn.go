@@ -28,6 +28,14 @@ var (
 	})
 )
 
+func init() {
+	// Exported at 0 from the start, so alerts on a failure rate see a
+	// series before the first failure.
+	for _, o := range []string{"committed", "aborted", "failed"} {
+		transactions.WithLabelValues(o)
+	}
+}
+
 // ProcessorOptions configure a Processor.
 type ProcessorOptions struct {
 	Brokers []string
