@@ -260,6 +260,34 @@ func (c *Cluster) WaitReady(n *Node, timeout time.Duration) (time.Duration, erro
 	}
 }
 
+// Readyz asks the node's /readyz once and returns its status and body;
+// the error is for no answer (not listening yet, or gone). A node listens
+// before its sessions are ready: the body then names what it waits for
+// ("sessions: joining the sessions group").
+func (c *Cluster) Readyz(n *Node) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/readyz", nil)
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+// WaitExit waits up to timeout for the node's process to end on its own
+// (a crash test's PARLEY_FAULT kills it) and returns how it ended:
+// ProcessState.Sys() is a syscall.WaitStatus that tells a SIGKILL from an
+// exit.
+func (c *Cluster) WaitExit(n *Node, timeout time.Duration) (*os.ProcessState, error) {
+	return n.p.wait(timeout)
+}
+
+// RunLog is what the node's current (or last) run has logged so far.
+func (n *Node) RunLog() string { return n.p.runLog() }
+
 // Kill9 kills the node with SIGKILL and waits until the process is gone:
 // no graceful stop, no LeaveGroup, nothing flushed.
 func (c *Cluster) Kill9(n *Node) {

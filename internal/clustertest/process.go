@@ -118,6 +118,36 @@ func (p *process) exitError() error {
 	return p.exitErr
 }
 
+// wait waits up to timeout for the current run to exit and returns how it
+// ended (exit status or signal).
+func (p *process) wait(timeout time.Duration) (*os.ProcessState, error) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil || done == nil {
+		return nil, fmt.Errorf("%s was never started", p.name)
+	}
+	select {
+	case <-done:
+		// cmd.Wait set ProcessState before done was closed.
+		return cmd.ProcessState, nil
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("%s still running after %s", p.name, timeout)
+	}
+}
+
+// runLog is what the current (or last) run wrote to the log so far.
+func (p *process) runLog() string {
+	p.mu.Lock()
+	from := p.logFrom
+	p.mu.Unlock()
+	raw, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(raw)) < from {
+		return ""
+	}
+	return string(raw[from:])
+}
+
 // kill9 kills the current run, if any, and waits for it to be gone.
 func (p *process) kill9() {
 	p.mu.Lock()
