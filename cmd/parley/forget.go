@@ -14,10 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/parleyhq/parley/analytics"
+	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/internal/ids"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
+	"github.com/parleyhq/parley/wire"
 )
 
 const forgetUsage = `usage: parley forget --tenant T --phone +E164 --config FILE [--actor NAME] [--api URL]
@@ -29,8 +35,10 @@ the audit table (who, when, tenant, a hash of the number).
   --api URL   go through the running engine instead (DELETE
               URL/api/v1/tenants/T/customers/PHONE with the admin key in
               PARLEY_API_KEY), which also drops the customer's live
-              session. Without it only ClickHouse is touched: a running
-              engine keeps the session it holds in memory.
+              session at once. Without it, the rows are deleted here and
+              the session's erasure is queued on parley.inbound (when
+              kafka.brokers is configured): the node that holds the
+              session drops it and tombstones it on parley.sessions.
 `
 
 // forget is `parley forget`.
@@ -91,8 +99,32 @@ func forget(args []string) error {
 	for _, table := range chsink.CustomerTables {
 		fmt.Printf("  %-20s %d rows deleted\n", table, e.Deleted[table])
 	}
-	fmt.Fprintln(os.Stderr, "note: a running engine's live session of this customer is not touched; use --api to go through the engine")
+	if len(cfg.Kafka.Brokers) == 0 {
+		fmt.Fprintln(os.Stderr, "note: no kafka.brokers in the config, so the customer's session was not touched; use --api to go through the engine")
+		return nil
+	}
+	// The session (live on a node, and on the parley.sessions changelog)
+	// is erased through its own stream, like everything that changes it:
+	// whichever node holds it, now or when one next starts, drops it and
+	// leaves a tombstone.
+	if err := forgetSession(ctx, cfg.Kafka.Brokers, *tenant, *phone, *actor); err != nil {
+		return fmt.Errorf("ClickHouse rows deleted, but the session's erasure was not queued: %w", err)
+	}
+	fmt.Println("  session              erasure queued on parley.inbound (a tombstone on parley.sessions once handled)")
 	return nil
+}
+
+// forgetSession queues the erasure of a customer's session.
+func forgetSession(ctx context.Context, brokers []string, tenant, phone, actor string) error {
+	p := bus.NewProducer(brokers, bus.ProducerOptions{})
+	defer p.Close()
+	in := &wire.Inbound{Id: "forget/" + ids.New(), Tenant: tenant, Phone: phone, Channel: "api", ReceivedAtMs: time.Now().UnixMilli(),
+		Kind: &wire.Inbound_Command{Command: &wire.Command{Op: &wire.Command_Forget{Forget: &wire.Forget{}}, Operator: actor}}}
+	v, err := proto.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return p.Produce(ctx, kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(tenant, phone), Value: v})
 }
 
 // forgetThroughAPI asks a running engine, which also drops the live
