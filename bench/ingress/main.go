@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bench/loadgen"
 )
 
@@ -129,7 +130,7 @@ func main() {
 func run(ctx context.Context, o options) (*report, error) {
 	reqs := loadgen.Forms(o.forms, o.seed, webhook())
 	rep := &report{
-		Machine:    describeMachine(),
+		Machine:    procstat.DescribeMachine(),
 		Conns:      o.conns,
 		WarmupS:    o.warmup.Seconds(),
 		DurationS:  o.duration.Seconds(),
@@ -224,14 +225,14 @@ func runTarget(ctx context.Context, o options, target string, round int, reqs []
 	// load from outside the benchmark shows up in the report.
 	type clocks struct {
 		server, self time.Duration
-		machine      machineCPU
+		machine      procstat.MachineCPU
 		err          error
 	}
 	read := func() (c clocks) {
-		c.server, c.err = processCPU(cmd.Process.Pid)
-		c.self = selfCPU()
+		c.server, c.err = procstat.ProcessCPU(cmd.Process.Pid)
+		c.self = procstat.SelfCPU()
 		var err error
-		c.machine, err = readMachineCPU()
+		c.machine, err = procstat.ReadMachineCPU()
 		c.err = errors.Join(c.err, err)
 		return c
 	}
@@ -272,7 +273,7 @@ func runTarget(ctx context.Context, o options, target string, round int, reqs []
 		if res.Accepted > 0 {
 			r.ServerCPUPerReq = float64((c1.server - c0.server).Microseconds()) / float64(res.Accepted)
 		}
-		busy, steal := c1.machine.sub(c0.machine)
+		busy, steal := c1.machine.Sub(c0.machine)
 		r.OtherCPU = max(0, busy.Seconds()/window-r.ServerCPU-r.LoadgenCPU)
 		r.StealCPU = steal.Seconds() / window
 	}

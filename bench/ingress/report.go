@@ -7,19 +7,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bench/loadgen"
 )
 
 // report is the whole run; it is also the -json output.
 type report struct {
-	Machine    machine `json:"machine"`
-	Conns      int     `json:"conns"`
-	WarmupS    float64 `json:"warmup_s"`
-	DurationS  float64 `json:"duration_s"`
-	Rounds     int     `json:"rounds"`
-	Forms      int     `json:"forms"`
-	FormBytes  int     `json:"form_bytes_mean"`
-	Partitions int     `json:"partitions"`
+	Machine    procstat.Machine `json:"machine"`
+	Conns      int              `json:"conns"`
+	WarmupS    float64          `json:"warmup_s"`
+	DurationS  float64          `json:"duration_s"`
+	Rounds     int              `json:"rounds"`
+	Forms      int              `json:"forms"`
+	FormBytes  int              `json:"form_bytes_mean"`
+	Partitions int              `json:"partitions"`
 	// Runs are every measurement; Summary is one line per target, the
 	// median over rounds.
 	Runs    []targetResult `json:"runs"`

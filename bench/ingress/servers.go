@@ -10,12 +10,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/valyala/fasthttp"
 
+	"github.com/parleyhq/parley/bench/internal/baseline"
 	"github.com/parleyhq/parley/bench/internal/kgoproducer"
 	"github.com/parleyhq/parley/bench/loadgen"
 	"github.com/parleyhq/parley/bus"
-	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/ingress"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
@@ -78,33 +77,6 @@ var parleyTargets = map[string]parleyConfig{
 var knownTargets = []string{targetBaseline, targetParley, "parley-nofsync", targetParleyMem,
 	targetParleyNoop, "parley-kgo", "parley-kgo-nofsync"}
 
-// emptyTwiML is what Parley answers; the baseline answers the same bytes so
-// that the two differ only in the work behind the answer.
-const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response/>`
-
-// baselineHandler is the floor the ingress is measured against: the work
-// any Twilio webhook endpoint must do (parse the form, check the
-// signature) and nothing else.
-func baselineHandler(ctx *fasthttp.RequestCtx) {
-	if !ctx.IsPost() {
-		ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
-		return
-	}
-	form, err := twilio.ParseForm(ctx.PostBody())
-	if err != nil {
-		ctx.Error("malformed form", fasthttp.StatusBadRequest)
-		return
-	}
-	fullURL := publicBaseURL + string(ctx.URI().RequestURI())
-	sig := string(ctx.Request.Header.Peek("X-Twilio-Signature"))
-	if !twilio.ValidSignature(authToken, fullURL, form, sig) {
-		ctx.Error("invalid signature", fasthttp.StatusForbidden)
-		return
-	}
-	ctx.SetContentType("text/xml; charset=utf-8")
-	ctx.SetBodyString(emptyTwiML)
-}
-
 // running is a started target: stop shuts it down and releases what it
 // holds (broker, temp dir).
 type running struct {
@@ -138,12 +110,11 @@ func startTarget(name string, ln net.Listener, partitions int, logger *slog.Logg
 	return startParley(ln, c)
 }
 
+// startBaseline serves the floor the ingress is measured against
+// (bench/internal/baseline): parse the form, check the signature, nothing
+// else.
 func startBaseline(ln net.Listener) *running {
-	// fasthttp's defaults, as a bare service would run; no limits that
-	// the load could hit.
-	srv := &fasthttp.Server{Handler: baselineHandler, Name: "baseline"}
-	go srv.Serve(ln)
-	return &running{stop: srv.ShutdownWithContext}
+	return &running{stop: baseline.Serve(ln, publicBaseURL, authToken)}
 }
 
 // noopProducer acknowledges every record at once: the ingress without

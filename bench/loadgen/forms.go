@@ -32,6 +32,9 @@ type Webhook struct {
 type Request struct {
 	Body      []byte
 	Signature string
+	// Path, if set, is where this request goes instead of Config.Path
+	// (status callbacks go to /webhooks/twilio/{tenant}/status).
+	Path string
 }
 
 // texts are customer messages of the kinds a booking assistant gets, of
@@ -73,29 +76,66 @@ func Forms(n int, seed uint64, w Webhook) []Request {
 		// start with zeros; E.164 allows up to 15 digits with the country
 		// code.
 		waID := fmt.Sprintf("%s%010d", cc, 7000000000+i)
-		form := url.Values{
-			"SmsMessageSid":    {sid},
-			"NumMedia":         {"0"},
-			"ProfileName":      {names[r.IntN(len(names))]},
-			"MessageType":      {"text"},
-			"SmsSid":           {sid},
-			"WaId":             {waID},
-			"SmsStatus":        {"received"},
-			"Body":             {texts[r.IntN(len(texts))]},
-			"To":               {w.To},
-			"NumSegments":      {"1"},
-			"ReferralNumMedia": {"0"},
-			"MessageSid":       {sid},
-			"AccountSid":       {w.AccountSID},
-			"From":             {"whatsapp:+" + waID},
-			"ApiVersion":       {"2010-04-01"},
-		}
-		out[i] = Request{
-			Body:      []byte(form.Encode()),
-			Signature: twilio.Signature(w.AuthToken, fullURL, form),
-		}
+		out[i] = message(w, fullURL, sid, waID, names[r.IntN(len(names))], texts[r.IntN(len(texts))])
 	}
 	return out
+}
+
+// Message is one inbound WhatsApp text message webhook from +waID (digits
+// only) with the fields Twilio sends, signed for w.
+func Message(w Webhook, sid, waID, profileName, text string) Request {
+	return message(w, w.PublicBaseURL+w.Path, sid, waID, profileName, text)
+}
+
+func message(w Webhook, fullURL, sid, waID, profileName, text string) Request {
+	form := url.Values{
+		"SmsMessageSid":    {sid},
+		"NumMedia":         {"0"},
+		"ProfileName":      {profileName},
+		"MessageType":      {"text"},
+		"SmsSid":           {sid},
+		"WaId":             {waID},
+		"SmsStatus":        {"received"},
+		"Body":             {text},
+		"To":               {w.To},
+		"NumSegments":      {"1"},
+		"ReferralNumMedia": {"0"},
+		"MessageSid":       {sid},
+		"AccountSid":       {w.AccountSID},
+		"From":             {"whatsapp:+" + waID},
+		"ApiVersion":       {"2010-04-01"},
+	}
+	return Request{
+		Body:      []byte(form.Encode()),
+		Signature: twilio.Signature(w.AuthToken, fullURL, form),
+	}
+}
+
+// StatusPath is where Twilio posts the delivery status callbacks of
+// messages sent from w's tenant: w.Path + "/status", as Parley asks.
+func StatusPath(w Webhook) string { return w.Path + "/status" }
+
+// Status is the delivery status callback Twilio posts about a message it
+// sent (sid) to +waID: status is "sent", "delivered", "read", … Its Path
+// is StatusPath(w).
+func Status(w Webhook, sid, waID, status string) Request {
+	path := StatusPath(w)
+	form := url.Values{
+		"AccountSid":    {w.AccountSID},
+		"ApiVersion":    {"2010-04-01"},
+		"ChannelPrefix": {"whatsapp"},
+		"From":          {w.To},
+		"MessageSid":    {sid},
+		"MessageStatus": {status},
+		"SmsSid":        {sid},
+		"SmsStatus":     {status},
+		"To":            {"whatsapp:+" + waID},
+	}
+	return Request{
+		Body:      []byte(form.Encode()),
+		Signature: twilio.Signature(w.AuthToken, w.PublicBaseURL+path, form),
+		Path:      path,
+	}
 }
 
 // MeanBodyBytes is the average form size, for the report.

@@ -108,3 +108,46 @@ func TestRunCountsAndStops(t *testing.T) {
 		t.Fatalf("latency samples %d, accepted %d", res.Latency.N, res.Accepted)
 	}
 }
+
+// A paced run sends about Rate requests per second, each at its own path
+// when it names one, and logs every request when asked.
+func TestPacedRunWithPathsAndLog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := make(chan string, 10000)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { paths <- string(ctx.Path()) }}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+
+	reqs := []Request{Message(hook, "SM00000000000000000000000000000001", "447700900001", "Sam", "hi"),
+		Status(hook, "SM00000000000000000000000000000002", "447700900001", "read")}
+	res, err := Run(context.Background(), Config{
+		Addr: ln.Addr().String(), Path: hook.Path, Conns: 8, Rate: 200, Log: true,
+		Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, Timeout: time.Second,
+	}, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200/s over 0.5 s is 100 in the window, give or take the edges.
+	if res.Accepted < 80 || res.Accepted > 120 {
+		t.Fatalf("paced at 200/s, %d accepted in 0.5 s", res.Accepted)
+	}
+	if len(res.Log) < int(res.Accepted) || len(res.Log) != len(paths) {
+		t.Fatalf("%d logged, %d accepted, %d served", len(res.Log), res.Accepted, len(paths))
+	}
+	close(paths)
+	seen := map[string]int{}
+	for p := range paths {
+		seen[p]++
+	}
+	if seen[hook.Path] == 0 || seen[StatusPath(hook)] == 0 || len(seen) != 2 {
+		t.Fatalf("paths %v", seen)
+	}
+	for _, s := range res.Log {
+		if s.Status != 200 || s.End < s.Start || (s.Req != 0 && s.Req != 1) {
+			t.Fatalf("logged %+v", s)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,25 @@ type Config struct {
 	// window opens and closes, to sample the server's CPU time over
 	// exactly the window.
 	OnWindowStart, OnWindowEnd func()
+	// Rate, if positive, paces the load: requests start at Rate per
+	// second in total, as an open loop would send them, with at most
+	// Conns in flight (a request waits for a free connection when all
+	// are busy). Zero is the closed loop: each connection sends its next
+	// request as soon as the last one is answered.
+	Rate float64
+	// Log keeps one Sent per request in Result.Log, warm-up and the
+	// requests that end after the window included, for benchmarks that
+	// follow each request further (the reply it caused).
+	Log bool
+}
+
+// Sent is one request as Config.Log records it: which of the requests it
+// was (its index in the slice given to Run), when it was sent and answered
+// (Unix nanoseconds) and the status (0 for a transport error).
+type Sent struct {
+	Req        int32
+	Status     int16
+	Start, End int64
 }
 
 // Result is what one run measured. Only requests that completed inside the
@@ -50,6 +70,12 @@ type Result struct {
 	FirstError string `json:"first_error,omitempty"`
 	// Latency is over accepted requests.
 	Latency Latency `json:"latency"`
+	// WindowStart and WindowEnd are when the measurement window opened
+	// and closed.
+	WindowStart time.Time `json:"-"`
+	WindowEnd   time.Time `json:"-"`
+	// Log is every request when Config.Log is set, worker by worker.
+	Log []Sent `json:"-"`
 }
 
 // AcceptedPerSec is the throughput that counts: webhooks answered 200.
@@ -110,6 +136,7 @@ type workerStats struct {
 	failed    int64
 	firstErr  error
 	latencies []time.Duration
+	log       []Sent
 }
 
 // Run drives cfg.Addr with reqs, cycling through them, and returns once
@@ -178,14 +205,18 @@ func Run(ctx context.Context, cfg Config, reqs []Request) (Result, error) {
 		}
 	})
 
-	uri := "http://" + cfg.Addr + cfg.Path
+	var pace chan struct{}
+	if cfg.Rate > 0 {
+		pace = make(chan struct{})
+		hooks.Go(func() { paceLoad(pace, cfg.Rate, t0, tEnd, &stop) })
+	}
 	stats := make([]workerStats, cfg.Conns)
 	var wg sync.WaitGroup
 	for w := range cfg.Conns {
 		wg.Go(func() {
 			// Worker w walks forms w, w+Conns, ... so that concurrent
 			// requests carry different senders, as real traffic does.
-			work(hc, uri, reqs, w, cfg.Conns, tStart, tEnd, &stop, &stats[w])
+			work(hc, "http://"+cfg.Addr, cfg.Path, reqs, w, cfg.Conns, tStart, tEnd, cfg.Log, pace, &stop, &stats[w])
 		})
 	}
 	wg.Wait()
@@ -194,7 +225,7 @@ func Run(ctx context.Context, cfg Config, reqs []Request) (Result, error) {
 		return Result{}, err
 	}
 
-	res := Result{Conns: cfg.Conns, Window: cfg.Duration, Statuses: map[int]int64{}}
+	res := Result{Conns: cfg.Conns, Window: cfg.Duration, Statuses: map[int]int64{}, WindowStart: tStart, WindowEnd: tEnd}
 	var all []time.Duration
 	for i := range stats {
 		s := &stats[i]
@@ -211,38 +242,83 @@ func Run(ctx context.Context, cfg Config, reqs []Request) (Result, error) {
 			res.FirstError = s.firstErr.Error()
 		}
 		all = append(all, s.latencies...)
+		res.Log = append(res.Log, s.log...)
 	}
 	res.Latency = Summarise(all)
 	return res, nil
 }
 
-// work is one closed-loop worker: send, wait for the answer, send the next.
-func work(hc *fasthttp.HostClient, uri string, reqs []Request, first, stride int,
-	tStart, tEnd time.Time, stop *atomic.Bool, s *workerStats) {
+// paceLoad hands out rate turns per second from t0 until tEnd (or stop),
+// then closes pace.
+func paceLoad(pace chan<- struct{}, rate float64, t0, tEnd time.Time, stop *atomic.Bool) {
+	defer close(pace)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	given := 0
+	for now := range tick.C {
+		if !now.Before(tEnd) || stop.Load() {
+			return
+		}
+		for due := int(now.Sub(t0).Seconds() * rate); given < due; given++ {
+			select {
+			case pace <- struct{}{}:
+			case <-time.After(time.Until(tEnd)):
+				return
+			}
+		}
+	}
+}
+
+// work is one worker: send, wait for the answer, send the next (at once
+// in the closed loop, at its turn when pace is set).
+func work(hc *fasthttp.HostClient, base, path string, reqs []Request, first, stride int,
+	tStart, tEnd time.Time, log bool, pace <-chan struct{}, stop *atomic.Bool, s *workerStats) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	uri := base + path
 	req.SetRequestURI(uri)
+	current := path
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/x-www-form-urlencoded")
 	// A closed-loop worker completes about Duration/latency requests;
 	// reserving room up front keeps append from copying during the run.
 	s.latencies = make([]time.Duration, 0, 4096)
+	if log {
+		s.log = make([]Sent, 0, 4096)
+	}
 
 	i := first % len(reqs)
 	for !stop.Load() {
+		if pace != nil {
+			if _, ok := <-pace; !ok {
+				return
+			}
+		}
 		begin := time.Now()
 		if !begin.Before(tEnd) {
 			return
 		}
 		r := &reqs[i]
+		ri := i
 		i = (i + stride) % len(reqs)
+		if p := cmp.Or(r.Path, path); p != current {
+			uri, current = base+p, p
+			req.SetRequestURI(uri)
+		}
 		req.Header.Set("X-Twilio-Signature", r.Signature)
 		// SetBodyRaw shares the pre-built body instead of copying it.
 		req.SetBodyRaw(r.Body)
 		err := hc.Do(req, resp)
 		end := time.Now()
+		if log {
+			sent := Sent{Req: int32(ri), Start: begin.UnixNano(), End: end.UnixNano()}
+			if err == nil {
+				sent.Status = int16(resp.StatusCode())
+			}
+			s.log = append(s.log, sent)
+		}
 		// Count what completes inside the window: before it is warm-up,
 		// after it is the drain.
 		inWindow := !end.Before(tStart) && end.Before(tEnd)

@@ -1,4 +1,8 @@
-package main
+// Package procstat reads CPU times from /proc for the benchmarks that run
+// their targets in child processes: a process's own CPU (all threads), this
+// process's, and the whole machine's, so that a report can say how much of
+// the cores a target used and how much other work disturbed the run.
+package procstat
 
 import (
 	"errors"
@@ -16,9 +20,9 @@ import (
 // Go supports.
 const clockTick = 10 * time.Millisecond
 
-// processCPU is the user+system CPU time of a process so far, from
+// ProcessCPU is the user+system CPU time of a process so far, from
 // /proc/<pid>/stat (fields 14 and 15), all threads included.
-func processCPU(pid int) (time.Duration, error) {
+func ProcessCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -42,8 +46,8 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// selfCPU is this process's user+system CPU time so far.
-func selfCPU() time.Duration {
+// SelfCPU is this process's user+system CPU time so far.
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -51,41 +55,44 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// machineCPU is the machine-wide CPU time from /proc/stat's "cpu" line.
-type machineCPU struct {
+// MachineCPU is the machine-wide CPU time from /proc/stat's "cpu" line.
+type MachineCPU struct {
 	busy, steal time.Duration
 }
 
-func readMachineCPU() (machineCPU, error) {
+// ReadMachineCPU reads the machine-wide CPU time so far.
+func ReadMachineCPU() (MachineCPU, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return machineCPU{}, err
+		return MachineCPU{}, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	// cpu user nice system idle iowait irq softirq steal ...
 	if len(f) < 9 || f[0] != "cpu" {
-		return machineCPU{}, errors.New("unexpected /proc/stat format")
+		return MachineCPU{}, errors.New("unexpected /proc/stat format")
 	}
 	var v [8]int64
 	for i := range v {
 		n, err := strconv.ParseInt(f[i+1], 10, 64)
 		if err != nil {
-			return machineCPU{}, err
+			return MachineCPU{}, err
 		}
 		v[i] = n
 	}
 	// Busy is what ran: user, nice, system, irq, softirq. Idle and
 	// iowait did not; steal is the hypervisor's, reported apart.
 	busy := v[0] + v[1] + v[2] + v[5] + v[6]
-	return machineCPU{busy: time.Duration(busy) * clockTick, steal: time.Duration(v[7]) * clockTick}, nil
+	return MachineCPU{busy: time.Duration(busy) * clockTick, steal: time.Duration(v[7]) * clockTick}, nil
 }
 
-func (m machineCPU) sub(o machineCPU) (busy, steal time.Duration) {
+// Sub is the busy and stolen time from o to m.
+func (m MachineCPU) Sub(o MachineCPU) (busy, steal time.Duration) {
 	return m.busy - o.busy, m.steal - o.steal
 }
 
-type machine struct {
+// Machine describes where a benchmark ran.
+type Machine struct {
 	NumCPU    int    `json:"nproc"`
 	GoVersion string `json:"go_version"`
 	CPUModel  string `json:"cpu_model,omitempty"`
@@ -98,8 +105,10 @@ type machine struct {
 	FsyncP99 time.Duration `json:"fsync_p99_ns"`
 }
 
-func describeMachine() machine {
-	m := machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+// DescribeMachine describes this machine, fsync latency in the temp
+// directory included.
+func DescribeMachine() Machine {
+	m := Machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for l := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
