@@ -222,11 +222,13 @@ func run(ctx context.Context, o options) (*report, error) {
 	return rep, nil
 }
 
-// clocks are the CPU times read at an edge of the window.
+// clocks are the CPU times (and the engine's counters) read at an edge
+// of the window.
 type clocks struct {
 	child, clickhouse, self time.Duration
 	machine                 procstat.MachineCPU
 	rows                    chRows
+	metrics                 metrics
 	at                      time.Time
 }
 
@@ -321,6 +323,10 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 		return k
 	}
 	var c0, c1 clocks
+	var lag *lagSampler
+	if engine {
+		lag = sampleLag(addr, time.Now())
+	}
 	lr, err := loadgen.Run(ctx, loadgen.Config{
 		Addr:     addr,
 		Path:     webhookPath,
@@ -335,6 +341,9 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 				c.send("cpu-start " + profile)
 			}
 			c0.rows = countRows()
+			if engine {
+				c0.metrics, _ = scrape(ctx, addr)
+			}
 		},
 		OnWindowEnd: func() {
 			c1 = read()
@@ -342,6 +351,9 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 				c.send("cpu-stop")
 			}
 			c1.rows = countRows()
+			if engine {
+				c1.metrics, _ = scrape(ctx, addr)
+			}
 		},
 	}, l.forms)
 	if err != nil {
@@ -377,16 +389,24 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 		}
 	}
 	c2 := read()
-	// The sink writes in batches: let the last one land.
+	if lag != nil {
+		res.ConsumerLag = lag.finish()
+	}
+	// The sink writes in batches, a batch at the latest a second after
+	// its first event: the rows have landed once the count held for 2.5 s
+	// (at most 20 s).
 	if db != nil {
-		prev := countRows()
-		for range 40 {
+		prev, same := countRows(), 0
+		for range 80 {
 			time.Sleep(250 * time.Millisecond)
 			now := countRows()
-			if now == prev {
+			if now != prev {
+				prev, same = now, 0
+				continue
+			}
+			if same++; same >= 10 {
 				break
 			}
-			prev = now
 		}
 		c2.rows = prev
 	}

@@ -108,9 +108,21 @@ type targetResult struct {
 	// window, and in the tables once the sink settled after the drain.
 	RowsPerSec float64 `json:"clickhouse_rows_per_s"`
 	RowsEnd    chRows  `json:"clickhouse_rows_end"`
+	// MessageRowsWanted is what the messages table should hold: every
+	// accepted message and its reply, the sign-ins' included.
+	MessageRowsWanted int `json:"clickhouse_message_rows_wanted"`
 	// BusinessCalls are the calls the business's system got during the
 	// load and the drain.
 	BusinessCalls int64 `json:"business_calls"`
+	// The session role's transactions over the window (from the engine's
+	// /metrics): committed, inbound records handled per committed
+	// transaction, and the mean time from a batch's poll to its end.
+	Transactions      float64 `json:"transactions"`
+	RecordsPerTxn     float64 `json:"records_per_transaction"`
+	TransactionMeanMS float64 `json:"transaction_mean_ms"`
+	// ConsumerLag is the engine's parley_consumer_lag by group, each
+	// second from the start of the load to the end of the drain.
+	ConsumerLag []lagPoint `json:"consumer_lag,omitempty"`
 	// Topics are Parley's topics after the drain, sign-ins included.
 	Topics []topicStat `json:"topics,omitempty"`
 	// BusinessConns and ProviderConns are the TCP connections the engine
@@ -290,8 +302,23 @@ func (r *targetResult) fill(o options, l *load, lr loadgen.Result, replies []rep
 		}
 	}
 
+	if c0.metrics != nil && c1.metrics != nil {
+		d := func(name string, labels ...string) float64 {
+			return c1.metrics.sum(name, labels...) - c0.metrics.sum(name, labels...)
+		}
+		r.Transactions = d("parley_transactions_total", `outcome="committed"`)
+		if r.Transactions > 0 {
+			r.RecordsPerTxn = d("parley_messages_handled_total") / r.Transactions
+		}
+		if n := d("parley_transaction_seconds_count"); n > 0 {
+			r.TransactionMeanMS = 1000 * d("parley_transaction_seconds_sum") / n
+		}
+	}
 	r.RowsPerSec = float64(c1.rows.total()-c0.rows.total()) / window
 	r.RowsEnd = c2.rows
+	if r.isEngine() {
+		r.MessageRowsWanted = 2 * (2*l.signedIn + expected)
+	}
 
 	cpu := func(a, b time.Duration) float64 { return (b - a).Seconds() / window }
 	r.ChildCPU = cpu(c0.child, c1.child)
@@ -457,9 +484,9 @@ func (rep *report) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s (round %d): started in %.1f s, %d customers signed in in %.1f s; accepted in the window: %d new, %d questions, %d status callbacks; %d business calls over %d new connections, %d new connections to the provider; %d resent forms\n",
 			r.Target, r.Round, r.StartS, rep.SignedIn, r.SignInS, r.AcceptedByKind["new"], r.AcceptedByKind["question"], r.AcceptedByKind["status"], r.BusinessCalls, r.BusinessConns, r.ProviderConns, r.Resent)
-		fmt.Fprintf(w, "  webhook→reply: new customers p50 %s p99 %s, questions p50 %s p99 %s; %d of the window's messages unanswered; ClickHouse after the drain: %d messages, %d deliveries rows; drain %.1f s with the engine at %.2f cores\n",
+		fmt.Fprintf(w, "  webhook→reply: new customers p50 %s p99 %s, questions p50 %s p99 %s; %d of the window's messages unanswered; ClickHouse after the drain: %d messages rows (of %d), %d deliveries rows; drain %.1f s with the engine at %.2f cores\n",
 			ms(r.ReplyLatencyNew.P50), ms(r.ReplyLatencyNew.P99), ms(r.ReplyLatencyQuestion.P50), ms(r.ReplyLatencyQuestion.P99),
-			r.Unanswered, r.RowsEnd.Messages, r.RowsEnd.Deliveries, r.DrainS, r.DrainChildCPU)
+			r.Unanswered, r.RowsEnd.Messages, r.MessageRowsWanted, r.RowsEnd.Deliveries, r.DrainS, r.DrainChildCPU)
 		var pts []string
 		for i, p := range r.Backlog {
 			if i%2 == 1 && i != len(r.Backlog)-1 {
@@ -468,6 +495,24 @@ func (rep *report) print(w io.Writer) {
 			pts = append(pts, fmt.Sprintf("%.0fs:%d", p.T, p.Accepted-p.Replied))
 		}
 		fmt.Fprintf(w, "  backlog (accepted messages − replies) by second: %s\n", strings.Join(pts, " "))
+		if r.Transactions > 0 {
+			fmt.Fprintf(w, "  sessions: %.0f transactions committed in the window (%.0f/s), %.0f records each, %.1f ms from poll to end on average\n",
+				r.Transactions, r.Transactions/rep.DurationS, r.RecordsPerTxn, r.TransactionMeanMS)
+		}
+		if len(r.ConsumerLag) > 0 {
+			var ls []string
+			for _, g := range lagGroups {
+				peak, end := 0.0, 0.0
+				for _, p := range r.ConsumerLag {
+					peak = max(peak, p.Lag[g])
+					if p.T <= rep.WarmupS+rep.DurationS {
+						end = p.Lag[g]
+					}
+				}
+				ls = append(ls, fmt.Sprintf("%s max %.0f, at the window's end %.0f", g, peak, end))
+			}
+			fmt.Fprintf(w, "  consumer lag (records, sampled each second): %s\n", strings.Join(ls, "; "))
+		}
 		if len(r.Topics) > 0 {
 			var ts []string
 			for _, t := range r.Topics {
