@@ -104,7 +104,7 @@ func groupOpts(o ConsumerOptions) []kgo.Opt {
 // parley.events in transactions. See docs/sessions.md.
 type Consumer struct {
 	o       ConsumerOptions
-	slots   chan struct{}
+	slots   *slots
 	mu      sync.Mutex
 	parts   map[int32]*partitionTrack
 	lag     map[int32]int64
@@ -129,7 +129,7 @@ func NewConsumer(o ConsumerOptions) *Consumer {
 	o.defaults()
 	return &Consumer{
 		o:        o,
-		slots:    make(chan struct{}, o.MaxInFlight),
+		slots:    newSlots(o.MaxInFlight),
 		consumed: consumed.WithLabelValues(o.Group, o.Topic),
 		parts:    map[int32]*partitionTrack{},
 		lag:      map[int32]int64{},
@@ -184,29 +184,15 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		cl.Close() // leaves the group
 	}()
 	for {
-		free := 0
-		select {
-		case c.slots <- struct{}{}:
-			free = 1
-		case <-ctx.Done():
+		// Every free slot at once: one poll may fill them all.
+		free, ok := c.slots.takeFree(ctx)
+		if !ok {
 			c.drain()
 			return nil
 		}
-		// Take as many more slots as are free without waiting.
-	more:
-		for free < c.o.MaxInFlight {
-			select {
-			case c.slots <- struct{}{}:
-				free++
-			default:
-				break more
-			}
-		}
 		fetches := cl.PollRecords(ctx, free)
 		if ctx.Err() != nil {
-			for range free {
-				<-c.slots
-			}
+			c.slots.release(free)
 			c.drain()
 			return nil
 		}
@@ -229,14 +215,12 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 				h(ctx, Message(r), func() {
 					once.Do(func() {
 						c.finish(partition, offset)
-						<-c.slots
+						c.slots.release(1)
 					})
 				})
 			}
 		})
-		for range free - used {
-			<-c.slots
-		}
+		c.slots.release(free - used)
 		if used == 0 && fetches.IsClientClosed() {
 			return nil
 		}
@@ -259,9 +243,9 @@ func (c *Consumer) drain() {
 		return
 	}
 	deadline := time.Now().Add(c.o.Drain)
-	for len(c.slots) > 0 {
+	for c.slots.inUse() > 0 {
 		if time.Now().After(deadline) {
-			c.o.Logger.Warn("stopping with records not done; the next owner replays them", "topic", c.o.Topic, "group", c.o.Group, "records", len(c.slots))
+			c.o.Logger.Warn("stopping with records not done; the next owner replays them", "topic", c.o.Topic, "group", c.o.Group, "records", c.slots.inUse())
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -344,9 +328,11 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 func (c *Consumer) commitReady(ctx context.Context) {
 	c.mu.Lock()
 	offsets := map[int32]kgo.EpochOffset{}
+	prev := map[int32]int64{}
 	for part, p := range c.parts {
 		if p.ready > p.committed {
 			offsets[part] = kgo.EpochOffset{Epoch: p.epoch, Offset: p.ready}
+			prev[part] = p.committed
 			p.committed = p.ready
 		}
 	}
@@ -359,12 +345,21 @@ func (c *Consumer) commitReady(ctx context.Context) {
 			if err == nil {
 				err = commitError(resp)
 			}
-			if err != nil {
-				// After a rebalance the commit of a revoked partition
-				// fails; its new owner re-reads from the last commit and
-				// deduplicates.
-				c.o.Logger.Warn("commit failed", "topic", c.o.Topic, "group", c.o.Group, "err", err)
+			if err == nil {
+				return
 			}
+			// After a rebalance the commit of a revoked partition fails;
+			// its new owner re-reads from the last commit and
+			// deduplicates. Any other failure (a stop cutting the commit
+			// short, a broker away) is tried again by the next commit.
+			c.o.Logger.Warn("commit failed", "topic", c.o.Topic, "group", c.o.Group, "err", err)
+			c.mu.Lock()
+			for part, off := range offsets {
+				if p := c.parts[part]; p != nil && p.committed == off.Offset {
+					p.committed = prev[part]
+				}
+			}
+			c.mu.Unlock()
 		})
 }
 
@@ -378,4 +373,57 @@ func (c *Consumer) Lag() int64 {
 		n += l
 	}
 	return n
+}
+
+// slots bound the records handed out and not yet done. Taking every free
+// slot in one step matters: a channel used as a semaphore cost a send per
+// slot to take and a receive per slot to give back, up to MaxInFlight per
+// poll, which at light load was a third of the engine's CPU (bench/engine).
+type slots struct {
+	mu    sync.Mutex
+	used  int
+	max   int
+	freed chan struct{} // signalled (capacity 1) when slots were released
+}
+
+func newSlots(n int) *slots {
+	return &slots{max: n, freed: make(chan struct{}, 1)}
+}
+
+// takeFree waits until a slot is free and takes every free one; false if
+// ctx ended first.
+func (s *slots) takeFree(ctx context.Context) (int, bool) {
+	for {
+		s.mu.Lock()
+		if n := s.max - s.used; n > 0 {
+			s.used = s.max
+			s.mu.Unlock()
+			return n, true
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.freed:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+func (s *slots) release(n int) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.used -= n
+	s.mu.Unlock()
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+func (s *slots) inUse() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
 }
