@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/internal/ids"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
-// e164 is a phone number as Parley stores it: +, country code, number, no
-// spaces, 8 to 15 digits in all.
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // ValidPhone reports whether phone is E.164 (+4915112345678 yes,
 // 0151/12345678 and +49 (0) 151 12345678 no).
-func ValidPhone(phone string) bool { return e164.MatchString(phone) }
+func ValidPhone(phone string) bool { return e164.Valid(phone) }
 
 // ErrInvalidPhone is returned for a phone number that is not E.164.
 var ErrInvalidPhone = errors.New("phone number is not E.164 (+ and 7 to 15 digits)")

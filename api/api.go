@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/apikeys"
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
@@ -78,8 +78,6 @@ func textTooLong(t *tenants.Tenant) string {
 	}
 	return msg
 }
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // Error writes the API's JSON error: {"error":{"code":..., "message":...}}.
 var Error = apikeys.WriteError
@@ -138,7 +136,7 @@ func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
 		return
 	}
-	if !e164.MatchString(req.To) {
+	if !e164.Valid(req.To) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number",
 			"to must be an E.164 number such as +4915112345678, without spaces or punctuation")
 		return
@@ -238,7 +236,7 @@ func (a *API) respond(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
 		return
 	}
-	if !e164.MatchString(req.Customer) {
+	if !e164.Valid(req.Customer) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number", "customer must be the customer's E.164 number, e.g. +4915112345678")
 		return
 	}
@@ -266,7 +264,7 @@ func (a *API) respond(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 // .../conversations/{phone}/status {"status":"archived"} or .../ai
 // {"enabled":false}.
 func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what, operator string) {
-	if !e164.MatchString(phone) {
+	if !e164.Valid(phone) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number", "the phone must be E.164, e.g. +4915112345678")
 		return
 	}

@@ -10,11 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/backend"
+	"github.com/parleyhq/parley/internal/e164"
 )
 
 // Route is one operation of the contract: its method and its path template
@@ -91,10 +91,6 @@ type bookingsBody struct {
 
 const dateLayout = "2006-01-02"
 
-// e164 is a phone number in E.164 form: '+', a non-zero country digit, at
-// most 15 digits in all.
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // Handler serves b under the contract, to callers presenting
 // "Authorization: Bearer <token>". There is no unauthenticated mode: with an
 // empty token every request is refused. Mount it at the base URL's path
@@ -156,7 +152,7 @@ func (s *server) profiles(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(phone, " ") {
 		phone = "+" + phone[1:]
 	}
-	if !e164.MatchString(phone) {
+	if !e164.Valid(phone) {
 		writeError(w, http.StatusBadRequest, CodeInvalidRequest, "phone must be an E.164 number such as +447700900123")
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -53,9 +54,6 @@ func MediaID(mediaURL string) (string, bool) {
 }
 
 var (
-	// e164 is an international number: +, a country code that does not
-	// start with 0, at most 15 digits in all.
-	e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	// providerID is a wamid ("wamid." and base64, about 60 characters). It
 	// becomes the deduplication key, so anything empty, huge or with
 	// spaces or control characters is refused rather than carried along.
@@ -66,10 +64,6 @@ var (
 	// through to the session, which ignores those it does not know.
 	status = regexp.MustCompile(`^[a-z][a-z_-]{0,31}$`)
 )
-
-// ValidE164 reports whether s is an E.164 number as Parley stores them
-// ("+447700900123").
-func ValidE164(s string) bool { return e164.MatchString(s) }
 
 // Number is what the webhook needs to know about one business number.
 type Number struct {
@@ -459,7 +453,7 @@ func location(l *Location) (*wire.Location, error) {
 // Meta sends digits only; a leading '+' is tolerated.
 func waNumber(field, v string) (string, error) {
 	n := "+" + strings.TrimPrefix(v, "+")
-	if !e164.MatchString(n) {
+	if !e164.Valid(n) {
 		return "", malformed("%s %q is not a WhatsApp number", field, clip(v))
 	}
 	return n, nil
@@ -476,7 +470,7 @@ func displayNumber(v string) string {
 		}
 		return r
 	}, v)
-	if n = "+" + n; e164.MatchString(n) {
+	if n = "+" + n; e164.Valid(n) {
 		return n
 	}
 	return ""

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -741,14 +742,14 @@ func FuzzParseAndNormalize(f *testing.F) {
 			t.Fatalf("status %d", s)
 		}
 		for _, in := range out {
-			if !ValidE164(in.Phone) {
+			if !e164.Valid(in.Phone) {
 				t.Fatalf("phone %q is not E.164", in.Phone)
 			}
 			var id string
 			switch k := in.Kind.(type) {
 			case *wire.Inbound_Message:
 				id = k.Message.GetProviderId()
-				if to := k.Message.GetTo(); to != "" && !ValidE164(to) {
+				if to := k.Message.GetTo(); to != "" && !e164.Valid(to) {
 					t.Fatalf("to %q is not E.164", to)
 				}
 				for _, m := range k.Message.GetMedia() {

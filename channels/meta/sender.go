@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/e164"
 )
 
 // Graph API error codes Parley acts on
@@ -259,7 +261,7 @@ type graphError struct {
 }
 
 func (s *Sender) send(ctx context.Context, cfg Config, to string, req *sendRequest) (string, error) {
-	if !ValidE164(to) {
+	if !e164.Valid(to) {
 		return "", &SendError{Message: fmt.Sprintf("recipient %q is not an E.164 number", clip(to))}
 	}
 	if !phoneNumberID.MatchString(cfg.PhoneNumberID) {

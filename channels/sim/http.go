@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -21,8 +21,6 @@ var page []byte
 // ErrBadMessage is returned by ParseSend for a message the simulator cannot
 // accept; the ingress answers 400.
 var ErrBadMessage = errors.New("bad simulator message")
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // SendRequest is what the page posts when the customer types a message.
 type SendRequest struct {
@@ -41,7 +39,7 @@ func ParseSend(body []byte, id string, now time.Time) (*wire.Inbound, error) {
 	switch {
 	case r.Tenant == "":
 		return nil, fmt.Errorf("%w: tenant missing", ErrBadMessage)
-	case !e164.MatchString(r.Phone):
+	case !e164.Valid(r.Phone):
 		return nil, fmt.Errorf("%w: phone %q is not E.164 (+447700900123)", ErrBadMessage, r.Phone)
 	case strings.TrimSpace(r.Text) == "":
 		return nil, fmt.Errorf("%w: empty text", ErrBadMessage)
@@ -72,7 +70,7 @@ func Page(ctx *fasthttp.RequestCtx) {
 func (h *Hub) Events(ctx *fasthttp.RequestCtx) {
 	tenant := string(ctx.QueryArgs().Peek("tenant"))
 	phone := string(ctx.QueryArgs().Peek("phone"))
-	if tenant == "" || !e164.MatchString(phone) {
+	if tenant == "" || !e164.Valid(phone) {
 		ctx.Error("tenant and an E.164 phone are required", fasthttp.StatusBadRequest)
 		return
 	}

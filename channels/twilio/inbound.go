@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -33,9 +34,6 @@ func malformed(format string, a ...any) error {
 const MaxMedia = 10
 
 var (
-	// e164 is an international number: +, a country code that does not
-	// start with 0, at most 15 digits in all.
-	e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	// messageSID is a Twilio message SID: a two-letter prefix (SM, MM) and
 	// 32 hex digits. It becomes the deduplication key, so anything else —
 	// an empty or a 100 kB value — is refused rather than carried along.
@@ -238,15 +236,11 @@ func location(form url.Values) (*wire.Location, error) {
 // to "whatsapp:"+number, which would fail for an SMS sender.
 func whatsappNumber(field, v string) (string, error) {
 	n, ok := strings.CutPrefix(v, "whatsapp:")
-	if !ok || !e164.MatchString(n) {
+	if !ok || !e164.Valid(n) {
 		return "", malformed("%s %q is not a WhatsApp E.164 address", field, clip(v))
 	}
 	return n, nil
 }
-
-// ValidE164 reports whether s is an E.164 number as Parley stores them
-// ("+447700900123").
-func ValidE164(s string) bool { return e164.MatchString(s) }
 
 // clip shortens a hostile value before it goes into an error message, which
 // the ingress logs and returns to the caller.

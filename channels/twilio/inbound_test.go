@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -356,7 +357,7 @@ func FuzzParseAndNormalize(f *testing.F) {
 			}
 			return
 		}
-		if !ValidE164(in.Phone) {
+		if !e164.Valid(in.Phone) {
 			t.Fatalf("phone %q is not E.164", in.Phone)
 		}
 		var id string

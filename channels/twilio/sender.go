@@ -15,6 +15,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/tenants"
 )
 
@@ -166,7 +167,7 @@ func (s *Sender) create(ctx context.Context, cfg *tenants.Twilio, to, statusCall
 	if cfg == nil {
 		return "", &SendError{Message: "no twilio configuration"}
 	}
-	if !ValidE164(to) {
+	if !e164.Valid(to) {
 		return "", &SendError{Message: fmt.Sprintf("recipient %q is not an E.164 number", clip(to))}
 	}
 	var base *url.URL
