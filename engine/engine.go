@@ -29,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/backend/httpapi"
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/sim"
 	"github.com/parleyhq/parley/channels/twilio"
@@ -200,14 +201,16 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		// connections instead of dialling for most of them.
 		MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 	}}
-	twilioAPI, metaAPI := twilio.NewSender(sendClient), meta.NewSender(sendClient)
+	// The providers: one line each.
+	providers := channels.NewRegistry(
+		twilio.New(twilio.Options{HTTPClient: sendClient, PublicBaseURL: cfg.HTTP.PublicBaseURL}),
+		meta.New(meta.Options{HTTPClient: sendClient, MaxBodyBytes: cfg.HTTP.MetaMaxBodyBytes}),
+		sim.New(e.Sim),
+	)
 	sender := outbound.New(outbound.Options{
-		Consumer:      consumerOpts(),
-		Tenants:       reg,
-		Twilio:        twilioAPI,
-		Meta:          metaAPI,
-		Sim:           e.Sim,
-		PublicBaseURL: cfg.HTTP.PublicBaseURL,
+		Consumer:  consumerOpts(),
+		Tenants:   reg,
+		Providers: providers,
 		RateLimit: func(t *tenants.Tenant, _ string) float64 {
 			if r := t.Outbound.RateLimit; r != nil {
 				return *r
@@ -257,19 +260,18 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 
 	// Ingress.
 	e.http = ingress.New(ingress.Options{
-		PublicBaseURL:    cfg.HTTP.PublicBaseURL,
-		MaxBodyBytes:     cfg.HTTP.MaxBodyBytes,
-		MetaMaxBodyBytes: cfg.HTTP.MetaMaxBodyBytes,
-		Tenants:          reg,
-		Producer:         e.producer,
-		Logger:           e.log,
+		PublicBaseURL: cfg.HTTP.PublicBaseURL,
+		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
+		Providers:     providers,
+		Tenants:       reg,
+		Producer:      e.producer,
+		Logger:        e.log,
 		Checks: []ingress.Check{
 			{Name: "kafka", Fn: func(c context.Context) error { return bus.Ping(c, e.brokers) }},
 			{Name: "clickhouse", Fn: e.store.Ping},
 			{Name: "sessions", Fn: router.Ready},
 		},
 	})
-	e.http.MountSimulator(e.Sim)
 	keys, err := apikeys.New(cfg.APIKeys)
 	if err != nil {
 		return nil, err
@@ -288,7 +290,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		// Erasure first empties the live session, through its own
 		// stream, then deletes the rows.
 		FetchMedia: func(ctx context.Context, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error) {
-			return fetchMedia(ctx, twilioAPI, metaAPI, t, ref)
+			return asMediaResult(providers.FetchMedia(ctx, t, ref))
 		},
 		ForgetSession: func(tenant, phone string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -328,22 +330,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	return e, nil
 }
 
-// fetchMedia downloads a customer's file by its reference in
-// messages.media from the provider it came through.
-func fetchMedia(ctx context.Context, tw *twilio.Sender, mt *meta.Sender, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error) {
-	switch id, isMeta := meta.MediaID(ref); {
-	case isMeta && t.Meta != nil:
-		return asMediaResult(mt.FetchMedia(ctx, *t.Meta, id))
-	case !isMeta && t.Twilio != nil:
-		return asMediaResult(tw.FetchMedia(ctx, t.Twilio, ref))
-	}
-	return nil, "", 0, analytics.ErrMediaNotFound
-}
-
 // asMediaResult passes a provider's download on, its "not found" as the
 // API's.
 func asMediaResult(body io.ReadCloser, ct string, size int64, err error) (io.ReadCloser, string, int64, error) {
-	if errors.Is(err, meta.ErrMediaNotFound) || errors.Is(err, twilio.ErrMediaNotFound) {
+	if errors.Is(err, channels.ErrMediaNotFound) {
 		err = fmt.Errorf("%w: %v", analytics.ErrMediaNotFound, err)
 	}
 	return body, ct, size, err

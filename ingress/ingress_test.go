@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
@@ -43,7 +45,7 @@ func start(t *testing.T) *fixture {
 	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
 	t.Cleanup(func() { p.Close() })
 	public := "https://parley.example.com"
-	s := New(Options{PublicBaseURL: public, Tenants: reg, Producer: p, ProduceTimeout: 2 * time.Second})
+	s := New(Options{PublicBaseURL: public, Tenants: reg, Producer: p, Providers: providers(), ProduceTimeout: 2 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -188,4 +190,9 @@ func TestOversizedBodyAlwaysGets413(t *testing.T) {
 			}
 		}
 	}
+}
+
+// providers are the engine's webhook providers.
+func providers() *channels.Registry {
+	return channels.NewRegistry(twilio.New(twilio.Options{}), meta.New(meta.Options{}))
 }

@@ -32,7 +32,7 @@ func startMeta(t *testing.T) (string, []string) {
 	}
 	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
 	t.Cleanup(func() { p.Close() })
-	s := New(Options{PublicBaseURL: "https://parley.example.com", Tenants: reg, Producer: p})
+	s := New(Options{PublicBaseURL: "https://parley.example.com", Tenants: reg, Producer: p, Providers: providers()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/tenants"
 )
 
@@ -45,11 +46,12 @@ type Check struct {
 type Options struct {
 	// PublicBaseURL is what providers call and sign, without trailing slash.
 	PublicBaseURL string
-	// MaxBodyBytes: larger bodies get 413. Default 64 KiB.
+	// MaxBodyBytes: larger bodies get 413, on every route that sets no
+	// cap of its own. Default 64 KiB.
 	MaxBodyBytes int
-	// MetaMaxBodyBytes is the cap for Meta webhooks, which batch events
-	// and may be up to 3 MB by Meta's documentation. Default 3 MiB.
-	MetaMaxBodyBytes int
+	// Providers are the WhatsApp providers whose routes (webhooks, the
+	// simulator) the server mounts.
+	Providers *channels.Registry
 	// ProduceTimeout bounds the wait for the broker's ack before 503.
 	// Default 5s, well inside Twilio's 15s webhook timeout.
 	ProduceTimeout time.Duration
@@ -63,14 +65,18 @@ type Options struct {
 // (simulator, API, dashboard) before it starts serving.
 type Server struct {
 	o      Options
+	env    channels.Env
 	mounts []mount
 	srv    *fasthttp.Server
 }
 
 type mount struct {
 	prefix string
+	exact  bool // prefix is the whole path
 	route  string
-	h      fasthttp.RequestHandler
+	// maxBody caps the body; 0: Options.MaxBodyBytes.
+	maxBody int
+	h       fasthttp.RequestHandler
 }
 
 // New creates a server.
@@ -78,23 +84,27 @@ func New(o Options) *Server {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
-	if o.MetaMaxBodyBytes == 0 {
-		o.MetaMaxBodyBytes = 3 << 20
-	}
 	if o.ProduceTimeout == 0 {
 		o.ProduceTimeout = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{o: o}
+	s := &Server{o: o, env: channels.Env{Tenants: o.Tenants, PublicBaseURL: o.PublicBaseURL, Logger: o.Logger}}
+	maxBody := o.MaxBodyBytes
+	for _, r := range o.Providers.Routes() {
+		r := r
+		s.mount(mount{prefix: r.Path, exact: !r.Prefix, route: r.Name, maxBody: r.MaxBodyBytes,
+			h: func(ctx *fasthttp.RequestCtx) { s.serveRoute(ctx, r) }})
+		maxBody = max(maxBody, r.MaxBodyBytes)
+	}
 	s.srv = &fasthttp.Server{
 		Handler: s.Handle,
 		Name:    "parley",
 		Logger:  printfLogger{o.Logger},
 		// fasthttp has one cap for every route: the largest. Handle
 		// applies each route's own.
-		MaxRequestBodySize: max(o.MaxBodyBytes, o.MetaMaxBodyBytes),
+		MaxRequestBodySize: maxBody,
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        120 * time.Second,
@@ -119,7 +129,11 @@ func New(o Options) *Server {
 // Mount routes every path starting with prefix to h; route names it in
 // metrics. Longer prefixes win.
 func (s *Server) Mount(prefix, route string, h fasthttp.RequestHandler) {
-	s.mounts = append(s.mounts, mount{prefix, route, h})
+	s.mount(mount{prefix: prefix, route: route, h: h})
+}
+
+func (s *Server) mount(m mount) {
+	s.mounts = append(s.mounts, m)
 	for i := len(s.mounts) - 1; i > 0 && len(s.mounts[i].prefix) > len(s.mounts[i-1].prefix); i-- {
 		s.mounts[i], s.mounts[i-1] = s.mounts[i-1], s.mounts[i]
 	}
@@ -127,10 +141,9 @@ func (s *Server) Mount(prefix, route string, h fasthttp.RequestHandler) {
 
 // Handle is the root handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
-	route, h := s.route(string(ctx.Path()))
-	limit := s.o.MaxBodyBytes
-	if route == "meta" {
-		limit = s.o.MetaMaxBodyBytes
+	route, limit, h := s.route(string(ctx.Path()))
+	if limit <= 0 {
+		limit = s.o.MaxBodyBytes
 	}
 	if len(ctx.Request.Body()) > limit {
 		ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
@@ -140,31 +153,26 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	requests.WithLabelValues(route, strconv.Itoa(ctx.Response.StatusCode())).Inc()
 }
 
-const twilioPrefix = "/webhooks/twilio/"
-
-// route finds the handler of path and the route name it has in metrics.
-func (s *Server) route(path string) (string, fasthttp.RequestHandler) {
-	switch {
-	case strings.HasPrefix(path, twilioPrefix):
-		return "twilio", s.twilioWebhook
-	case path == "/webhooks/meta":
-		return "meta", s.metaWebhook
-	case path == "/healthz":
-		return "healthz", func(ctx *fasthttp.RequestCtx) {
+// route finds the handler of path, the route name it has in metrics and
+// its body cap (0: the default).
+func (s *Server) route(path string) (string, int, fasthttp.RequestHandler) {
+	switch path {
+	case "/healthz":
+		return "healthz", 0, func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.SetBodyString("ok\n")
 		}
-	case path == "/readyz":
-		return "readyz", s.readyz
-	case path == "/metrics":
-		return "metrics", metricsHandler
+	case "/readyz":
+		return "readyz", 0, s.readyz
+	case "/metrics":
+		return "metrics", 0, metricsHandler
 	}
 	for _, m := range s.mounts {
-		if strings.HasPrefix(path, m.prefix) {
-			return m.route, m.h
+		if m.exact && path == m.prefix || !m.exact && strings.HasPrefix(path, m.prefix) {
+			return m.route, m.maxBody, m.h
 		}
 	}
-	return "other", func(ctx *fasthttp.RequestCtx) { ctx.Error("not found", fasthttp.StatusNotFound) }
+	return "other", 0, func(ctx *fasthttp.RequestCtx) { ctx.Error("not found", fasthttp.StatusNotFound) }
 }
 
 var metricsHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.Handler())

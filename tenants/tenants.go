@@ -3,20 +3,18 @@
 package tenants
 
 import (
-	"github.com/parleyhq/parley/channels/meta"
-	_ "time/tzdata" // time zones work on machines without a zoneinfo database
-
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 )
 
 // Channel names.
 const (
 	ChannelTwilio    = "twilio"
-	ChannelMeta      = meta.Channel
+	ChannelMeta      = "meta"
 	ChannelSimulator = "sim"
 )
 
@@ -26,7 +24,7 @@ type Tenant struct {
 	Name   string  `yaml:"name" json:"name"`
 	Twilio *Twilio `yaml:"twilio,omitempty" json:"twilio,omitempty"`
 	// Meta connects the tenant's number directly through Meta's Cloud API.
-	Meta    *meta.Config  `yaml:"meta,omitempty" json:"meta,omitempty"`
+	Meta    *Meta         `yaml:"meta,omitempty" json:"meta,omitempty"`
 	Sim     bool          `yaml:"simulator,omitempty" json:"simulator,omitempty"`
 	Backend BackendConfig `yaml:"backend" json:"backend"`
 	Brain   BrainConfig   `yaml:"brain" json:"brain"`
@@ -122,7 +120,7 @@ type TextLimit struct {
 var TwilioTextLimit = TextLimit{Max: 1600, UTF16: true}
 
 // WhatsAppTextLimit is WhatsApp's limit on a text message, through Meta.
-var WhatsAppTextLimit = TextLimit{Max: meta.MaxTextLength}
+var WhatsAppTextLimit = TextLimit{Max: 4096}
 
 // Width is how many units r counts for.
 func (l TextLimit) Width(r rune) int {

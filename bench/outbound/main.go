@@ -52,6 +52,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/sinks/outbound"
 	"github.com/parleyhq/parley/tenants"
@@ -330,10 +331,12 @@ func run(limit float64, n, customers, partitions int, window time.Duration) (res
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := outbound.New(outbound.Options{
-		Consumer:           bus.ConsumerOptions{Brokers: broker.Addrs(), Logger: quiet},
-		Tenants:            reg,
-		Twilio:             twilio.NewSender(&http.Client{Transport: tunedTransport(), Timeout: 15 * time.Second}),
-		PublicBaseURL:      "https://parley.example.com",
+		Consumer: bus.ConsumerOptions{Brokers: broker.Addrs(), Logger: quiet},
+		Tenants:  reg,
+		Providers: channels.NewRegistry(twilio.New(twilio.Options{
+			HTTPClient:    &http.Client{Transport: tunedTransport(), Timeout: 15 * time.Second},
+			PublicBaseURL: "https://parley.example.com",
+		})),
 		RateLimit:          func(*tenants.Tenant, string) float64 { return limit },
 		MaxConcurrentSends: 256,
 		Logger:             quiet,

@@ -136,8 +136,8 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := c.baseURL(); u.String() != DefaultAPIBaseURL || c.version() != DefaultAPIVersion {
-		t.Fatalf("defaults %v %s", u, c.version())
+	if u, _ := c.BaseURL(); u.String() != DefaultAPIBaseURL || c.Version() != DefaultAPIVersion {
+		t.Fatalf("defaults %v %s", u, c.Version())
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/parleyhq/parley/channels"
 )
 
 // MaxMediaBytes caps a media download: WhatsApp's largest files
@@ -16,7 +18,7 @@ const MaxMediaBytes = 100 << 20
 
 // ErrMediaNotFound: Meta does not know the media id (wrong, or expired:
 // Meta keeps a customer's file for 30 days).
-var ErrMediaNotFound = errors.New("meta: media not found")
+var ErrMediaNotFound = fmt.Errorf("meta: %w", channels.ErrMediaNotFound)
 
 // FetchMedia downloads the file a customer sent, by the media id of its
 // webhook (MediaID of a wire.Media.Url): Graph describes it (GET
@@ -34,7 +36,7 @@ func (s *Sender) FetchMedia(ctx context.Context, cfg Config, id string) (io.Read
 	if cfg.APIVersion != "" && !apiVersion.MatchString(cfg.APIVersion) {
 		return nil, "", 0, errors.New("meta: api_version is not like " + DefaultAPIVersion)
 	}
-	base, err := cfg.baseURL()
+	base, err := cfg.BaseURL()
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -44,7 +46,7 @@ func (s *Sender) FetchMedia(ctx context.Context, cfg Config, id string) (io.Read
 	}
 	describe, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	resp, err := s.get(describe, base.JoinPath(cfg.version(), id).String(), cfg.AccessToken)
+	resp, err := s.get(describe, base.JoinPath(cfg.Version(), id).String(), cfg.AccessToken)
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -102,7 +104,7 @@ func (s *Sender) get(ctx context.Context, u, token string) (*http.Response, erro
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, (&SendError{Message: err.Error(), Retryable: true, cause: err}).redact(token)
+		return nil, (&channels.SendError{Provider: Channel, Message: err.Error(), Kind: channels.Retry, Cause: err}).Redact(token)
 	}
 	return resp, nil
 }

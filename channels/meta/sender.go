@@ -8,11 +8,11 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/internal/e164"
 )
 
@@ -43,77 +43,16 @@ var retryableCodes = map[int]bool{
 }
 
 // MaxTextLength is the longest text body WhatsApp accepts, in characters.
-const MaxTextLength = 4096
+const MaxTextLength = 4096 // tenants.WhatsAppTextLimit
 
 // DefaultTimeout bounds one send when the http.Client given to NewSender
 // sets no Timeout.
 const DefaultTimeout = 15 * time.Second
 
-// maxRetryAfter caps a provider's Retry-After: the caller blocks that
-// customer's queue for the duration, and a bogus "Retry-After: 86400" must
-// not stall it for a day.
-const maxRetryAfter = 5 * time.Minute
-
 // maxResponse bounds how much of an answer is read: a Graph answer is a
 // few hundred bytes, and a misconfigured api_base_url must not make the
 // sender buffer a large page.
 const maxResponse = 1 << 20
-
-// SendError is a failed send, classified for the caller's retry decision.
-//
-// Retryable is true for HTTP 429 and 5xx, Meta's rate-limit codes (4,
-// 80007, 130429, 131048, 131056), network errors and a cancelled or
-// expired ctx (the message may still be sent later); it is false for
-// everything else — 131047 (outside the 24-hour window: send a template
-// instead), 131026 (undeliverable), 131050 (opted out of marketing), 100
-// (invalid parameter), 190 (bad access token), refused input — where the
-// same request cannot succeed.
-//
-// A SendError never contains the access token.
-type SendError struct {
-	Status  int // HTTP status; 0 when no response arrived
-	Code    int // Graph error code; 0 if none
-	Subcode int // Graph error_subcode; 0 if none
-	Message string
-	// Details is error_data.details, Meta's longer explanation.
-	Details string
-	// FBTraceID identifies the failed request to Meta's support.
-	FBTraceID string
-	// Retryable says whether the same send may succeed later.
-	Retryable bool
-	// RetryAfter is the wait the provider asked for (Retry-After), capped
-	// at five minutes; 0 means "use your own backoff".
-	RetryAfter time.Duration
-
-	cause error
-}
-
-func (e *SendError) Error() string {
-	var b strings.Builder
-	b.WriteString("meta send: ")
-	if e.Status != 0 {
-		fmt.Fprintf(&b, "status %d ", e.Status)
-	}
-	if e.Code != 0 {
-		fmt.Fprintf(&b, "code %d ", e.Code)
-		if e.Subcode != 0 {
-			fmt.Fprintf(&b, "subcode %d ", e.Subcode)
-		}
-	}
-	b.WriteString(e.Message)
-	if e.Details != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Details)
-	}
-	if e.Retryable {
-		b.WriteString(" (retryable)")
-	}
-	return b.String()
-}
-
-// Unwrap exposes the cause — context.Canceled, a *url.Error, a JSON error
-// — to errors.Is and errors.As.
-func (e *SendError) Unwrap() error { return e.cause }
 
 // Sender sends WhatsApp messages through the Graph API messages endpoint.
 // It is safe for concurrent use; one Sender serves every tenant, each send
@@ -181,7 +120,7 @@ type (
 
 // Send sends text to the customer's E.164 number (to) from the tenant's
 // business number cfg.PhoneNumberID, and returns the message's wamid, the
-// id its statuses will carry. Every error is a *SendError.
+// id its statuses will carry. Every error is a *channels.SendError.
 //
 // Free text is only delivered within 24 hours of the customer's last
 // message; outside, Meta refuses with CodeOutsideWindow and a template
@@ -192,13 +131,13 @@ type (
 // no idempotency key: a retry can duplicate the message.
 func (s *Sender) Send(ctx context.Context, cfg Config, to, text string) (string, error) {
 	if text == "" {
-		return "", &SendError{Message: "empty message text"}
+		return "", refused("empty message text")
 	}
 	if !utf8.ValidString(text) {
-		return "", &SendError{Message: "message text is not valid UTF-8"}
+		return "", refused("message text is not valid UTF-8")
 	}
 	if n := utf8.RuneCountInString(text); n > MaxTextLength {
-		return "", &SendError{Message: fmt.Sprintf("message text has %d characters, WhatsApp takes at most %d", n, MaxTextLength)}
+		return "", refused(fmt.Sprintf("message text has %d characters, WhatsApp takes at most %d", n, MaxTextLength))
 	}
 	return s.send(ctx, cfg, to, &sendRequest{Type: "text", Text: &textBody{Body: text}})
 }
@@ -215,14 +154,14 @@ var (
 // the customer's E.164 number, with params as the body's {{1}}, {{2}}, …
 // in order, and returns the message's wamid. Templates are the only
 // messages WhatsApp delivers outside the 24-hour window. Every error is a
-// *SendError; CodeTemplateNotFound means no approved template has that
+// *channels.SendError; CodeTemplateNotFound means no approved template has that
 // name and language.
 func (s *Sender) SendTemplate(ctx context.Context, cfg Config, to, name, lang string, params []string) (string, error) {
 	if !templateName.MatchString(name) {
-		return "", &SendError{Message: fmt.Sprintf("template name %q is not a WhatsApp template name", clip(name))}
+		return "", refused(fmt.Sprintf("template name %q is not a WhatsApp template name", clip(name)))
 	}
 	if !languageCode.MatchString(lang) {
-		return "", &SendError{Message: fmt.Sprintf("template language %q is not a language code like en_US", clip(lang))}
+		return "", refused(fmt.Sprintf("template language %q is not a language code like en_US", clip(lang)))
 	}
 	tpl := &templateBody{Name: name, Language: language{Code: lang}}
 	if len(params) > 0 {
@@ -230,7 +169,7 @@ func (s *Sender) SendTemplate(ctx context.Context, cfg Config, to, name, lang st
 		for i, p := range params {
 			// Meta refuses an empty parameter; say which one here.
 			if p == "" || !utf8.ValidString(p) {
-				return "", &SendError{Message: fmt.Sprintf("template parameter {{%d}} is empty or not valid UTF-8", i+1)}
+				return "", refused(fmt.Sprintf("template parameter {{%d}} is empty or not valid UTF-8", i+1))
 			}
 			body.Parameters[i] = parameter{Type: "text", Text: p}
 		}
@@ -262,38 +201,38 @@ type graphError struct {
 
 func (s *Sender) send(ctx context.Context, cfg Config, to string, req *sendRequest) (string, error) {
 	if !e164.Valid(to) {
-		return "", &SendError{Message: fmt.Sprintf("recipient %q is not an E.164 number", clip(to))}
+		return "", refused(fmt.Sprintf("recipient %q is not an E.164 number", clip(to)))
 	}
 	if !phoneNumberID.MatchString(cfg.PhoneNumberID) {
-		return "", &SendError{Message: "phone_number_id is not a Cloud API phone number id"}
+		return "", refused("phone_number_id is not a Cloud API phone number id")
 	}
 	if cfg.AccessToken == "" {
-		return "", &SendError{Message: "no access token configured"}
+		return "", refused("no access token configured")
 	}
 	if cfg.APIVersion != "" && !apiVersion.MatchString(cfg.APIVersion) {
-		return "", &SendError{Message: "api_version is not like " + DefaultAPIVersion}
+		return "", refused("api_version is not like " + DefaultAPIVersion)
 	}
-	base, err := cfg.baseURL()
+	base, err := cfg.BaseURL()
 	if err != nil {
-		return "", &SendError{Message: err.Error()}
+		return "", refused(err.Error())
 	}
 	req.MessagingProduct = "whatsapp"
 	req.RecipientType = "individual"
 	req.To = to[1:] // Meta's examples use digits without '+'
 	body, err := json.Marshal(req)
 	if err != nil {
-		return "", &SendError{Message: "encode: " + err.Error(), cause: err}
+		return "", &channels.SendError{Provider: Channel, Message: "encode: " + err.Error(), Cause: err}
 	}
 	if err := ctx.Err(); err != nil {
-		return "", &SendError{Message: "aborted: " + err.Error(), Retryable: true, cause: err}
+		return "", &channels.SendError{Provider: Channel, Message: "aborted: " + err.Error(), Kind: channels.Retry, Cause: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
-	endpoint := base.JoinPath(cfg.version(), cfg.PhoneNumberID, "messages")
+	endpoint := base.JoinPath(cfg.Version(), cfg.PhoneNumberID, "messages")
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint.String(), bytes.NewReader(body))
 	if err != nil {
-		return "", &SendError{Message: "request: " + err.Error(), cause: err}
+		return "", &channels.SendError{Provider: Channel, Message: "request: " + err.Error(), Cause: err}
 	}
 	hreq.Header.Set("Authorization", "Bearer "+cfg.AccessToken)
 	hreq.Header.Set("Content-Type", "application/json")
@@ -302,11 +241,11 @@ func (s *Sender) send(ctx context.Context, cfg Config, to string, req *sendReque
 	resp, err := s.client.Do(hreq)
 	if err != nil {
 		// No answer: the request may or may not have reached Meta.
-		se := &SendError{Message: err.Error(), Retryable: true, cause: err}
+		se := &channels.SendError{Provider: Channel, Message: err.Error(), Kind: channels.Retry, Cause: err}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			se.Message, se.cause = "aborted: "+ctxErr.Error(), ctxErr
+			se.Message, se.Cause = "aborted: "+ctxErr.Error(), ctxErr
 		}
-		return "", se.redact(cfg.AccessToken)
+		return "", se.Redact(cfg.AccessToken)
 	}
 	defer resp.Body.Close()
 	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -318,50 +257,65 @@ func (s *Sender) send(ctx context.Context, cfg Config, to string, req *sendReque
 		var ok sendResponse
 		switch {
 		case readErr != nil:
-			return "", (&SendError{Status: resp.StatusCode, Message: "reading the answer: " + readErr.Error(), cause: readErr}).redact(cfg.AccessToken)
+			return "", (&channels.SendError{Provider: Channel, Status: resp.StatusCode, Message: "reading the answer: " + readErr.Error(), Cause: readErr}).Redact(cfg.AccessToken)
 		case json.Unmarshal(raw, &ok) != nil:
-			return "", &SendError{Status: resp.StatusCode, Message: "undecodable answer"}
+			return "", &channels.SendError{Provider: Channel, Status: resp.StatusCode, Message: "undecodable answer"}
 		case len(ok.Messages) == 0 || ok.Messages[0].ID == "":
-			return "", &SendError{Status: resp.StatusCode, Message: "answer has no message id"}
+			return "", &channels.SendError{Provider: Channel, Status: resp.StatusCode, Message: "answer has no message id"}
 		}
 		return ok.Messages[0].ID, nil
 	}
 	return "", classify(resp, raw, cfg.AccessToken)
 }
 
+// refused is a send refused before any request: permanent.
+func refused(msg string) *channels.SendError {
+	return &channels.SendError{Provider: Channel, Message: msg}
+}
+
+// throttles are the codes that throttle the business number (or the app
+// or account behind it) rather than one conversation: the whole lane
+// waits. 131056, the pair rate limit, holds only that customer.
+var throttles = map[int]bool{
+	CodeAPITooManyCalls: true,
+	CodeRateLimit:       true,
+	CodeThroughput:      true,
+	CodeSpamRateLimit:   true,
+}
+
 // classify turns an error answer into a SendError.
-func classify(resp *http.Response, raw []byte, token string) *SendError {
-	se := &SendError{Status: resp.StatusCode}
+//
+// It is retryable for HTTP 429 and 5xx and Meta's rate-limit codes (4,
+// 80007, 130429, 131048, 131056); 131047 means free text outside the
+// 24-hour window (send a template instead); everything else — 131026
+// (undeliverable), 131050 (opted out of marketing), 100 (invalid
+// parameter), 190 (bad access token) — is permanent: the same request
+// cannot succeed.
+func classify(resp *http.Response, raw []byte, token string) *channels.SendError {
+	se := &channels.SendError{Provider: Channel, Status: resp.StatusCode}
 	var ge graphError
 	if json.Unmarshal(raw, &ge) == nil && ge.Error != nil {
 		e := ge.Error
 		se.Code, se.Subcode = e.Code, e.ErrorSubcode
-		se.Message, se.Details, se.FBTraceID = clipLong(e.Message), clipLong(e.ErrorData.Details), clipLong(e.FBTraceID)
+		se.Message, se.Details, se.Trace = clipLong(e.Message), clipLong(e.ErrorData.Details), clipLong(e.FBTraceID)
 	} else {
 		// Not Graph's JSON, e.g. a proxy's 502 page.
 		se.Message = http.StatusText(resp.StatusCode) + " (no Graph error body)"
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || retryableCodes[se.Code] {
-		se.Retryable = true
-		se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	switch {
+	case se.Code == CodeOutsideWindow:
+		se.Kind = channels.OutsideWindow
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || retryableCodes[se.Code]:
+		se.Kind = channels.Retry
+		se.RateLimited = resp.StatusCode == http.StatusTooManyRequests || throttles[se.Code]
+		se.RetryAfter = channels.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	default:
+		// Including 131050 (the customer stopped marketing messages):
+		// that refuses marketing templates only, so it does not mark the
+		// customer opted out of everything as Twilio's 21610 does.
+		se.Kind = channels.Permanent
 	}
-	return se.redact(token)
-}
-
-// redact removes the access token from every text of e. Nothing should
-// carry it — it travels in a header, not the URL — but messages are text
-// other software wrote, and errors end up in logs.
-func (e *SendError) redact(token string) *SendError {
-	if token == "" {
-		return e
-	}
-	for _, s := range []*string{&e.Message, &e.Details, &e.FBTraceID} {
-		*s = strings.ReplaceAll(*s, token, "[redacted]")
-	}
-	if e.cause != nil && strings.Contains(e.cause.Error(), token) {
-		e.cause = nil
-	}
-	return e
+	return se.Redact(token)
 }
 
 // clipLong bounds a text from the answer: a misconfigured server can send
@@ -372,22 +326,4 @@ func clipLong(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:limit], "") + "…"
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date (RFC 9110 §10.2.3). Anything unreadable or in the past is 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		d = time.Duration(min(secs, int(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return max(0, min(d, maxRetryAfter))
 }

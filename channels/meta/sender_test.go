@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
 )
@@ -24,9 +25,9 @@ const customer = "+447700900123"
 
 var wamidPattern = regexp.MustCompile(`^wamid\.[A-Za-z0-9+/=]+$`)
 
-func sendError(t *testing.T, err error) *meta.SendError {
+func sendError(t *testing.T, err error) *channels.SendError {
 	t.Helper()
-	var se *meta.SendError
+	var se *channels.SendError
 	if !errors.As(err, &se) {
 		t.Fatalf("error %v (%T) is not a *SendError", err, err)
 	}
@@ -158,12 +159,12 @@ func TestSendFailuresAreClassified(t *testing.T) {
 			srv.FailNext(1, tc.status, tc.code, tc.message)
 			_, err := s.Send(context.Background(), srv.Config(), customer, "hi")
 			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Message != tc.message || se.Retryable != tc.retryable {
+			if se.Status != tc.status || se.Code != tc.code || se.Message != tc.message || se.Retryable() != tc.retryable {
 				t.Fatalf("got %+v", se)
 			}
 			// Meta's longer explanation and trace id come along.
-			if se.Details != tc.message || se.FBTraceID == "" {
-				t.Fatalf("details %q, trace %q", se.Details, se.FBTraceID)
+			if se.Details != tc.message || se.Trace == "" {
+				t.Fatalf("details %q, trace %q", se.Details, se.Trace)
 			}
 			noToken(t, err, metatest.TestAccessToken)
 		})
@@ -190,7 +191,7 @@ func TestOutsideWindowThenTemplate(t *testing.T) {
 		Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."})
 	_, err := s.Send(ctx, srv.Config(), customer, "Are you still coming?")
 	se := sendError(t, err)
-	if se.Code != meta.CodeOutsideWindow || se.Retryable || !strings.Contains(se.Error(), "more than 24 hours") {
+	if se.Code != meta.CodeOutsideWindow || se.Retryable() || !strings.Contains(se.Error(), "more than 24 hours") {
 		t.Fatalf("got %+v", se)
 	}
 	if _, err := s.SendTemplate(ctx, srv.Config(), customer, "booking_reminder", "en_GB", []string{"Sam"}); err != nil {
@@ -209,7 +210,7 @@ func TestSendBadToken(t *testing.T) {
 	cfg.AccessToken = wrong
 	_, err := s.Send(context.Background(), cfg, customer, "hi")
 	se := sendError(t, err)
-	if se.Retryable || se.Status != 401 || se.Code != meta.CodeAccessToken {
+	if se.Retryable() || se.Status != 401 || se.Code != meta.CodeAccessToken {
 		t.Fatalf("got %+v", se)
 	}
 	noToken(t, err, wrong, metatest.TestAccessToken)
@@ -230,7 +231,7 @@ func TestSendErrorNeverCarriesTheToken(t *testing.T) {
 	cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: token, APIBaseURL: srv.URL}
 	_, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi")
 	se := sendError(t, err)
-	if se.Code != 190 || se.Retryable || !strings.Contains(se.Message, "[redacted]") {
+	if se.Code != 190 || se.Retryable() || !strings.Contains(se.Message, "[redacted]") {
 		t.Fatalf("got %+v", se)
 	}
 	noToken(t, err, token)
@@ -278,7 +279,7 @@ func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if se := sendError(t, tc.send()); se.Retryable || se.Status != 0 {
+			if se := sendError(t, tc.send()); se.Retryable() || se.Status != 0 {
 				t.Fatalf("got %+v", se)
 			}
 		})
@@ -337,7 +338,7 @@ func TestSendNetworkAndContext(t *testing.T) {
 				t.Fatalf("took %v: the deadline was not applied", took)
 			}
 			se := sendError(t, err)
-			if !se.Retryable || se.Status != 0 {
+			if !se.Retryable() || se.Status != 0 {
 				t.Fatalf("got %+v", se)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
@@ -404,7 +405,7 @@ func TestSendRawAnswers(t *testing.T) {
 			cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: srv.URL}
 			_, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi")
 			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Retryable != tc.retryable || se.RetryAfter != tc.retryAfter {
+			if se.Status != tc.status || se.Code != tc.code || se.Retryable() != tc.retryable || se.RetryAfter != tc.retryAfter {
 				t.Fatalf("got %+v", se)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/tenants"
 )
 
@@ -22,7 +23,7 @@ const DefaultAPIBaseURL = "https://api.twilio.com"
 
 // ErrMediaNotFound: Twilio does not serve the media (deleted, or not this
 // account's).
-var ErrMediaNotFound = errors.New("twilio: media not found")
+var ErrMediaNotFound = fmt.Errorf("twilio: %w", channels.ErrMediaNotFound)
 
 // FetchMedia downloads a file a customer sent, by the MediaUrl of its
 // webhook. Only URLs of the tenant's own account on the configured API

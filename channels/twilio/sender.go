@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/tenants"
 )
@@ -32,53 +32,6 @@ const (
 // DefaultTimeout bounds one send when the http.Client given to NewSender
 // sets no Timeout.
 const DefaultTimeout = 15 * time.Second
-
-// maxRetryAfter caps a provider's Retry-After: the caller blocks that
-// customer's queue for the duration, and a bogus "Retry-After: 86400" must
-// not stall it for a day.
-const maxRetryAfter = 5 * time.Minute
-
-// SendError is a failed send, classified for the caller's retry decision.
-//
-// Retryable is true for HTTP 429 and 5xx, Twilio codes 20429 and 63018,
-// network errors and a cancelled or expired ctx (the message may still be
-// sent later); it is false for everything else — 4xx such as 21610
-// (unsubscribed), 63016 (outside the 24-hour window) or 401 (bad
-// credentials) — where sending the same request again cannot succeed.
-//
-// A SendError never contains the auth token.
-type SendError struct {
-	Status  int // HTTP status; 0 when no response arrived
-	Code    int // Twilio error code; 0 if none
-	Message string
-	// Retryable says whether the same send may succeed later.
-	Retryable bool
-	// RetryAfter is the wait the provider asked for (Retry-After), capped
-	// at five minutes; 0 means "use your own backoff".
-	RetryAfter time.Duration
-
-	cause error
-}
-
-func (e *SendError) Error() string {
-	var b strings.Builder
-	b.WriteString("twilio send: ")
-	if e.Status != 0 {
-		fmt.Fprintf(&b, "status %d ", e.Status)
-	}
-	if e.Code != 0 {
-		fmt.Fprintf(&b, "code %d ", e.Code)
-	}
-	b.WriteString(e.Message)
-	if e.Retryable {
-		b.WriteString(" (retryable)")
-	}
-	return b.String()
-}
-
-// Unwrap exposes the cause — context.Canceled, a *url.Error or twilio-go's
-// *client.TwilioRestError — to errors.Is and errors.As.
-func (e *SendError) Unwrap() error { return e.cause }
 
 // Sender sends WhatsApp messages through Twilio's Messages API with
 // twilio-go. It is safe for concurrent use; one Sender serves every tenant.
@@ -116,7 +69,7 @@ func NewSender(httpClient *http.Client) *Sender {
 // Send sends body to the customer's E.164 number (to, without "whatsapp:")
 // from the tenant's WhatsApp sender cfg.From, and returns Twilio's message
 // SID. statusCallback, when not empty, is where Twilio reports delivery.
-// Every error is a *SendError.
+// Every error is a *channels.SendError.
 //
 // ctx bounds the request: cancelling it aborts the HTTP exchange. Note that
 // a send that failed with a network error or a cancelled ctx may still have
@@ -124,11 +77,11 @@ func NewSender(httpClient *http.Client) *Sender {
 // duplicate the message.
 func (s *Sender) Send(ctx context.Context, cfg *tenants.Twilio, to, body, statusCallback string) (string, error) {
 	if body == "" {
-		return "", &SendError{Message: "empty message body"}
+		return "", refused("empty message body")
 	}
 	if l := tenants.TwilioTextLimit; l.Len(body) > l.Max {
 		// Twilio would refuse it (21617); say why without the round trip.
-		return "", &SendError{Code: CodeBodyTooLong, Message: fmt.Sprintf("message body has %d characters (UTF-16 units), Twilio takes at most %d", l.Len(body), l.Max)}
+		return "", &channels.SendError{Provider: Channel, Code: CodeBodyTooLong, Message: fmt.Sprintf("message body has %d characters (UTF-16 units), Twilio takes at most %d", l.Len(body), l.Max)}
 	}
 	return s.create(ctx, cfg, to, statusCallback, func(p *openapi.CreateMessageParams) { p.SetBody(body) })
 }
@@ -138,16 +91,16 @@ func (s *Sender) Send(ctx context.Context, cfg *tenants.Twilio, to, body, status
 // Content SID ("HX" + 32 hex digits) with ContentVariables, the JSON object
 // of the template's placeholders ({"1": "Sam", "2": "10:30"}). variables
 // may be nil for a template without placeholders. Everything else is as for
-// Send: the SID on success, a *SendError otherwise.
+// Send: the SID on success, a *channels.SendError otherwise.
 func (s *Sender) SendTemplate(ctx context.Context, cfg *tenants.Twilio, to, contentSID string, variables map[string]string, statusCallback string) (string, error) {
 	if !contentSIDPattern.MatchString(contentSID) {
-		return "", &SendError{Message: fmt.Sprintf("content sid %q is not HX followed by 32 hex digits", clip(contentSID))}
+		return "", refused(fmt.Sprintf("content sid %q is not HX followed by 32 hex digits", clip(contentSID)))
 	}
 	var vars string
 	if len(variables) > 0 {
 		b, err := json.Marshal(variables) // keys sorted: the same request every time
 		if err != nil {
-			return "", &SendError{Message: "content variables: " + err.Error()}
+			return "", refused("content variables: " + err.Error())
 		}
 		vars = string(b)
 	}
@@ -165,21 +118,21 @@ var contentSIDPattern = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 // request besides To, From and StatusCallback.
 func (s *Sender) create(ctx context.Context, cfg *tenants.Twilio, to, statusCallback string, set func(*openapi.CreateMessageParams)) (string, error) {
 	if cfg == nil {
-		return "", &SendError{Message: "no twilio configuration"}
+		return "", refused("no twilio configuration")
 	}
 	if !e164.Valid(to) {
-		return "", &SendError{Message: fmt.Sprintf("recipient %q is not an E.164 number", clip(to))}
+		return "", refused(fmt.Sprintf("recipient %q is not an E.164 number", clip(to)))
 	}
 	var base *url.URL
 	if cfg.APIBaseURL != "" {
 		u, err := url.Parse(cfg.APIBaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", &SendError{Message: "api_base_url is not an absolute http(s) URL"}
+			return "", refused("api_base_url is not an absolute http(s) URL")
 		}
 		base = u
 	}
 	if err := ctx.Err(); err != nil {
-		return "", &SendError{Message: err.Error(), Retryable: true, cause: err}
+		return "", &channels.SendError{Provider: Channel, Message: err.Error(), Kind: channels.Retry, Cause: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -199,7 +152,7 @@ func (s *Sender) create(ctx context.Context, cfg *tenants.Twilio, to, statusCall
 	if msg.Sid == nil || *msg.Sid == "" {
 		// Twilio accepted the request, so the message is probably on its
 		// way: retrying would send it twice.
-		return "", &SendError{Status: rec.status, Message: "response has no message sid"}
+		return "", &channels.SendError{Provider: Channel, Status: rec.status, Message: "response has no message sid"}
 	}
 	return *msg.Sid, nil
 }
@@ -266,9 +219,22 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// refused is a send refused before any request: permanent.
+func refused(msg string) *channels.SendError {
+	return &channels.SendError{Provider: Channel, Message: msg}
+}
+
 // classify turns what twilio-go returned into a SendError.
-func classify(ctx context.Context, err error, rec *recorder, token string) *SendError {
-	se := &SendError{Status: rec.status, cause: err}
+//
+// It is retryable for HTTP 429 and 5xx, Twilio codes 20429 and 63018,
+// network errors and a cancelled or expired ctx (the message may still be
+// sent later); 21610 means the customer opted out, 63016 that free text is
+// outside the 24-hour window; everything else — 4xx such as 401 (bad
+// credentials) — is permanent: sending the same request again cannot
+// succeed.
+func classify(ctx context.Context, err error, rec *recorder, token string) *channels.SendError {
+	se := &channels.SendError{Provider: Channel, Status: rec.status, Cause: err}
+	retryable := false
 	var (
 		restErr *client.TwilioRestError
 		v1Err   *client.RestErrorV1
@@ -295,42 +261,26 @@ func classify(ctx context.Context, err error, rec *recorder, token string) *Send
 		se.Message = "undecodable response: " + err.Error()
 	default:
 		// No response: the request may or may not have reached Twilio.
-		se.Retryable = true
+		retryable = true
 		se.Message = err.Error()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			se.Message = "aborted: " + ctxErr.Error()
-			se.cause = ctxErr
+			se.Cause = ctxErr
 		}
 	}
-	if se.Status == http.StatusTooManyRequests || se.Status >= 500 ||
-		se.Code == CodeTooManyReqs || se.Code == CodeRateLimited {
-		se.Retryable = true
-	}
-	if se.Retryable {
-		se.RetryAfter = parseRetryAfter(rec.retryAfter, time.Now())
+	rateLimited := se.Status == http.StatusTooManyRequests || se.Code == CodeTooManyReqs || se.Code == CodeRateLimited
+	retryable = retryable || rateLimited || se.Status >= 500
+	switch {
+	case se.Code == CodeUnsubscribed:
+		se.Kind = channels.OptedOut
+	case se.Code == CodeOutsideWindow:
+		se.Kind = channels.OutsideWindow
+	case retryable:
+		se.Kind = channels.Retry
+		se.RateLimited = rateLimited
+		se.RetryAfter = channels.ParseRetryAfter(rec.retryAfter, time.Now())
 	}
 	// Belt and braces: nothing above should carry the token, but a
 	// message is built from text other software wrote.
-	if token != "" {
-		se.Message = strings.ReplaceAll(se.Message, token, "[redacted]")
-	}
-	return se
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date (RFC 9110 §10.2.3). Anything unreadable or in the past is 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		d = time.Duration(min(secs, int(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return max(0, min(d, maxRetryAfter))
+	return se.Redact(token)
 }

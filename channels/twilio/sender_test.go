@@ -16,6 +16,7 @@ import (
 
 	"github.com/twilio/twilio-go/client"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/tenants"
@@ -25,9 +26,9 @@ const customer = "+447700900123"
 
 var sidPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
 
-func sendError(t *testing.T, err error) *twilio.SendError {
+func sendError(t *testing.T, err error) *channels.SendError {
 	t.Helper()
-	var se *twilio.SendError
+	var se *channels.SendError
 	if !errors.As(err, &se) {
 		t.Fatalf("error %v (%T) is not a *SendError", err, err)
 	}
@@ -100,7 +101,7 @@ func TestSendFailuresAreClassified(t *testing.T) {
 			srv.FailNext(1, tc.status, tc.code, tc.message)
 			_, err := s.Send(context.Background(), cfg, customer, "hi", "")
 			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Message != tc.message || se.Retryable != tc.retryable {
+			if se.Status != tc.status || se.Code != tc.code || se.Message != tc.message || se.Retryable() != tc.retryable {
 				t.Fatalf("got %+v", se)
 			}
 			// Callers can still reach twilio-go's error.
@@ -141,7 +142,7 @@ func TestSendWrongCredentials(t *testing.T) {
 			tc.cfg(cfg)
 			_, err := s.Send(context.Background(), cfg, customer, "hi", "")
 			se := sendError(t, err)
-			if se.Retryable || se.Status != tc.status || se.Code != tc.code {
+			if se.Retryable() || se.Status != tc.status || se.Code != tc.code {
 				t.Fatalf("got %+v", se)
 			}
 			for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", se), errors.Unwrap(err).Error()} {
@@ -178,7 +179,7 @@ func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
 				cfg = tc.cfg(cfg)
 			}
 			_, err := s.Send(context.Background(), cfg, tc.to, tc.body, "")
-			if se := sendError(t, err); se.Retryable || se.Status != 0 {
+			if se := sendError(t, err); se.Retryable() || se.Status != 0 {
 				t.Fatalf("got %+v", se)
 			}
 		})
@@ -234,7 +235,7 @@ func TestSendNetworkAndContext(t *testing.T) {
 				t.Fatalf("took %v: the deadline was not applied", took)
 			}
 			se := sendError(t, err)
-			if !se.Retryable || se.Status != 0 {
+			if !se.Retryable() || se.Status != 0 {
 				t.Fatalf("got %+v", se)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
@@ -299,7 +300,7 @@ func TestSendRawAnswers(t *testing.T) {
 				From: twiliotest.SandboxFrom, APIBaseURL: srv.URL}
 			_, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", "")
 			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Retryable != tc.retryable || se.RetryAfter != tc.retryAfter {
+			if se.Status != tc.status || se.Code != tc.code || se.Retryable() != tc.retryable || se.RetryAfter != tc.retryAfter {
 				t.Fatalf("got %+v", se)
 			}
 		})
@@ -421,7 +422,7 @@ func TestSendTemplateFailuresAndBadInput(t *testing.T) {
 
 	for _, bad := range []string{"", "HX123", "SM0123456789abcdef0123456789abcdef", "HX0123456789abcdef0123456789abcdeg"} {
 		_, err := s.SendTemplate(context.Background(), cfg, customer, bad, nil, "")
-		if se := sendError(t, err); se.Retryable || se.Status != 0 {
+		if se := sendError(t, err); se.Retryable() || se.Status != 0 {
 			t.Fatalf("%q: got %+v", bad, se)
 		}
 	}
@@ -435,11 +436,11 @@ func TestSendTemplateFailuresAndBadInput(t *testing.T) {
 	srv.FailNext(1, 400, twilio.CodeUnsubscribed, "Attempt to send to unsubscribed recipient")
 	srv.FailNext(1, 429, twilio.CodeTooManyReqs, "Too Many Requests")
 	_, err := s.SendTemplate(context.Background(), cfg, customer, contentSID, map[string]string{"1": "x"}, "")
-	if se := sendError(t, err); se.Code != twilio.CodeUnsubscribed || se.Retryable {
+	if se := sendError(t, err); se.Code != twilio.CodeUnsubscribed || se.Retryable() {
 		t.Fatalf("got %+v", se)
 	}
 	_, err = s.SendTemplate(context.Background(), cfg, customer, contentSID, map[string]string{"1": "x"}, "")
-	if se := sendError(t, err); se.Code != twilio.CodeTooManyReqs || !se.Retryable {
+	if se := sendError(t, err); se.Code != twilio.CodeTooManyReqs || !se.Retryable() {
 		t.Fatalf("got %+v", se)
 	}
 }

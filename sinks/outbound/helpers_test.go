@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
 	"github.com/parleyhq/parley/channels/sim"
@@ -79,16 +80,17 @@ func newFixture(t *testing.T) *fixture {
 // options are the fixture's sender options with fast retries.
 func (f *fixture) options() Options {
 	return Options{
-		Consumer:      bus.ConsumerOptions{Brokers: f.brokers, Logger: quiet},
-		Tenants:       f.reg,
-		Twilio:        twilio.NewSender(nil),
-		Meta:          meta.NewSender(nil),
-		Sim:           f.hub,
-		PublicBaseURL: "https://parley.example.com",
-		RateLimit:     func(*tenants.Tenant, string) float64 { return 0 },
-		RetryBase:     20 * time.Millisecond,
-		RetryMax:      100 * time.Millisecond,
-		MaxAttempts:   4,
+		Consumer: bus.ConsumerOptions{Brokers: f.brokers, Logger: quiet},
+		Tenants:  f.reg,
+		Providers: channels.NewRegistry(
+			twilio.New(twilio.Options{PublicBaseURL: "https://parley.example.com"}),
+			meta.New(meta.Options{}),
+			sim.New(f.hub),
+		),
+		RateLimit:   func(*tenants.Tenant, string) float64 { return 0 },
+		RetryBase:   20 * time.Millisecond,
+		RetryMax:    100 * time.Millisecond,
+		MaxAttempts: 4,
 		FallbackTemplate: func(tenant string) (*wire.Template, bool) {
 			switch tenant {
 			case "acme":

@@ -44,7 +44,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
-	"github.com/parleyhq/parley/channels/sim"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -70,14 +70,10 @@ var (
 type Options struct {
 	Consumer bus.ConsumerOptions
 	Tenants  *tenants.Registry
-	Twilio   TwilioSender
-	// Meta sends for tenants with a Cloud API number: the tenant's meta
-	// configuration, or what MetaConfig says when set.
-	Meta       MetaSender
-	MetaConfig MetaConfigs
-	Sim        *sim.Hub
-	// PublicBaseURL builds the status callback URL Twilio reports to.
-	PublicBaseURL string
+	// Providers send: a record goes through the provider it names, else
+	// the first that has a number for its tenant. A local provider (the
+	// simulator) delivers without rate limit, retries or ledger.
+	Providers *channels.Registry
 
 	// RateLimit gives the messages/second a sender number may send: number
 	// is "twilio:<From>" (e.g. "twilio:whatsapp:+14155238886") or
@@ -150,8 +146,6 @@ func PerNumber(def float64, perNumber map[string]float64) func(*tenants.Tenant, 
 type Sender struct {
 	o        Options
 	consumer *bus.Consumer
-	twilio   channel
-	meta     channel
 	lanes    *lanes
 	slots    chan struct{}
 
@@ -215,16 +209,6 @@ func New(o Options) *Sender {
 		lanes:    newLanes(o.RateBurst),
 		slots:    make(chan struct{}, o.MaxConcurrentSends),
 		queues:   map[string]*keyQueue{},
-	}
-	if o.Twilio != nil {
-		s.twilio = &twilioChannel{api: o.Twilio, publicBaseURL: o.PublicBaseURL}
-	}
-	if o.MetaConfig == nil {
-		o.MetaConfig = TenantMeta
-		s.o.MetaConfig = TenantMeta
-	}
-	if o.Meta != nil {
-		s.meta = newMetaChannel(o.Meta, o.MetaConfig)
 	}
 	return s
 }
@@ -381,53 +365,44 @@ func (s *Sender) process(ctx context.Context, j job) bool {
 	if err := proto.Unmarshal(j.m.Value, out); err != nil {
 		s.o.Logger.Error("dead-lettering undecodable outbound record", "partition", j.m.Partition, "offset", j.m.Offset, "err", err)
 		results.WithLabelValues("unknown", "dead_lettered").Inc()
-		return s.produce(ctx, s.deadLetter(j.m, "", ReasonUndecodable, failure{kind: failPermanent, msg: err.Error()}, 0))
+		return s.produce(ctx, s.deadLetter(j.m, "", ReasonUndecodable, failure{kind: channels.Permanent, msg: err.Error()}, 0))
 	}
 	t := s.o.Tenants.Get(out.Tenant)
 	if t == nil {
 		s.o.Logger.Error("dead-lettering outbound for unknown tenant", "tenant", out.Tenant, "id", out.Id)
 		results.WithLabelValues("unknown", "dead_lettered").Inc()
-		return s.produce(ctx, s.deadLetter(j.m, out.Id, ReasonUnknownTenant, failure{kind: failPermanent, msg: "unknown tenant " + out.Tenant}, 0))
+		return s.produce(ctx, s.deadLetter(j.m, out.Id, ReasonUnknownTenant, failure{kind: channels.Permanent, msg: "unknown tenant " + out.Tenant}, 0))
 	}
-	ch, simulated := s.channelFor(t, out)
+	ch, simulated := s.providerFor(t, out)
 	if simulated {
-		return s.simulate(ctx, out)
+		return s.simulate(ctx, t, out)
 	}
 	if ch == nil {
-		f := failure{kind: failPermanent, code: "no_channel", msg: fmt.Sprintf("tenant %s has no channel for %q", t.ID, out.Channel)}
+		f := failure{kind: channels.Permanent, code: "no_channel", msg: fmt.Sprintf("tenant %s has no channel for %q", t.ID, out.Channel)}
 		return s.fail(ctx, j, out, channelName(out.Channel), ReasonNoChannel, f, 0)
 	}
 	return s.send(ctx, j, out, t, ch)
 }
 
-// channelFor picks the channel of a record: the one it names, else the
-// tenant's. simulated: the tenant talks to the simulator page.
-func (s *Sender) channelFor(t *tenants.Tenant, out *wire.Outbound) (ch channel, simulated bool) {
-	twilioOK := t.Twilio != nil && s.twilio != nil
-	metaOK := s.meta != nil && s.meta.number(t) != ""
-	switch out.Channel {
-	case tenants.ChannelTwilio:
-		if twilioOK {
-			return s.twilio, false
+// providerFor picks the provider of a record: the one it names, else the
+// first with a number for the tenant. simulated: the tenant talks to the
+// simulator page.
+func (s *Sender) providerFor(t *tenants.Tenant, out *wire.Outbound) (p channels.Provider, simulated bool) {
+	if out.Channel == tenants.ChannelSimulator {
+		return nil, t.Sim || t.Channel() == tenants.ChannelSimulator
+	}
+	if p := s.o.Providers.Get(out.Channel); p != nil && !channels.IsLocal(p) {
+		if p.Number(t) != "" {
+			return p, false
 		}
 		return nil, false
-	case ChannelMeta:
-		if metaOK {
-			return s.meta, false
+	}
+	for _, p := range s.o.Providers.All() {
+		if !channels.IsLocal(p) && p.Number(t) != "" {
+			return p, false
 		}
-		return nil, false
-	case tenants.ChannelSimulator:
-		return nil, t.Sim || (t.Twilio == nil && !metaOK)
 	}
-	switch {
-	case twilioOK:
-		return s.twilio, false
-	case metaOK:
-		return s.meta, false
-	case t.Twilio == nil:
-		return nil, true
-	}
-	return nil, false
+	return nil, t.Channel() == tenants.ChannelSimulator
 }
 
 func channelName(c string) string {
@@ -437,14 +412,11 @@ func channelName(c string) string {
 	return c
 }
 
-// simulate delivers to the simulator page (development tenants).
-func (s *Sender) simulate(ctx context.Context, out *wire.Outbound) bool {
-	if s.o.Sim != nil {
-		text := out.Text
-		if text == "" && out.Template != nil {
-			text = "[template " + out.Template.Name + out.Template.ContentSid + "]"
-		}
-		s.o.Sim.Deliver(out.Tenant, out.Phone, sim.Reply{ID: out.Id, Text: text, At: time.UnixMilli(out.CreatedAtMs)})
+// simulate delivers to the simulator page (development tenants), through
+// the local provider when there is one.
+func (s *Sender) simulate(ctx context.Context, t *tenants.Tenant, out *wire.Outbound) bool {
+	if p := s.o.Providers.Get(tenants.ChannelSimulator); p != nil {
+		_, _ = p.Send(ctx, t, out, out.Template)
 	}
 	results.WithLabelValues(tenants.ChannelSimulator, "sent").Inc()
 	e := sentEntry{ProviderID: "sim-" + out.Id, Channel: tenants.ChannelSimulator, Template: out.Template != nil, AtMs: time.Now().UnixMilli()}
@@ -452,10 +424,10 @@ func (s *Sender) simulate(ctx context.Context, out *wire.Outbound) bool {
 }
 
 // send sends a record through its channel, retrying what is temporary.
-func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants.Tenant, ch channel) bool {
+func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants.Tenant, ch channels.Provider) bool {
 	tpl := out.Template
 	fallback := false
-	number := ch.number(t)
+	number := ch.Number(t)
 	l := s.lanes.get(number)
 	for attempt := 1; ; attempt++ {
 		if err := l.wait(ctx, s.o.RateLimit(t, number)); err != nil {
@@ -482,39 +454,39 @@ func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants
 		// message that reached the provider must reach the ledger too.
 		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.SendTimeout)
 		start := time.Now()
-		pid, err := ch.send(sendCtx, t, out, tpl)
+		pid, err := ch.Send(sendCtx, t, out, tpl)
 		cancel()
 		<-s.slots
-		sendSeconds.WithLabelValues(ch.name()).Observe(time.Since(start).Seconds())
+		sendSeconds.WithLabelValues(ch.Name()).Observe(time.Since(start).Seconds())
 		if err == nil {
 			return s.sent(ctx, j, out, ch, sentEntry{
-				ProviderID: pid, Channel: ch.name(), Template: tpl != nil, Fallback: fallback, AtMs: time.Now().UnixMilli(),
+				ProviderID: pid, Channel: ch.Name(), Template: tpl != nil, Fallback: fallback, AtMs: time.Now().UnixMilli(),
 			})
 		}
-		f := ch.classify(err)
-		log := s.o.Logger.With("tenant", t.ID, "id", out.Id, "channel", ch.name(), "attempt", attempt, "code", f.code, "err", f.msg)
+		f := classify(err)
+		log := s.o.Logger.With("tenant", t.ID, "id", out.Id, "channel", ch.Name(), "attempt", attempt, "code", f.code, "err", f.msg)
 		switch f.kind {
-		case failOutsideWindow:
+		case channels.OutsideWindow:
 			if tpl == nil && s.o.FallbackTemplate != nil {
 				if fb, ok := s.o.FallbackTemplate(t.ID); ok && fb != nil {
 					log.Info("outside the 24-hour window; sending the fallback template")
-					results.WithLabelValues(ch.name(), "template_fallback").Inc()
+					results.WithLabelValues(ch.Name(), "template_fallback").Inc()
 					tpl, fallback = fb, true
 					continue
 				}
 			}
 			log.Warn("outside the 24-hour window and no fallback template")
-			return s.fail(ctx, j, out, ch.name(), ReasonOutsideWindow, f, attempt)
-		case failOptedOut:
+			return s.fail(ctx, j, out, ch.Name(), ReasonOutsideWindow, f, attempt)
+		case channels.OptedOut:
 			log.Info("customer opted out")
-			return s.optedOut(ctx, j, out, ch.name(), f, attempt)
-		case failPermanent:
+			return s.optedOut(ctx, j, out, ch.Name(), f, attempt)
+		case channels.Permanent:
 			log.Warn("outbound refused")
-			return s.fail(ctx, j, out, ch.name(), ReasonPermanent, f, attempt)
+			return s.fail(ctx, j, out, ch.Name(), ReasonPermanent, f, attempt)
 		}
 		if attempt >= s.o.MaxAttempts {
 			log.Error("outbound still failing; giving up")
-			return s.fail(ctx, j, out, ch.name(), ReasonRetriesExhausted, f, attempt)
+			return s.fail(ctx, j, out, ch.Name(), ReasonRetriesExhausted, f, attempt)
 		}
 		wait := f.retryAfter
 		if wait <= 0 {
@@ -523,7 +495,7 @@ func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants
 		if f.rateLimited {
 			l.pause(wait)
 		}
-		results.WithLabelValues(ch.name(), "retried").Inc()
+		results.WithLabelValues(ch.Name(), "retried").Inc()
 		log.Warn("outbound retry", "in", wait)
 		if sleep(ctx, wait) != nil {
 			return false
@@ -567,8 +539,8 @@ func (s *Sender) backoff(attempt int) time.Duration {
 // sent records an accepted send in the ledger and reports it, in one
 // write. The write is not abandoned when ctx ends: it is what keeps the
 // message from going out twice.
-func (s *Sender) sent(ctx context.Context, j job, out *wire.Outbound, ch channel, e sentEntry) bool {
-	results.WithLabelValues(ch.name(), "sent").Inc()
+func (s *Sender) sent(ctx context.Context, j job, out *wire.Outbound, ch channels.Provider, e sentEntry) bool {
+	results.WithLabelValues(ch.Name(), "sent").Inc()
 	entry, err := s.ledger.record(j.m.Partition, out.Id, e)
 	if err != nil {
 		s.o.Logger.Error("cannot encode a ledger entry", "id", out.Id, "err", err)

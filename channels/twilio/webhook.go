@@ -1,0 +1,68 @@
+package twilio
+
+import (
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/wire"
+)
+
+// webhookPrefix is where Twilio calls: /webhooks/twilio/{tenant} and
+// /webhooks/twilio/{tenant}/status.
+const webhookPrefix = "/webhooks/twilio/"
+
+// emptyTwiML tells Twilio there is nothing to say synchronously: replies go
+// out through the Messages API once the session actor produced them.
+const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response/>`
+
+// acceptWebhook takes POST /webhooks/twilio/{tenant} (inbound messages) and
+// POST /webhooks/twilio/{tenant}/status (delivery status callbacks).
+func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) {
+	rest := strings.TrimPrefix(string(ctx.Path()), webhookPrefix)
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+		return nil, true
+	}
+	tenantID := rest
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		tenantID = rest[:i]
+		if rest[i:] != "/status" {
+			ctx.Error("not found", fasthttp.StatusNotFound)
+			return nil, true
+		}
+	}
+	t := env.Tenants.Get(tenantID)
+	if t == nil || t.Twilio == nil {
+		ctx.Error("unknown tenant", fasthttp.StatusNotFound)
+		return nil, true
+	}
+	form, err := ParseForm(ctx.PostBody())
+	if err != nil {
+		ctx.Error("malformed form: "+err.Error(), fasthttp.StatusBadRequest)
+		return nil, true
+	}
+	// Twilio signs the URL it called: the public one, which behind a proxy
+	// differs from what this server sees.
+	fullURL := env.PublicBaseURL + string(ctx.URI().RequestURI())
+	sig := string(ctx.Request.Header.Peek("X-Twilio-Signature"))
+	if !ValidSignature(t.Twilio.AuthToken.Reveal(), fullURL, form, sig) {
+		ctx.Error("invalid signature", fasthttp.StatusForbidden)
+		return nil, true
+	}
+	in, err := Normalize(t.ID, form, time.Now(), ids.New)
+	if err != nil {
+		ctx.Error(err.Error(), fasthttp.StatusBadRequest)
+		return nil, true
+	}
+	return []*wire.Inbound{in}, false
+}
+
+func ackWebhook(ctx *fasthttp.RequestCtx, _ []*wire.Inbound) {
+	ctx.SetContentType("text/xml; charset=utf-8")
+	ctx.SetBodyString(emptyTwiML)
+}
