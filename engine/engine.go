@@ -203,8 +203,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}}
 	// The providers: one line each.
 	providers := channels.NewRegistry(
-		twilio.New(twilio.Options{HTTPClient: sendClient, PublicBaseURL: cfg.HTTP.PublicBaseURL}),
-		meta.New(meta.Options{HTTPClient: sendClient, MaxBodyBytes: cfg.HTTP.MetaMaxBodyBytes}),
+		twilio.New(sendClient, cfg.HTTP.PublicBaseURL),
+		meta.New(sendClient, cfg.HTTP.MetaMaxBodyBytes),
 		sim.New(e.Sim),
 	)
 	sender := outbound.New(outbound.Options{

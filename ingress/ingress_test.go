@@ -194,5 +194,5 @@ func TestOversizedBodyAlwaysGets413(t *testing.T) {
 
 // providers are the engine's webhook providers.
 func providers() *channels.Registry {
-	return channels.NewRegistry(twilio.New(twilio.Options{}), meta.New(meta.Options{}))
+	return channels.NewRegistry(twilio.New(nil, ""), meta.New(nil, 0))
 }

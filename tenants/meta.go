@@ -107,26 +107,17 @@ func (c *Meta) Version() string {
 	return c.APIVersion
 }
 
-// masked is c with its credentials masked; its type has no methods, so
-// encoding it does not recurse into Meta's.
-type masked struct {
-	PhoneNumberID string `yaml:"phone_number_id" json:"phone_number_id"`
-	AccessToken   string `yaml:"access_token" json:"access_token"`
-	AppSecret     string `yaml:"app_secret" json:"app_secret"`
-	VerifyToken   string `yaml:"verify_token" json:"verify_token"`
-	APIBaseURL    string `yaml:"api_base_url,omitempty" json:"api_base_url,omitempty"`
-	APIVersion    string `yaml:"api_version,omitempty" json:"api_version,omitempty"`
-}
+// masked is Meta's fields and tags without its methods, so encoding one
+// does not recurse into Meta's.
+type masked Meta
 
+// masked is c with its credentials masked.
 func (c Meta) masked() masked {
-	return masked{
-		PhoneNumberID: c.PhoneNumberID,
-		AccessToken:   mask.Secret(c.AccessToken),
-		AppSecret:     mask.Secret(c.AppSecret),
-		VerifyToken:   mask.Secret(c.VerifyToken),
-		APIBaseURL:    c.APIBaseURL,
-		APIVersion:    c.APIVersion,
-	}
+	m := masked(c)
+	m.AccessToken = mask.Secret(c.AccessToken)
+	m.AppSecret = mask.Secret(c.AppSecret)
+	m.VerifyToken = mask.Secret(c.VerifyToken)
+	return m
 }
 
 // String prints c with its credentials masked (%v, %+v, %s).

@@ -333,10 +333,8 @@ func run(limit float64, n, customers, partitions int, window time.Duration) (res
 	s := outbound.New(outbound.Options{
 		Consumer: bus.ConsumerOptions{Brokers: broker.Addrs(), Logger: quiet},
 		Tenants:  reg,
-		Providers: channels.NewRegistry(twilio.New(twilio.Options{
-			HTTPClient:    &http.Client{Transport: tunedTransport(), Timeout: 15 * time.Second},
-			PublicBaseURL: "https://parley.example.com",
-		})),
+		Providers: channels.NewRegistry(twilio.New(
+			&http.Client{Transport: tunedTransport(), Timeout: 15 * time.Second}, "https://parley.example.com")),
 		RateLimit:          func(*tenants.Tenant, string) float64 { return limit },
 		MaxConcurrentSends: 256,
 		Logger:             quiet,

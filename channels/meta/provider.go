@@ -21,15 +21,6 @@ const DefaultMaxBodyBytes = 3 << 20
 // tenant catalogue name none.
 const DefaultTemplateLanguage = "en"
 
-// Options configure the Meta provider.
-type Options struct {
-	// HTTPClient makes the sends and media downloads (see NewSender); nil
-	// means http.DefaultTransport and DefaultTimeout.
-	HTTPClient *http.Client
-	// MaxBodyBytes caps webhook bodies; 0 means DefaultMaxBodyBytes.
-	MaxBodyBytes int
-}
-
 // Provider is Meta's Cloud API behind channels.Provider: the one webhook
 // URL /webhooks/meta shared by every number, sends through the Graph
 // messages endpoint, media by Graph media id.
@@ -40,12 +31,14 @@ type Provider struct {
 
 var _ channels.Provider = (*Provider)(nil)
 
-// New creates the provider.
-func New(o Options) *Provider {
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
+// New creates the provider: httpClient makes the sends and media
+// downloads (see NewSender), maxBodyBytes caps webhook bodies (0 or less:
+// DefaultMaxBodyBytes).
+func New(httpClient *http.Client, maxBodyBytes int) *Provider {
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = DefaultMaxBodyBytes
 	}
-	return &Provider{api: NewSender(o.HTTPClient), maxBody: o.MaxBodyBytes}
+	return &Provider{api: NewSender(httpClient), maxBody: maxBodyBytes}
 }
 
 // Name is Channel.

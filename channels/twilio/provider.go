@@ -12,16 +12,6 @@ import (
 	"github.com/parleyhq/parley/wire"
 )
 
-// Options configure the Twilio provider.
-type Options struct {
-	// HTTPClient makes the sends and media downloads (see NewSender); nil
-	// means http.DefaultTransport and DefaultTimeout.
-	HTTPClient *http.Client
-	// PublicBaseURL builds the status callback URL Twilio reports
-	// deliveries to; empty: no callback.
-	PublicBaseURL string
-}
-
 // Provider is Twilio's WhatsApp API behind channels.Provider: the
 // webhooks under /webhooks/twilio/{tenant}, sends through the Messages
 // API, media from the account's Media URLs.
@@ -32,9 +22,11 @@ type Provider struct {
 
 var _ channels.Provider = (*Provider)(nil)
 
-// New creates the provider.
-func New(o Options) *Provider {
-	return &Provider{api: NewSender(o.HTTPClient), publicBaseURL: o.PublicBaseURL}
+// New creates the provider. httpClient makes the sends and media
+// downloads (see NewSender). publicBaseURL builds the status callback URL
+// Twilio reports deliveries to; empty: no callback.
+func New(httpClient *http.Client, publicBaseURL string) *Provider {
+	return &Provider{api: NewSender(httpClient), publicBaseURL: publicBaseURL}
 }
 
 // Name is Channel.

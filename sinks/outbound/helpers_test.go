@@ -83,8 +83,8 @@ func (f *fixture) options() Options {
 		Consumer: bus.ConsumerOptions{Brokers: f.brokers, Logger: quiet},
 		Tenants:  f.reg,
 		Providers: channels.NewRegistry(
-			twilio.New(twilio.Options{PublicBaseURL: "https://parley.example.com"}),
-			meta.New(meta.Options{}),
+			twilio.New(nil, "https://parley.example.com"),
+			meta.New(nil, 0),
 			sim.New(f.hub),
 		),
 		RateLimit:   func(*tenants.Tenant, string) float64 { return 0 },
