@@ -39,7 +39,6 @@ package metatest
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -57,6 +56,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/channels/meta"
+	"github.com/parleyhq/parley/channels/providertest"
 )
 
 // Credentials and numbers for tests. They have the shape of real ones but
@@ -112,14 +112,12 @@ type Server struct {
 	token string
 	srv   *httptest.Server
 
-	mu       sync.Mutex
-	media    map[string]storedMedia
-	messages []Message
-	attempts int
-	failures []Failure
-	// changed is closed, and replaced, whenever a message is recorded, to
-	// wake waiters.
-	changed chan struct{}
+	// Log has the accepted messages, the attempts and the scripted
+	// failures: Messages, Attempts, Wait, Since, WaitFor and Reset.
+	*providertest.Log[Message, Failure]
+
+	mu    sync.Mutex
+	media map[string]storedMedia
 }
 
 type storedMedia struct {
@@ -138,7 +136,12 @@ func (s *Server) AddMedia(id, mimeType string, data []byte) {
 // New starts a server that accepts the given access token for any business
 // number. Close it when done, or use Start.
 func New(token string) *Server {
-	s := &Server{token: token, changed: make(chan struct{}), media: map[string]storedMedia{}}
+	s := &Server{token: token, media: map[string]storedMedia{},
+		Log: providertest.NewLog[Message, Failure](func(m Message) Message {
+			m.TemplateParams = append([]string(nil), m.TemplateParams...)
+			m.Body = append(json.RawMessage(nil), m.Body...)
+			return m
+		})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -171,61 +174,6 @@ func (s *Server) Config() meta.Config {
 	}
 }
 
-// Messages returns the messages accepted so far, oldest first.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.snapshot()
-}
-
-func (s *Server) snapshot() []Message {
-	out := make([]Message, len(s.messages))
-	for i, m := range s.messages {
-		m.TemplateParams = append([]string(nil), m.TemplateParams...)
-		m.Body = append(json.RawMessage(nil), m.Body...)
-		out[i] = m
-	}
-	return out
-}
-
-// Attempts counts the requests made to the messages endpoint, accepted or
-// not: what a retry test asserts on.
-func (s *Server) Attempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.attempts
-}
-
-// Wait blocks until at least n messages were accepted and returns them
-// all, or returns those so far and ctx's error.
-func (s *Server) Wait(ctx context.Context, n int) ([]Message, error) {
-	for {
-		s.mu.Lock()
-		if len(s.messages) >= n {
-			out := s.snapshot()
-			s.mu.Unlock()
-			return out, nil
-		}
-		changed := s.changed
-		s.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return s.Messages(), ctx.Err()
-		}
-	}
-}
-
-// WaitFor waits up to timeout for at least n accepted messages and returns
-// all the messages accepted by then: check the length, which is short of n
-// when the time ran out.
-func (s *Server) WaitFor(n int, timeout time.Duration) []Message {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	msgs, _ := s.Wait(ctx, n)
-	return msgs
-}
-
 // FailNext makes the next n authenticated requests to the messages
 // endpoint fail with HTTP status and Graph's error body carrying code and
 // message. Calls queue up: FailNext(1, 400, 130429, …) then FailNext(1,
@@ -244,20 +192,7 @@ func (s *Server) FailNext(n int, status int, code int, message string) {
 }
 
 // FailNextWith is FailNext with every part of the answer chosen.
-func (s *Server) FailNextWith(n int, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, f)
-	}
-}
-
-// Reset forgets recorded messages, attempts and pending failures.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.messages, s.attempts, s.failures = nil, 0, nil
-}
+func (s *Server) FailNextWith(n int, f Failure) { s.Script(n, f) }
 
 var (
 	messagesPath = regexp.MustCompile(`^/(v[0-9]+\.[0-9]+)/([0-9]+)/messages$`)
@@ -369,9 +304,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			Message: "Unsupported " + strings.ToLower(r.Method) + " request. Object with ID '" + r.URL.Path + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation."})
 		return
 	}
-	s.mu.Lock()
-	s.attempts++
-	s.mu.Unlock()
+	s.CountAttempt()
 	if r.Method != http.MethodPost {
 		writeError(w, Failure{Status: http.StatusBadRequest, Code: 100, Subcode: 33, Type: "GraphMethodException",
 			Message: "Unsupported " + strings.ToLower(r.Method) + " request."})
@@ -380,15 +313,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
 	}
-	s.mu.Lock()
-	var fail *Failure
-	if len(s.failures) > 0 {
-		fail = &s.failures[0]
-		s.failures = s.failures[1:]
-	}
-	s.mu.Unlock()
-	if fail != nil {
-		writeError(w, *fail)
+	if fail, ok := s.TakeFailure(); ok {
+		writeError(w, fail)
 		return
 	}
 
@@ -466,11 +392,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	msg.ID = newWAMID()
 
-	s.mu.Lock()
-	s.messages = append(s.messages, msg)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
+	s.Record(msg)
 
 	writeJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",

@@ -51,6 +51,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/tenants"
 )
@@ -94,14 +95,12 @@ type Server struct {
 	authToken  string
 	srv        *httptest.Server
 
-	mu       sync.Mutex
-	media    map[string]storedMedia // by path
-	messages []Message
-	attempts int
-	failures []scripted
-	// changed is closed, and replaced, whenever a message is recorded, to
-	// wake waiters.
-	changed chan struct{}
+	// Log has the accepted messages, the attempts and the scripted
+	// failures: Messages, Attempts, Wait, Since, WaitFor and Reset.
+	*providertest.Log[Message, scripted]
+
+	mu    sync.Mutex
+	media map[string]storedMedia // by path
 }
 
 type scripted struct {
@@ -168,7 +167,12 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 // New starts a server that accepts the given account SID and auth token.
 // Close it when done, or use Start.
 func New(accountSID, authToken string) *Server {
-	s := &Server{accountSID: accountSID, authToken: authToken, changed: make(chan struct{}), media: map[string]storedMedia{}}
+	s := &Server{accountSID: accountSID, authToken: authToken, media: map[string]storedMedia{},
+		Log: providertest.NewLog[Message, scripted](func(m Message) Message {
+			m.Form = cloneValues(m.Form)
+			m.MediaURLs = append([]string(nil), m.MediaURLs...)
+			return m
+		})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -199,87 +203,6 @@ func (s *Server) Config(from string) *tenants.Twilio {
 	}
 }
 
-// Messages returns the messages accepted so far, oldest first.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.snapshot()
-}
-
-func (s *Server) snapshot() []Message { return s.snapshotFrom(0) }
-
-// snapshotFrom copies the messages after the first i; s.mu is held.
-func (s *Server) snapshotFrom(i int) []Message {
-	out := make([]Message, len(s.messages)-i)
-	for j, m := range s.messages[i:] {
-		m.Form = cloneValues(m.Form)
-		m.MediaURLs = append([]string(nil), m.MediaURLs...)
-		out[j] = m
-	}
-	return out
-}
-
-// Attempts counts the requests made to the Messages endpoint, accepted or
-// not: what a retry test asserts on.
-func (s *Server) Attempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.attempts
-}
-
-// Wait blocks until at least n messages were accepted and returns them
-// all, or returns those so far and ctx's error.
-func (s *Server) Wait(ctx context.Context, n int) ([]Message, error) {
-	for {
-		s.mu.Lock()
-		if len(s.messages) >= n {
-			out := s.snapshot()
-			s.mu.Unlock()
-			return out, nil
-		}
-		changed := s.changed
-		s.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return s.Messages(), ctx.Err()
-		}
-	}
-}
-
-// Since blocks until more than i messages were accepted and returns those
-// after the first i, oldest first, or nothing and ctx's error. A test that
-// follows the stream (Since(ctx, 0), then Since(ctx, i+len(got)), ...)
-// copies each message once, where Wait copies every message on every call.
-// Reset starts the count again from 0.
-func (s *Server) Since(ctx context.Context, i int) ([]Message, error) {
-	for {
-		s.mu.Lock()
-		if len(s.messages) > i {
-			out := s.snapshotFrom(i)
-			s.mu.Unlock()
-			return out, nil
-		}
-		changed := s.changed
-		s.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// WaitFor waits up to timeout for at least n accepted messages and returns
-// all the messages accepted by then: check the length, which is short of n
-// when the time ran out.
-func (s *Server) WaitFor(n int, timeout time.Duration) []Message {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	msgs, _ := s.Wait(ctx, n)
-	return msgs
-}
-
 // FailNext makes the next n authenticated requests to the Messages
 // endpoint fail with HTTP status and Twilio's error body {"code": code,
 // "message": message, ...}. Calls queue up: FailNext(1, 429, …) then
@@ -291,18 +214,7 @@ func (s *Server) WaitFor(n int, timeout time.Duration) []Message {
 // (1, 400, 63016, "Failed to send freeform message because you are outside
 // the allowed window").
 func (s *Server) FailNext(n int, status int, code int, message string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, scripted{status: status, code: code, message: message})
-	}
-}
-
-// Reset forgets recorded messages, attempts and pending failures.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.messages, s.attempts, s.failures = nil, 0, nil
+	s.Script(n, scripted{status: status, code: code, message: message})
 }
 
 // DeliverStatus plays Twilio's part after a send: it POSTs a status
@@ -360,9 +272,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 		return
 	}
-	s.mu.Lock()
-	s.attempts++
-	s.mu.Unlock()
+	s.CountAttempt()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
@@ -378,14 +288,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 		return
 	}
-	s.mu.Lock()
-	var fail *scripted
-	if len(s.failures) > 0 {
-		fail = &s.failures[0]
-		s.failures = s.failures[1:]
-	}
-	s.mu.Unlock()
-	if fail != nil {
+	if fail, ok := s.TakeFailure(); ok {
 		writeError(w, fail.status, fail.code, fail.message)
 		return
 	}
@@ -427,11 +330,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	msg.SID = newSID("SM")
 
-	s.mu.Lock()
-	s.messages = append(s.messages, msg)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
+	s.Record(msg)
 
 	writeJSON(w, http.StatusCreated, resource(msg))
 }
