@@ -9,7 +9,10 @@
 //   - payload.go: the webhook JSON as Meta documents it (Parse);
 //   - inbound.go: payloads turned into wire.Inbound records, each for the
 //     tenant that owns the number it arrived on (Normalize, Accept);
-//   - sender.go: text and template sends, failures classified for retry.
+//   - sender.go: text and template sends, failures classified into
+//     channels.SendError;
+//   - webhook.go: the route the ingress mounts, /webhooks/meta;
+//   - provider.go: all of it behind channels.Provider (New).
 //
 // The metatest subpackage is a local fake of the Graph messages API and
 // builds signed webhooks for tests.

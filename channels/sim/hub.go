@@ -1,6 +1,7 @@
 // Package sim is the WhatsApp simulator channel of `parley dev`: a page where
 // you type as a customer, and a hub that delivers the session's replies to
-// that page instead of to a provider.
+// that page instead of to a provider. provider.go puts it behind
+// channels.Provider: the page's routes, and sends delivered to the hub.
 package sim
 
 import (

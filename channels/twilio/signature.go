@@ -5,7 +5,10 @@
 // The package is split by direction:
 //   - signature.go: X-Twilio-Signature, computed and checked;
 //   - inbound.go: the webhook form turned into a wire.Inbound;
-//   - sender.go: replies sent with twilio-go, failures classified for retry.
+//   - sender.go: replies sent with twilio-go, failures classified into
+//     channels.SendError;
+//   - webhook.go: the route the ingress mounts, /webhooks/twilio/{tenant};
+//   - provider.go: all of it behind channels.Provider (New).
 //
 // The twiliotest subpackage is a local fake of the Messages API for tests.
 package twilio
