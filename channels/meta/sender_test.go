@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
+	"github.com/parleyhq/parley/channels/providertest"
 )
 
 const customer = "+447700900123"
@@ -27,11 +26,7 @@ var wamidPattern = regexp.MustCompile(`^wamid\.[A-Za-z0-9+/=]+$`)
 
 func sendError(t *testing.T, err error) *channels.SendError {
 	t.Helper()
-	var se *channels.SendError
-	if !errors.As(err, &se) {
-		t.Fatalf("error %v (%T) is not a *SendError", err, err)
-	}
-	return se
+	return providertest.SendError(t, err)
 }
 
 // noToken fails the test if any text of err carries the token.
@@ -294,135 +289,55 @@ func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
 }
 
 func TestSendNetworkAndContext(t *testing.T) {
-	// A server that has gone away: connection refused.
-	gone := metatest.New(metatest.TestAccessToken)
-	goneCfg := gone.Config()
-	gone.Close()
-
-	// A server that answers only after the client has given up.
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(release) })
-	slowCfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: slow.URL}
-
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-
-	cases := []struct {
-		name   string
-		sender *meta.Sender
-		ctx    func() (context.Context, context.CancelFunc)
-		cfg    meta.Config
-		is     error // errors.Is target, if any
-	}{
-		{"connection refused", meta.NewSender(nil), background, goneCfg, nil},
-		{"ctx already cancelled", meta.NewSender(nil), func() (context.Context, context.CancelFunc) { return canceled, func() {} }, slowCfg, context.Canceled},
-		{"ctx deadline during the request", meta.NewSender(nil), func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 100*time.Millisecond)
-		}, slowCfg, context.DeadlineExceeded},
-		{"client timeout", meta.NewSender(&http.Client{Timeout: 100 * time.Millisecond}), background, slowCfg, context.DeadlineExceeded},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := tc.ctx()
-			defer cancel()
-			start := time.Now()
-			_, err := tc.sender.Send(ctx, tc.cfg, customer, "hi")
-			if took := time.Since(start); took > 5*time.Second {
-				t.Fatalf("took %v: the deadline was not applied", took)
-			}
-			se := sendError(t, err)
-			if !se.Retryable() || se.Status != 0 {
-				t.Fatalf("got %+v", se)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Fatalf("%v is not %v", err, tc.is)
-			}
-			noToken(t, err, metatest.TestAccessToken)
-		})
-	}
+	providertest.CheckNetworkAndContext(t, func(ctx context.Context, client *http.Client, baseURL string) error {
+		cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: baseURL}
+		_, err := meta.NewSender(client).Send(ctx, cfg, customer, "hi")
+		return err
+	}, func(t *testing.T, err error) { noToken(t, err, metatest.TestAccessToken) })
 }
-
-func background() (context.Context, context.CancelFunc) { return context.Background(), func() {} }
 
 // Answers that are not Graph's JSON, and Retry-After.
 func TestSendRawAnswers(t *testing.T) {
-	cases := []struct {
-		name       string
-		handler    http.HandlerFunc
-		status     int
-		code       int
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{"502 html from a proxy", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(502)
-			fmt.Fprint(w, "<html>Bad Gateway</html>")
-		}, 502, 0, true, 0},
-		{"429 with Retry-After seconds", func(w http.ResponseWriter, r *http.Request) {
+	cases := append(providertest.CommonRawAnswers(), []providertest.RawAnswer{
+		providertest.Answer("429 with Retry-After seconds", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "60")
 			w.WriteHeader(429)
 			fmt.Fprint(w, `{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"Az"}}`)
-		}, 429, 130429, true, time.Minute},
-		{"rate-limit code with 400 and Retry-After", func(w http.ResponseWriter, r *http.Request) {
+		}, 429, 130429, true, time.Minute),
+		providertest.Answer("rate-limit code with 400 and Retry-After", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(400)
 			fmt.Fprint(w, `{"error":{"message":"(#131056) pair rate limit hit","type":"OAuthException","code":131056}}`)
-		}, 400, 131056, true, 7 * time.Second},
-		{"503 with an absurd Retry-After is capped", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "86400")
-			w.WriteHeader(503)
-		}, 503, 0, true, 5 * time.Minute},
-		{"400 ignores Retry-After", func(w http.ResponseWriter, r *http.Request) {
+		}, 400, 131056, true, 7*time.Second),
+		providertest.Answer("400 ignores Retry-After", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(400)
 			fmt.Fprint(w, `{"error":{"message":"(#131026) Message Undeliverable","code":131026}}`)
-		}, 400, 131026, false, 0},
-		{"403 without a body", func(w http.ResponseWriter, r *http.Request) {
+		}, 400, 131026, false, 0),
+		providertest.Answer("403 without a body", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(403)
-		}, 403, 0, false, 0},
-		{"200 without a message id is not retried (it was accepted)", func(w http.ResponseWriter, r *http.Request) {
+		}, 403, 0, false, 0),
+		providertest.Answer("200 without a message id is not retried (it was accepted)", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"messaging_product":"whatsapp","contacts":[{"input":"447700900123","wa_id":"447700900123"}],"messages":[]}`)
-		}, 200, 0, false, 0},
-		{"200 that does not decode is not retried", func(w http.ResponseWriter, r *http.Request) {
+		}, 200, 0, false, 0),
+		providertest.Answer("200 that does not decode is not retried", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"messages":`)
-		}, 200, 0, false, 0},
-		{"redirect is not followed", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "https://elsewhere.example/", http.StatusTemporaryRedirect)
-		}, 307, 0, false, 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(tc.handler)
-			defer srv.Close()
-			cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: srv.URL}
-			_, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi")
-			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Retryable() != tc.retryable || se.RetryAfter != tc.retryAfter {
-				t.Fatalf("got %+v", se)
-			}
-		})
-	}
+		}, 200, 0, false, 0),
+	}...)
+	providertest.CheckRawAnswers(t, cases, func(baseURL string) error {
+		cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: baseURL}
+		_, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi")
+		return err
+	})
 }
 
 // Without APIBaseURL the request goes to Meta's Graph API; a transport
 // stands in for the network.
 func TestSendDefaultsToGraph(t *testing.T) {
-	var got *http.Request
-	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		got = r
-		return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r,
-			Body: http.NoBody}, nil
-	})
+	client, last := providertest.Capture(200)
 	cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken}
-	_, _ = meta.NewSender(&http.Client{Transport: rt}).Send(context.Background(), cfg, customer, "hi")
+	_, _ = meta.NewSender(client).Send(context.Background(), cfg, customer, "hi")
+	got := last()
 	if got == nil {
 		t.Fatal("no request")
 	}
@@ -441,21 +356,11 @@ func TestSendDefaultsToGraph(t *testing.T) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // APIBaseURL may carry a path prefix and APIVersion another version.
 func TestSendBaseURLWithPathAndVersion(t *testing.T) {
 	srv := metatest.Start(t, metatest.TestAccessToken)
-	target, err := url.Parse(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httptest.NewServer(http.StripPrefix("/sandbox/meta", httputil.NewSingleHostReverseProxy(target)))
-	defer proxy.Close()
 	cfg := srv.Config()
-	cfg.APIBaseURL = proxy.URL + "/sandbox/meta/"
+	cfg.APIBaseURL = providertest.UnderPrefix(t, srv.URL(), "/sandbox/meta")
 	cfg.APIVersion = "v23.0"
 	if _, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi"); err != nil {
 		t.Fatal(err)

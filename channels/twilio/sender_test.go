@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/tenants"
@@ -28,11 +26,7 @@ var sidPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
 
 func sendError(t *testing.T, err error) *channels.SendError {
 	t.Helper()
-	var se *channels.SendError
-	if !errors.As(err, &se) {
-		t.Fatalf("error %v (%T) is not a *SendError", err, err)
-	}
-	return se
+	return providertest.SendError(t, err)
 }
 
 func TestSendSuccess(t *testing.T) {
@@ -190,134 +184,55 @@ func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
 }
 
 func TestSendNetworkAndContext(t *testing.T) {
-	// A server that has gone away: connection refused.
-	gone := twiliotest.New(twiliotest.TestAccountSID, twiliotest.TestAuthToken)
-	goneCfg := gone.Config(twiliotest.SandboxFrom)
-	gone.Close()
-
-	// A server that answers only after the client has given up.
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(release) })
-	slowCfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
-		From: twiliotest.SandboxFrom, APIBaseURL: slow.URL}
-
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-
-	cases := []struct {
-		name   string
-		sender *twilio.Sender
-		ctx    func() (context.Context, context.CancelFunc)
-		cfg    *tenants.Twilio
-		is     error // errors.Is target, if any
-	}{
-		{"connection refused", twilio.NewSender(nil), background, goneCfg, nil},
-		{"ctx already cancelled", twilio.NewSender(nil), func() (context.Context, context.CancelFunc) { return canceled, func() {} }, slowCfg, context.Canceled},
-		{"ctx deadline during the request", twilio.NewSender(nil), func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 100*time.Millisecond)
-		}, slowCfg, context.DeadlineExceeded},
-		{"client timeout", twilio.NewSender(&http.Client{Timeout: 100 * time.Millisecond}), background, slowCfg, context.DeadlineExceeded},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := tc.ctx()
-			defer cancel()
-			start := time.Now()
-			_, err := tc.sender.Send(ctx, tc.cfg, customer, "hi", "")
-			if took := time.Since(start); took > 5*time.Second {
-				t.Fatalf("took %v: the deadline was not applied", took)
-			}
-			se := sendError(t, err)
-			if !se.Retryable() || se.Status != 0 {
-				t.Fatalf("got %+v", se)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Fatalf("%v is not %v", err, tc.is)
-			}
-		})
-	}
+	providertest.CheckNetworkAndContext(t, func(ctx context.Context, client *http.Client, baseURL string) error {
+		cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
+			From: twiliotest.SandboxFrom, APIBaseURL: baseURL}
+		_, err := twilio.NewSender(client).Send(ctx, cfg, customer, "hi", "")
+		return err
+	}, nil)
 }
-
-func background() (context.Context, context.CancelFunc) { return context.Background(), func() {} }
 
 // Answers that are not Twilio's JSON, and Retry-After.
 func TestSendRawAnswers(t *testing.T) {
-	cases := []struct {
-		name       string
-		handler    http.HandlerFunc
-		status     int
-		code       int
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{"502 html from a proxy", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(502)
-			fmt.Fprint(w, "<html>Bad Gateway</html>")
-		}, 502, 0, true, 0},
-		{"429 with Retry-After seconds", func(w http.ResponseWriter, r *http.Request) {
+	cases := append(providertest.CommonRawAnswers(), []providertest.RawAnswer{
+		providertest.Answer("429 with Retry-After seconds", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(429)
 			fmt.Fprint(w, `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`)
-		}, 429, 20429, true, 7 * time.Second},
-		{"503 with an absurd Retry-After is capped", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "86400")
-			w.WriteHeader(503)
-		}, 503, 0, true, 5 * time.Minute},
-		{"400 ignores Retry-After", func(w http.ResponseWriter, r *http.Request) {
+		}, 429, 20429, true, 7*time.Second),
+		providertest.Answer("400 ignores Retry-After", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(400)
 			fmt.Fprint(w, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`)
-		}, 400, 21610, false, 0},
-		{"error body without status uses the HTTP status", func(w http.ResponseWriter, r *http.Request) {
+		}, 400, 21610, false, 0),
+		providertest.Answer("error body without status uses the HTTP status", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(500)
 			fmt.Fprint(w, `{"code":20500,"message":"Internal Server Error"}`)
-		}, 500, 20500, true, 0},
-		{"201 without a sid is not retried (it was accepted)", func(w http.ResponseWriter, r *http.Request) {
+		}, 500, 20500, true, 0),
+		providertest.Answer("201 without a sid is not retried (it was accepted)", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(201)
 			fmt.Fprint(w, `{"status":"queued"}`)
-		}, 201, 0, false, 0},
-		{"201 that does not decode is not retried", func(w http.ResponseWriter, r *http.Request) {
+		}, 201, 0, false, 0),
+		providertest.Answer("201 that does not decode is not retried", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(201)
 			fmt.Fprint(w, `{"sid":`)
-		}, 201, 0, false, 0},
-		{"redirect is not followed", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "https://elsewhere.example/", http.StatusTemporaryRedirect)
-		}, 307, 0, false, 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(tc.handler)
-			defer srv.Close()
-			cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
-				From: twiliotest.SandboxFrom, APIBaseURL: srv.URL}
-			_, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", "")
-			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Retryable() != tc.retryable || se.RetryAfter != tc.retryAfter {
-				t.Fatalf("got %+v", se)
-			}
-		})
-	}
+		}, 201, 0, false, 0),
+	}...)
+	providertest.CheckRawAnswers(t, cases, func(baseURL string) error {
+		cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
+			From: twiliotest.SandboxFrom, APIBaseURL: baseURL}
+		_, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", "")
+		return err
+	})
 }
 
 // Without APIBaseURL the request goes to Twilio itself; a transport stands
 // in for the network.
 func TestSendDefaultsToTwilio(t *testing.T) {
-	var got *http.Request
-	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		got = r
-		return &http.Response{StatusCode: 201, Header: http.Header{}, Request: r,
-			Body: http.NoBody}, nil
-	})
+	client, last := providertest.Capture(201)
 	cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken, From: twiliotest.SandboxFrom}
-	_, _ = twilio.NewSender(&http.Client{Transport: rt}).Send(context.Background(), cfg, customer, "hi", "")
+	_, _ = twilio.NewSender(client).Send(context.Background(), cfg, customer, "hi", "")
+	got := last()
 	if got == nil {
 		t.Fatal("no request")
 	}
@@ -329,22 +244,12 @@ func TestSendDefaultsToTwilio(t *testing.T) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // APIBaseURL may carry a path prefix, e.g. a sandbox mounted under a path
 // behind a reverse proxy.
 func TestSendBaseURLWithPath(t *testing.T) {
 	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
-	target, err := url.Parse(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httptest.NewServer(http.StripPrefix("/sandbox/twilio", httputil.NewSingleHostReverseProxy(target)))
-	defer proxy.Close()
 	cfg := srv.Config(twiliotest.SandboxFrom)
-	cfg.APIBaseURL = proxy.URL + "/sandbox/twilio/"
+	cfg.APIBaseURL = providertest.UnderPrefix(t, srv.URL(), "/sandbox/twilio")
 	if _, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", ""); err != nil {
 		t.Fatal(err)
 	}
