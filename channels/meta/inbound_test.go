@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/wire"
 )
@@ -28,19 +28,8 @@ const (
 
 var receivedAt = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
-// testdata/*.json are webhook bodies in Meta's documented shapes.
-func testdataFiles(t testing.TB) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata: %v", err)
-	}
-	for i, f := range files {
-		files[i] = filepath.Base(f)
-	}
-	return files
-}
-
+// testdata/*.json (providertest.TestdataFiles) are webhook bodies in
+// Meta's documented shapes.
 func load(t testing.TB, name string) []byte {
 	t.Helper()
 	return file(name)(t)
@@ -188,7 +177,7 @@ func TestNormalizeProviderPayloads(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range testdataFiles(t) {
+	for _, f := range providertest.TestdataFiles(t) {
 		if !covered[f] {
 			t.Errorf("testdata/%s has no expectation", f)
 		}
@@ -692,7 +681,7 @@ func TestMediaID(t *testing.T) {
 //
 //	go test ./channels/meta -run '^$' -fuzz FuzzParseAndNormalize -fuzztime 30s
 func FuzzParseAndNormalize(f *testing.F) {
-	for _, name := range testdataFiles(f) {
+	for _, name := range providertest.TestdataFiles(f) {
 		f.Add(load(f, name))
 	}
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},"messages":[{"from":"+0","id":" ","type":"image","image":{}}]}}]}]}`))

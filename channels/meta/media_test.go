@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
+	"github.com/parleyhq/parley/channels/providertest"
 )
 
 func TestFetchMedia(t *testing.T) {
@@ -22,14 +23,7 @@ func TestFetchMedia(t *testing.T) {
 	ctx := context.Background()
 
 	body, ct, size, err := s.FetchMedia(ctx, srv.Config(), "1003383421387256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(body)
-	body.Close()
-	if !bytes.Equal(got, photo) || ct != "image/jpeg" || size != int64(len(photo)) {
-		t.Fatalf("got %d bytes of %s (size %d), want %d of image/jpeg", len(got), ct, size, len(photo))
-	}
+	providertest.CheckDownload(t, photo, "image/jpeg", body, ct, size, err)
 
 	cases := []struct {
 		name     string

@@ -14,25 +14,14 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
 
-// testdata/*.json are webhook forms in Twilio's documented shapes, stored
-// as a map of form field to value.
-func testdataFiles(t testing.TB) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata: %v", err)
-	}
-	for i, f := range files {
-		files[i] = filepath.Base(f)
-	}
-	return files
-}
-
+// testdata/*.json (providertest.TestdataFiles) are webhook forms in
+// Twilio's documented shapes, stored as a map of form field to value.
 func loadForm(t testing.TB, name string) url.Values {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", name))
@@ -121,7 +110,7 @@ func TestNormalizeProviderPayloads(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range testdataFiles(t) {
+	for _, f := range providertest.TestdataFiles(t) {
 		if !covered[f] {
 			t.Errorf("testdata/%s has no expectation", f)
 		}
@@ -317,7 +306,7 @@ func TestParseForm(t *testing.T) {
 // The ingress path end to end on the stored payloads: encode as Twilio
 // would, parse, normalise.
 func TestParseThenNormalizeTestdata(t *testing.T) {
-	for _, f := range testdataFiles(t) {
+	for _, f := range providertest.TestdataFiles(t) {
 		form, err := ParseForm([]byte(loadForm(t, f).Encode()))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -334,7 +323,7 @@ func TestParseThenNormalizeTestdata(t *testing.T) {
 //
 //	go test ./channels/twilio -run '^$' -fuzz FuzzParseAndNormalize -fuzztime 30s
 func FuzzParseAndNormalize(f *testing.F) {
-	for _, name := range testdataFiles(f) {
+	for _, name := range providertest.TestdataFiles(f) {
 		f.Add([]byte(loadForm(f, name).Encode()))
 	}
 	f.Add([]byte("MessageSid=SM0123456789abcdef0123456789abcdef&From=whatsapp%3A%2B447700900456&To=whatsapp%3A%2B14155238886&NumMedia=11"))

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/tenants"
@@ -23,14 +23,7 @@ func TestFetchMedia(t *testing.T) {
 	cfg := srv.Config("whatsapp:+14155238886")
 
 	body, ct, size, err := s.FetchMedia(ctx, cfg, mediaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(body)
-	body.Close()
-	if !bytes.Equal(got, photo) || ct != "image/jpeg" || size != int64(len(photo)) {
-		t.Fatalf("got %d bytes of %s (size %d), want %d of image/jpeg", len(got), ct, size, len(photo))
-	}
+	providertest.CheckDownload(t, photo, "image/jpeg", body, ct, size, err)
 
 	other := *cfg
 	other.AccountSID = "AC00000000000000000000000000000002"

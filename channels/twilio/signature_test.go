@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/twilio/twilio-go/client"
+
+	"github.com/parleyhq/parley/channels/providertest"
 )
 
 // The expected signatures below were computed outside this package, so the
@@ -129,7 +131,7 @@ func TestSignatureAgreesWithTwilioGo(t *testing.T) {
 			}
 		})
 	}
-	for _, file := range testdataFiles(t) {
+	for _, file := range providertest.TestdataFiles(t) {
 		t.Run(file, func(t *testing.T) {
 			check(t, "0123456789abcdef0123456789abcdef", "https://parley.example.com/webhooks/twilio/acme", loadForm(t, file))
 		})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -35,16 +36,7 @@ func post(t *testing.T, srv *metatest.Server, method, path, body, bearer string)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		t.Fatalf("%s %s: answer is not JSON: %v", method, path, err)
-	}
-	return res.StatusCode, res.Header, out
+	return providertest.DoJSON(t, req)
 }
 
 const textBody = `{"messaging_product":"whatsapp","recipient_type":"individual","to":"447700900123","type":"text","text":{"preview_url":false,"body":"Hello"}}`

@@ -2,7 +2,6 @@ package twiliotest_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 )
@@ -38,16 +38,7 @@ func post(t *testing.T, srv *twiliotest.Server, method, path string, form url.Va
 	if user != "" {
 		req.SetBasicAuth(user, pass)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var body map[string]any
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatalf("%s %s: answer is not JSON: %v", method, path, err)
-	}
-	return res.StatusCode, res.Header, body
+	return providertest.DoJSON(t, req)
 }
 
 func message(to, body string) url.Values {
