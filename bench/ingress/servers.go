@@ -15,6 +15,8 @@ import (
 	"github.com/parleyhq/parley/bench/internal/kgoproducer"
 	"github.com/parleyhq/parley/bench/loadgen"
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/ingress"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
@@ -185,9 +187,11 @@ func startParley(ln net.Listener, c parleyConfig) (*running, error) {
 	// point is to measure the ingress as it ships.
 	s := ingress.New(ingress.Options{
 		PublicBaseURL: publicBaseURL,
-		Tenants:       reg,
-		Producer:      producer,
-		Logger:        c.Logger,
+		// Only the Twilio routes are measured; the sender is not used.
+		Providers: channels.NewRegistry(twilio.New(nil, publicBaseURL)),
+		Tenants:   reg,
+		Producer:  producer,
+		Logger:    c.Logger,
 	})
 	go s.Serve(ln)
 	return &running{stop: func(ctx context.Context) error {
