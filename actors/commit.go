@@ -3,7 +3,6 @@ package actors
 import (
 	"bytes"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -23,16 +22,14 @@ func isEmpty(enc []byte) bool { return bytes.Equal(enc, emptyState) }
 // result an API caller waits for, on parley.replies, for whichever node it
 // waits on. Then the record is done. Nothing is visible to anyone before the
 // transaction commits, and all of it is, together with the record's offset.
-func (s *session) commit(d *delivery, out []kafka.Message, result *wire.CommandResult) {
-	for _, m := range out {
-		d.out.Produce(&kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: d.partition})
-	}
+func (s *session) commit(d *delivery, o *outputs, result *wire.CommandResult) {
+	o.produce(d.out, d.partition)
 	d.out.Checkpoint("after-outputs")
 	state := s.encodeState()
 	if isEmpty(state) {
 		state = nil // a tombstone: compaction removes the key
 	}
-	d.out.Produce(&kgo.Record{Topic: wire.TopicSessions, Key: wire.Key(d.in.Tenant, d.in.Phone), Value: state, Partition: d.partition})
+	d.out.Produce(&kgo.Record{Topic: wire.TopicSessions, Key: o.key, Value: state, Partition: d.partition})
 	d.out.Checkpoint("after-changelog")
 	if result != nil && result.RequestId != "" {
 		b, err := proto.Marshal(result)

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/internal/ids"
@@ -52,8 +50,9 @@ func freshRand() conversation.Rand {
 }
 
 // handle feeds one inbound record to the conversation core and carries out
-// the effects, returning the records to produce.
-func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult) {
+// the effects, returning the records to produce (none for a duplicate or a
+// record nothing can be done with).
+func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
 	switch k := in.Kind.(type) {
@@ -91,17 +90,15 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 			x.result = &wire.CommandResult{RequestId: c.RequestId, Ok: true}
 		case *wire.Command_Expire:
 			// The owner found the session idle past the retention of
-			// expired sessions; unless the customer wrote since, its
-			// state goes and the changelog keeps a tombstone.
-			if last := s.state.LastInbound(); !last.IsZero() && last.UnixMilli() < op.Expire.GetIdleBeforeMs() {
-				x.step(conversation.Forget{})
-			}
+			// expired sessions; the core decides, and an erased state
+			// leaves a tombstone on the changelog.
+			x.step(conversation.Expire{IdleBefore: time.UnixMilli(op.Expire.GetIdleBeforeMs())})
 		default:
 			ev, ok := commandEvent(c)
 			if !ok {
 				s.deps.Logger.Warn("unknown operator command", "session", s.id)
 				handled.WithLabelValues("command", "invalid").Inc()
-				return nil, &wire.CommandResult{RequestId: c.RequestId, ErrorCode: "invalid", ErrorMessage: "unknown command"}
+				return o, &wire.CommandResult{RequestId: c.RequestId, ErrorCode: "invalid", ErrorMessage: "unknown command"}
 			}
 			x.step(ev)
 			if c.RequestId != "" {
@@ -109,24 +106,24 @@ func (s *session) handle(in *wire.Inbound) ([]kafka.Message, *wire.CommandResult
 			}
 		}
 		handled.WithLabelValues("command", x.outcome).Inc()
-		return o.messages(), x.result
+		return o, x.result
 	case *wire.Inbound_Status:
 		x.step(conversation.DeliveryStatus{ProviderID: k.Status.ProviderId, Status: k.Status.Status})
 		if x.outcome == "duplicate" {
 			handled.WithLabelValues("status", "duplicate").Inc()
-			return nil, nil
+			return o, nil
 		}
 		handled.WithLabelValues("status", "ok").Inc()
-		return o.messages(), nil
+		return o, nil
 	default:
 		handled.WithLabelValues("unknown", "dropped").Inc()
-		return nil, nil
+		return o, nil
 	}
 	if x.inboundLog != nil && x.inboundLog.QueryType == "" {
 		x.inboundLog.QueryType = querySignIn
 	}
 	handled.WithLabelValues("message", x.outcome).Inc()
-	return o.messages(), nil
+	return o, nil
 }
 
 var statuses = map[string]conversation.Status{
@@ -178,7 +175,7 @@ func (x *execution) step(ev conversation.Event) {
 // frequent records, draw nothing from crypto/rand.
 func randFor(ev conversation.Event) conversation.Rand {
 	switch ev.(type) {
-	case conversation.OptOut, conversation.DeliveryStatus, conversation.RememberResult, conversation.SetMemory, conversation.Forget:
+	case conversation.OptOut, conversation.DeliveryStatus, conversation.RememberResult, conversation.SetMemory, conversation.Forget, conversation.Expire:
 		return conversation.Rand{}
 	}
 	return freshRand()

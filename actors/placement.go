@@ -197,15 +197,6 @@ func (p *Placement) Restore(id string, enc []byte) bool {
 	return true
 }
 
-// Forget drops a session's dormant state (GDPR erasure); a live actor is
-// told separately.
-func (p *Placement) Forget(id string) {
-	s := p.shard(id)
-	s.mu.Lock()
-	delete(s.dormant, id)
-	s.mu.Unlock()
-}
-
 // Counts reports live actors and dormant sessions.
 func (p *Placement) Counts() (live, dormant int) {
 	for i := range p.shards {

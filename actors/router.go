@@ -205,21 +205,18 @@ func (r *Router) restore(ctx context.Context, parts []int32) error {
 	// Whatever memory says of these partitions is older than the
 	// changelog: another member may have handled them since.
 	r.placement.DropWhere(r.inPartitions(parts))
-	live, tombstones := 0, 0
+	tombstones := 0
 	n, err := bus.ReadPartitions(ctx, r.o.Brokers, wire.TopicSessions, parts, r.o.TransactionTimeout+2*time.Second,
 		func(_ int32, key, value []byte) {
 			tenant, phone, ok := wire.SplitKey(key)
 			if !ok {
 				return
 			}
-			id := wire.ActorID(tenant, phone)
 			if value == nil {
-				r.placement.Forget(id)
 				tombstones++
-				return
 			}
-			r.placement.Restore(id, value)
-			live++
+			// The last record of a key wins; a tombstone removes it.
+			r.placement.Restore(wire.ActorID(tenant, phone), value)
 		})
 	if err != nil {
 		return err

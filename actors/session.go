@@ -13,7 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/backend"
@@ -184,17 +184,16 @@ func (o *outputs) add(topic string, m proto.Message) {
 	o.recs = append(o.recs, m)
 }
 
-func (o *outputs) messages() []kafka.Message {
-	msgs := make([]kafka.Message, len(o.recs))
+// produce hands the records to out, in partition.
+func (o *outputs) produce(out Output, partition int32) {
 	for i, m := range o.recs {
 		b, err := proto.Marshal(m)
 		if err != nil {
 			// Only a programming error makes our own messages unencodable.
 			panic(err)
 		}
-		msgs[i] = kafka.Message{Topic: o.topics[i], Key: o.key, Value: b}
+		out.Produce(&kgo.Record{Topic: o.topics[i], Key: o.key, Value: b, Partition: partition})
 	}
-	return msgs
 }
 
 // reply queues a text to the customer and its message-log event. logBody

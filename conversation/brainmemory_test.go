@@ -72,3 +72,35 @@ func signedIn(t *testing.T) State {
 	h.signIn(jane)
 	return h.s
 }
+
+func TestExpire(t *testing.T) {
+	wrote := signedIn(t) // last wrote at about t0
+	cases := []struct {
+		name   string
+		s      State
+		before time.Time
+		erased bool
+	}{
+		{"idle since before the cutoff", wrote, t0.Add(31 * 24 * time.Hour), true},
+		{"wrote after the cutoff", wrote, t0.Add(-time.Hour), false},
+		{"never wrote", State{}, t0.Add(time.Hour), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			after, eff := Step(DefaultPolicy(), tc.s, Expire{IdleBefore: tc.before}, t0.Add(32*24*time.Hour), Rand{})
+			if tc.erased {
+				eqEff(t, eff)
+				if !reflect.DeepEqual(after, State{}) {
+					t.Fatalf("after expiry: %+v", after)
+				}
+				return
+			}
+			if d, ok := find[Dropped](eff); !ok || d.Reason != DropUnchanged {
+				t.Fatalf("effects %v, want Dropped unchanged", eff)
+			}
+			if !reflect.DeepEqual(after, tc.s) {
+				t.Fatal("a session not idle past the cutoff changed")
+			}
+		})
+	}
+}

@@ -21,7 +21,8 @@
 //  1. Turn it into an Event: a customer message is Inbound; an operator
 //     command is SetStatus or SetAI; an API send is SendRequest; the
 //     provider's delivery callback is DeliveryStatus and its report that
-//     the customer unsubscribed OptOut; a GDPR erasure is Forget.
+//     the customer unsubscribed OptOut; a GDPR erasure is Forget; the
+//     owner's erasure of a session idle past the retention is Expire.
 //  2. Fill a Rand from crypto/rand: a 6-digit Code (uniform, e.g.
 //     fmt.Sprintf("%06d", n) with n from rand.Int(rand.Reader, 1e6)), a
 //     16-byte Salt and a new ConversationID. The core takes what it needs

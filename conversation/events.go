@@ -1,5 +1,7 @@
 package conversation
 
+import "time"
+
 // Event is an input to Step. The set is closed: only the types in this
 // file implement it.
 type Event interface{ isEvent() }
@@ -92,6 +94,15 @@ type SetMemory struct {
 // customer had never written.
 type Forget struct{}
 
+// Expire asks a session nobody wrote to since IdleBefore to forget
+// everything (its owner erases sessions idle past a retention). A session
+// the customer wrote to since, or never wrote to, is kept (Dropped
+// unchanged).
+type Expire struct {
+	IdleBefore time.Time
+}
+
+func (Expire) isEvent()         {}
 func (Inbound) isEvent()        {}
 func (ProfilesFound) isEvent()  {}
 func (LookupFailed) isEvent()   {}
@@ -108,7 +119,7 @@ func (Forget) isEvent()         {}
 // draws any itself. The shell fills it from crypto/rand for every event
 // that may need it; the core uses Code and Salt only when it sends a code
 // and ConversationID only when it starts a conversation (so OptOut,
-// DeliveryStatus, RememberResult, SetMemory and Forget never use it). Step panics if it needs a field that
+// DeliveryStatus, RememberResult, SetMemory, Forget and Expire never use it). Step panics if it needs a field that
 // is malformed, since that is a bug in the shell, not a customer error.
 type Rand struct {
 	// Code is a fresh uniformly random 6-digit code, "000000".."999999".

@@ -45,6 +45,12 @@ func (s *State) Apply(p Policy, ev Event, now time.Time, r Rand) []Effect {
 	case Forget:
 		// Erasure: nothing of the customer stays.
 		*s = State{}
+	case Expire:
+		if s.lastInbound != 0 && s.lastInbound < e.IdleBefore.Unix() {
+			*s = State{}
+		} else {
+			c.emit(Dropped{Reason: DropUnchanged})
+		}
 	default:
 		c.emit(Dropped{Reason: DropInvalid})
 	}

@@ -111,15 +111,11 @@ func restoreChild(brokers []string, partitions int, mode string) error {
 			if mode == modeRead {
 				return
 			}
-			id := wire.ActorID(tenant, phone)
-			if value == nil {
-				placement.Forget(id)
-				return
-			}
-			if mode == modeCopy {
+			if mode == modeCopy && value != nil {
 				value = bytes.Clone(value)
 			}
-			placement.Restore(id, value)
+			// A tombstone (nil) removes the key.
+			placement.Restore(wire.ActorID(tenant, phone), value)
 		})
 	d := time.Since(t0)
 	if err != nil {
