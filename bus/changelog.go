@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -81,11 +82,9 @@ func ReadPartitions(ctx context.Context, brokers []string, topic string, partiti
 		if ctx.Err() != nil {
 			return n, ctx.Err()
 		}
-		if err := fetches.Err0(); err != nil && !fetches.IsClientClosed() {
-			var fe *kgo.ErrFirstReadEOF
-			if !errorsAs(err, &fe) {
-				return n, fmt.Errorf("read %s: %w", topic, err)
-			}
+		var eof *kgo.ErrFirstReadEOF
+		if err := fetches.Err0(); err != nil && !fetches.IsClientClosed() && !errors.As(err, &eof) {
+			return n, fmt.Errorf("read %s: %w", topic, err)
 		}
 		got := false
 		fetches.EachRecord(func(r *kgo.Record) {

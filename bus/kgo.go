@@ -2,17 +2,11 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
-
-type (
-	kmsgOffsetCommitRequest  = kmsg.OffsetCommitRequest
-	kmsgOffsetCommitResponse = kmsg.OffsetCommitResponse
 )
 
 // commitError is the first partition error of an offset commit.
@@ -43,5 +37,3 @@ func (l kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
 	}
 	l.log.Log(context.Background(), lv, "kafka client: "+msg, kv...)
 }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

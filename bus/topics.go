@@ -88,3 +88,8 @@ func Ping(ctx context.Context, brokers []string) error {
 	}
 	return nil
 }
+
+// ErrNotCopartitioned says the changelog and its input topic differ in
+// partition count: a session's state would live in another partition than
+// its messages.
+var ErrNotCopartitioned = errors.New("topics are not co-partitioned")

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -359,8 +358,3 @@ func keys(m map[int32]bool) []int32 {
 	}
 	return out
 }
-
-// ErrNotCopartitioned says the changelog and its input topic differ in
-// partition count: a session's state would live in another partition than
-// its messages.
-var ErrNotCopartitioned = errors.New("topics are not co-partitioned")
