@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bus"
 )
 
@@ -78,4 +79,4 @@ func (b *broker) stop() (time.Duration, error) {
 	return time.Since(t0), err
 }
 
-func (b *broker) rss() uint64 { return statusBytes(fmt.Sprint(b.c.pid()), "VmRSS:") }
+func (b *broker) rss() uint64 { return procstat.StatusBytes(fmt.Sprint(b.c.pid()), "VmRSS:") }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/chserver"
 )
@@ -195,7 +196,7 @@ func e2eOnce(ctx context.Context, order, bin, dir, tag, brokerDir, kaddr, cfg st
 	}
 	run.ServeReadyS = time.Since(t1).Seconds()
 	run.ReadyS = time.Since(t0).Seconds()
-	run.ServeRSS = statusBytes(fmt.Sprint(srv.cmd.Process.Pid), "VmRSS:")
+	run.ServeRSS = procstat.StatusBytes(fmt.Sprint(srv.cmd.Process.Pid), "VmRSS:")
 	progress("e2e (%s): parley serve ready in %.2fs, %.2fs from the first exec", order, run.ServeReadyS, run.ReadyS)
 	srv.terminate()
 	bk.terminate()

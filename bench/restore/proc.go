@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/parleyhq/parley/bench/internal/procstat"
 )
 
 // child is one process of the bench (the program re-executed with -role):
@@ -102,64 +101,17 @@ func (c *child) kill() {
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// statusBytes reads a "kB" line of /proc/<pid>/status ("self" for this
-// process); 0 if unavailable.
-func statusBytes(pid, field string) uint64 {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range bytes.Lines(b) {
-		if rest, ok := bytes.CutPrefix(line, []byte(field)); ok {
-			f := bytes.Fields(rest)
-			if len(f) == 0 {
-				return 0
-			}
-			kb, _ := strconv.ParseUint(string(f[0]), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-// processCPU is a process's user+system CPU time so far (/proc/<pid>/stat).
+// processCPU is a process's user+system CPU time so far; 0 if unreadable.
 func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ = 100
+	d, _ := procstat.ProcessCPU(pid)
+	return d
 }
 
-// machineBusy is the CPU time every core spent busy so far (/proc/stat's
-// cpu line: user, nice, system, irq, softirq).
+// machineBusy is the CPU time every core spent busy so far.
 func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0
-	}
-	var t int64
-	for _, i := range []int{1, 2, 3, 6, 7} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		t += v
-	}
-	return time.Duration(t) * 10 * time.Millisecond
+	m, _ := procstat.ReadMachineCPU()
+	busy, _ := m.Sub(procstat.MachineCPU{})
+	return busy
 }
 
 // dirSize is the bytes of the regular files under dir.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/actors"
+	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/tenants"
@@ -137,7 +138,7 @@ func restoreChild(brokers []string, partitions int, mode string) error {
 	}
 	r.SessionsPS = float64(r.Sessions) / d.Seconds()
 	r.After = settle()
-	r.PeakRSS = statusBytes("self", "VmHWM:")
+	r.PeakRSS = procstat.StatusBytes("self", "VmHWM:")
 	if r.Sessions > 0 {
 		r.HeapPerSession = float64(int64(r.After.HeapAlloc)-int64(r.Before.HeapAlloc)) / float64(r.Sessions)
 		r.RSSPerSession = float64(int64(r.After.RSS)-int64(r.Before.RSS)) / float64(r.Sessions)
@@ -169,7 +170,7 @@ func settle() memPoint {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memPoint{HeapAlloc: ms.HeapAlloc, HeapSys: ms.HeapSys - ms.HeapReleased, RSS: statusBytes("self", "VmRSS:")}
+	return memPoint{HeapAlloc: ms.HeapAlloc, HeapSys: ms.HeapSys - ms.HeapReleased, RSS: procstat.StatusBytes("self", "VmRSS:")}
 }
 
 // runRestore starts a restore child against brokers and waits for it. At

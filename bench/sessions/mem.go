@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/parleyhq/parley/bench/internal/procstat"
 )
 
 // memPoint is the process's memory at one moment, after a full collection.
@@ -43,28 +45,9 @@ func settle() memPoint {
 		HeapAlloc:  ms.HeapAlloc,
 		HeapSys:    ms.HeapSys - ms.HeapReleased,
 		StackInuse: ms.StackInuse,
-		RSS:        statusBytes("VmRSS:"),
+		RSS:        procstat.StatusBytes("self", "VmRSS:"),
 		Goroutines: runtime.NumGoroutine(),
 	}
-}
-
-// statusBytes reads a "kB" line of /proc/self/status (0 if unavailable).
-func statusBytes(field string) uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range bytes.Lines(b) {
-		if rest, ok := bytes.CutPrefix(line, []byte(field)); ok {
-			f := bytes.Fields(rest)
-			if len(f) == 0 {
-				return 0
-			}
-			kb, _ := strconv.ParseUint(string(f[0]), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // rssNow reads the resident set cheaply from /proc/self/statm.

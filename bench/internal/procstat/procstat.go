@@ -46,6 +46,26 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
+// StatusBytes reads a "kB" line of /proc/<pid>/status (pid "self" for
+// this process), such as "VmRSS:" or "VmHWM:", in bytes; 0 if unavailable.
+func StatusBytes(pid, field string) uint64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				return 0
+			}
+			kb, _ := strconv.ParseUint(f[0], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
 // SelfCPU is this process's user+system CPU time so far.
 func SelfCPU() time.Duration {
 	var ru syscall.Rusage
