@@ -90,6 +90,8 @@ type Txn struct {
 	mu    sync.Mutex
 	err   error
 	fault string
+	// promise is produced, bound once.
+	promise func(*kgo.Record, error)
 }
 
 // Checkpoint marks a step of the handler's work. A crash test that names
@@ -120,15 +122,26 @@ func killSelf(point string) {
 // outputs and input stay co-partitioned). A failed produce fails the
 // transaction: it aborts and the batch is handled again.
 func (t *Txn) Produce(r *kgo.Record) {
-	t.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
-		if err != nil {
-			t.mu.Lock()
-			if t.err == nil {
-				t.err = err
-			}
-			t.mu.Unlock()
-		}
-	})
+	t.cl.Produce(context.Background(), r, t.promise)
+}
+
+// produced records the first failed produce. One method value per
+// transaction (newTxn), not a closure per record.
+func (t *Txn) produced(_ *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	t.mu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.mu.Unlock()
+}
+
+func newTxn(cl *kgo.Client, fault string) *Txn {
+	t := &Txn{cl: cl, fault: fault}
+	t.promise = t.produced
+	return t
 }
 
 func (t *Txn) failed() error {
@@ -268,7 +281,7 @@ func (p *Processor) run(ctx context.Context, h TxnHandler) error {
 			p.abort(parts)
 			return fmt.Errorf("begin transaction: %w", err)
 		}
-		tx := &Txn{cl: s.Client(), fault: p.o.Fault}
+		tx := newTxn(s.Client(), p.o.Fault)
 		h(ctx, recs, tx)
 		tx.Checkpoint("before-commit")
 		want := kgo.TryCommit
