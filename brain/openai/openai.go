@@ -146,15 +146,26 @@ func (b *Brain) converse(ctx context.Context, r brain.Request) (brain.Answer, er
 	if r.Authenticated {
 		caller.FirstName = r.FirstName
 	}
+	// Whether the customer confirmed is decided here, in code, from their
+	// words, as the rules brain decides it: the model only phrases. A
+	// proposal the customer declined, or answered with anything else,
+	// is dropped, so no later message can confirm it. Only a proposal
+	// from an earlier answer may be confirmed; one made during this
+	// answer is never in caller.Pending.
+	var declined *brain.PendingAction
 	if st.Pending.ValidFor(r.ProfileID, r.Now) && r.Authenticated {
-		// Only a proposal from an earlier answer may be confirmed; one
-		// made during this answer is never in caller.Pending.
-		caller.Pending = st.Pending
-	} else {
+		switch rules.ReadConfirmation(r.Text) {
+		case rules.ConfirmYes:
+			caller.Pending = st.Pending
+		case rules.ConfirmNo:
+			declined = st.Pending
+		}
+	}
+	if caller.Pending == nil {
 		st.Pending = nil
 	}
 	ans := brain.Answer{State: st}
-	msgs := b.messages(r, caller)
+	msgs := b.messages(r, caller, declined)
 	var called []string
 	for round := 0; round < b.cfg.MaxRounds; round++ {
 		req := goopenai.ChatCompletionRequest{Model: b.cfg.Model, Messages: msgs, Tools: b.defs}

@@ -125,12 +125,12 @@ func (b *Brain) start(ctx context.Context, r brain.Request) *turn {
 func (b *Brain) respond(t *turn) {
 	if t.caller.Pending != nil {
 		switch yesNo(t.words) {
-		case answerYes:
+		case ConfirmYes:
 			res := b.kit.Cancel(t.ctx, t.caller, tools.CancelArgs{Confirm: true})
 			t.record(res)
 			t.reply(tools.CancelBooking, b.phraseCancel(t, res, time.Time{}))
 			return
-		case answerNo:
+		case ConfirmNo:
 			t.st.Pending = nil
 			t.reply(tools.CancelBooking, t.say.kept())
 			return
@@ -356,46 +356,55 @@ func servicesOf(d tools.ServicesData) []backend.Service {
 	return out
 }
 
-type answerKind int
+// Confirmation is how a message answers a confirmation question.
+type Confirmation int
 
+// The answers to a confirmation question.
 const (
-	answerOther answerKind = iota
-	answerYes
-	answerNo
+	// ConfirmOther is neither: the proposal lapses.
+	ConfirmOther Confirmation = iota
+	ConfirmYes
+	ConfirmNo
 )
+
+// ReadConfirmation reads the customer's reply to a confirmation question
+// ("shall I cancel ...?"). Every brain decides confirmation with it, in
+// code: a language model may phrase the answer, but whether the customer
+// said yes is never the model's call.
+func ReadConfirmation(text string) Confirmation { return yesNo(nlp.Words(text)) }
 
 // yesNo reads a reply to a confirmation question. A "no" first wins ("no,
 // keep it"). A yes must be a plain yes ("yes", "yes please cancel it", "sí,
 // cancélala"): a message that asks for something else ("ok, and my
 // subscription?") is not a confirmation, and the proposal lapses.
-func yesNo(words []string) answerKind {
+func yesNo(words []string) Confirmation {
 	if len(words) == 0 {
-		return answerOther
+		return ConfirmOther
 	}
 	if nlp.HasExact(words[:1], noWords...) {
-		return answerNo
+		return ConfirmNo
 	}
 	switch classify(words, false, false) {
 	case IntentUnknown, IntentSmallTalk, IntentCancel, IntentGreeting:
 	default:
-		return answerOther
+		return ConfirmOther
 	}
 	if nlp.HasExact(words[:1], yesWords...) || hasPhrase(words, yesPhrases) {
-		return answerYes
+		return ConfirmYes
 	}
 	if len(words) > 6 {
-		return answerOther
+		return ConfirmOther
 	}
 	yes := nlp.HasExact(words, yesWords...) ||
 		len(words) <= 3 && nlp.HasAny(words, cancelWords...) && !nlp.HasExact(words, "other", "otra", "otro", "different")
 	no := nlp.HasExact(words, noWords...)
 	switch {
 	case yes && !no:
-		return answerYes
+		return ConfirmYes
 	case no && !yes:
-		return answerNo
+		return ConfirmNo
 	}
-	return answerOther
+	return ConfirmOther
 }
 
 // unreachable is the backend of a brain configured without one.
