@@ -87,6 +87,13 @@ func TestTwilioWebhookStatuses(t *testing.T) {
 	good := inboundForm(sid(1), "+447700900456", "hello")
 	sign := func(path string, form url.Values) string { return twilio.Signature(token, f.public+path, form) }
 	big := inboundForm(sid(2), "+447700900456", strings.Repeat("x", 70<<10))
+	// Signed with the tenant's token, but for another sender or account
+	// (a second number under the same token, or a re-cut capture).
+	otherSender, otherAccount := inboundForm(sid(3), "+447700900456", "hi"), inboundForm(sid(4), "+447700900456", "hi")
+	otherSender.Set("To", "whatsapp:+14155230000")
+	otherAccount.Set("AccountSid", "AC2")
+	// A field given twice is refused before anything else.
+	twice := good.Encode() + "&Body=again"
 
 	cases := []struct {
 		name, path, body, sig string
@@ -102,6 +109,9 @@ func TestTwilioWebhookStatuses(t *testing.T) {
 		{"malformed form", "/webhooks/twilio/acme", "Body=%zz", "x", 400},
 		{"signed but not a message", "/webhooks/twilio/acme", "Foo=bar", sign("/webhooks/twilio/acme", url.Values{"Foo": {"bar"}}), 400},
 		{"oversized body", "/webhooks/twilio/acme", big.Encode(), sign("/webhooks/twilio/acme", big), 413},
+		{"signed for another sender", "/webhooks/twilio/acme", otherSender.Encode(), sign("/webhooks/twilio/acme", otherSender), 403},
+		{"signed for another account", "/webhooks/twilio/acme", otherAccount.Encode(), sign("/webhooks/twilio/acme", otherAccount), 403},
+		{"a field twice", "/webhooks/twilio/acme", twice, "x", 400},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,12 +51,49 @@ var (
 // percent-escape or a semicolon separator is an error rather than a silently
 // dropped field, because a dropped field would also be missing from the
 // signature check and from the normalised message.
+//
+// A field given twice is refused too. Twilio's signature is over the sorted
+// fields with keys and values run together without separators, so the
+// signed string does not pin where one field ends; Twilio sends each field
+// once, and refusing repeats leaves one reading of a signed body fewer.
 func ParseForm(body []byte) (url.Values, error) {
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, malformed("form: %v", err)
 	}
+	for k, vs := range v {
+		if len(vs) > 1 {
+			return nil, malformed("field %q appears %d times", clip(k), len(vs))
+		}
+	}
 	return v, nil
+}
+
+// ErrNotAddressed marks a validly signed webhook that is not about this
+// tenant's Twilio sender: another account's, or another number's. The
+// ingress answers 403.
+var ErrNotAddressed = errors.New("twilio webhook is not for this tenant's sender")
+
+// CheckAddressed checks that a signed webhook belongs to the tenant's
+// Twilio account and sender: AccountSid is the tenant's account, and the
+// sender's number is To of a customer message, From of a status callback.
+// The signature alone proves only that someone holding the auth token
+// signed these fields; with keys and values run together a captured
+// request can be re-cut into other fields, and one auth token may serve
+// several senders (subaccounts keep their own). Both checks compare whole
+// values, so a re-cut that moves either boundary is refused.
+func CheckAddressed(accountSID, sender string, form url.Values) error {
+	if got := form.Get("AccountSid"); got != accountSID {
+		return fmt.Errorf("%w: AccountSid %q is not the tenant's account", ErrNotAddressed, clip(got))
+	}
+	field := "To"
+	if st := form.Get("MessageStatus"); st != "" && st != "received" {
+		field = "From" // a status callback: Parley sent the message
+	}
+	if got := form.Get(field); got != sender {
+		return fmt.Errorf("%w: %s %q is not the tenant's sender", ErrNotAddressed, field, clip(got))
+	}
+	return nil
 }
 
 // Normalize turns a Twilio WhatsApp webhook form into a wire.Inbound:

@@ -59,6 +59,10 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 		ctx.Error(err.Error(), fasthttp.StatusBadRequest)
 		return nil, true
 	}
+	if err := CheckAddressed(t.Twilio.AccountSID, t.Twilio.From, form); err != nil {
+		ctx.Error(err.Error(), fasthttp.StatusForbidden)
+		return nil, true
+	}
 	return []*wire.Inbound{in}, false
 }
 
