@@ -130,6 +130,10 @@ type customer struct {
 	code string
 	// used: the twoWrong customer's third attempt was made.
 	used bool
+	// lastSID is the provider id of the probed customer's question of
+	// the round before: delivered again after a disruption, it must be
+	// acknowledged and dropped, never answered a second time.
+	lastSID string
 }
 
 // world is the customers of a test, what they are owed, and the checks.
@@ -518,12 +522,25 @@ func (w *world) round(name string, wrongs int, disrupt func(), failover time.Dur
 	answers := newTally(name + ": signed-in customers get real answers (not a new code)")
 	var slowMu sync.Mutex
 	var slowest time.Duration
+	replays := newTally(name + ": a message delivered again after the disruption is acknowledged and not answered")
 	each(w.of(probed), func(i int, cu *customer) {
 		q := i
-		if _, _, err := c.Deliver(cu.phone, questions[q%len(questions)].text, 60*time.Second); err != nil {
+		if cu.lastSID != "" {
+			// Twilio delivering an earlier message again (or a replay
+			// of a captured one): the session remembers its id across
+			// the restart. An answer to it would show in checkCounts.
+			if status, err := c.PostTwilioSID(w.node(i), cu.phone, questions[q%len(questions)].text, cu.lastSID); err != nil || status != 200 {
+				replays.fail("%s: replay of %s answered %d, %v", cu.phone, cu.lastSID, status, err)
+			} else {
+				replays.pass()
+			}
+		}
+		sid, _, err := c.Deliver(cu.phone, questions[q%len(questions)].text, 60*time.Second)
+		if err != nil {
 			answers.fail("%v", err)
 			return
 		}
+		cu.lastSID = sid
 		w.owe(cu.phone, 1)
 		m, err := c.NextReply(cu.phone, replyTimeout)
 		if err != nil {
@@ -548,6 +565,7 @@ func (w *world) round(name string, wrongs int, disrupt func(), failover time.Dur
 		t.Logf("%s: every probed customer answered within %.1fs", name, slowest.Seconds())
 	}
 	answers.report(t)
+	replays.report(t)
 
 	each(w.of(aiOff), func(_ int, cu *customer) {
 		if _, _, err := c.Deliver(cu.phone, "can a person call me back?", 60*time.Second); err != nil {
