@@ -50,6 +50,13 @@ type HTTP struct {
 	// documents payloads of up to 3 MB; a lower cap turns a busy moment
 	// into 413s that Meta retries for days. Default 3 MiB.
 	MetaMaxBodyBytes int `yaml:"meta_max_body_bytes"`
+	// ReadTimeout bounds reading one request, headers and body: a client
+	// trickling its request is cut off at it. Default 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// MaxConnections caps open connections (default 10000) and
+	// MaxConnectionsPerIP those of one client address (default 1024).
+	MaxConnections      int `yaml:"max_connections"`
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 }
 
 // Kafka configures the broker connection.

@@ -262,6 +262,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	e.http = ingress.New(ingress.Options{
 		PublicBaseURL: cfg.HTTP.PublicBaseURL,
 		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
+		ReadTimeout:   cfg.HTTP.ReadTimeout,
+		MaxConns:      cfg.HTTP.MaxConnections,
+		MaxConnsPerIP: cfg.HTTP.MaxConnectionsPerIP,
 		Providers:     providers,
 		Tenants:       reg,
 		Producer:      e.producer,

@@ -6,13 +6,16 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +62,20 @@ type Options struct {
 	Producer       Producer
 	Checks         []Check
 	Logger         *slog.Logger
+	// ReadTimeout bounds reading a whole request, headers and body: a
+	// client trickling its body is cut off at it. Default 10 s (Twilio
+	// and Meta send a webhook at once).
+	ReadTimeout time.Duration
+	// MaxConns caps the open connections (default 10,000) and
+	// MaxConnsPerIP those of one client address (default 1,024), so
+	// idle or slow clients cannot take every connection.
+	MaxConns      int
+	MaxConnsPerIP int
+	// MaxLargeBodies caps the requests reading a body larger than
+	// MaxBodyBytes at once (only routes with a larger cap, Meta's, have
+	// them); more get 503 and the provider retries. Default 16: at Meta's
+	// 3 MiB cap, at most 48 MiB of bodies in memory.
+	MaxLargeBodies int
 }
 
 // Server routes requests. Other packages mount their handlers on it
@@ -68,6 +85,9 @@ type Server struct {
 	env    channels.Env
 	mounts []mount
 	srv    *fasthttp.Server
+	// largeBodies holds a slot per request reading a body larger than
+	// the default cap.
+	largeBodies chan struct{}
 }
 
 type mount struct {
@@ -90,26 +110,44 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{o: o, env: channels.Env{Tenants: o.Tenants, PublicBaseURL: o.PublicBaseURL, Logger: o.Logger}}
-	maxBody := o.MaxBodyBytes
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 10 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxConnsPerIP <= 0 {
+		o.MaxConnsPerIP = 1024
+	}
+	if o.MaxLargeBodies <= 0 {
+		o.MaxLargeBodies = 16
+	}
+	s := &Server{o: o, env: channels.Env{Tenants: o.Tenants, PublicBaseURL: o.PublicBaseURL, Logger: o.Logger},
+		largeBodies: make(chan struct{}, o.MaxLargeBodies)}
 	for _, r := range o.Providers.Routes() {
 		r := r
 		s.mount(mount{prefix: r.Path, exact: !r.Prefix, route: r.Name, maxBody: r.MaxBodyBytes,
 			h: func(ctx *fasthttp.RequestCtx) { s.serveRoute(ctx, r) }})
-		maxBody = max(maxBody, r.MaxBodyBytes)
 	}
 	s.srv = &fasthttp.Server{
 		Handler: s.Handle,
 		Name:    "parley",
 		Logger:  printfLogger{o.Logger},
-		// fasthttp has one cap for every route: the largest. Handle
-		// applies each route's own.
-		MaxRequestBodySize: maxBody,
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        120 * time.Second,
-		// Server-sent events (simulator) stream for a long time.
-		StreamRequestBody: false,
+		// Bodies are streamed: the handler runs after the headers, and
+		// Handle reads the body only up to the cap of its route
+		// (readBody). Without streaming fasthttp would buffer every
+		// route's body up to the largest cap (Meta's 3 MiB) before any
+		// route's own cap applied.
+		MaxRequestBodySize: o.MaxBodyBytes,
+		StreamRequestBody:  true,
+		// Multipart bodies would otherwise be parsed, to temporary files,
+		// before routing; no route takes multipart.
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  o.ReadTimeout,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		Concurrency:                  o.MaxConns,
+		MaxConnsPerIP:                o.MaxConnsPerIP,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			// fasthttp calls this for requests it could not read; an
 			// oversized body is the case that matters.
@@ -145,13 +183,67 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if limit <= 0 {
 		limit = s.o.MaxBodyBytes
 	}
-	if len(ctx.Request.Body()) > limit {
-		ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
-	} else {
+	if s.readBody(ctx, limit) {
 		h(ctx)
 	}
 	requests.WithLabelValues(route, strconv.Itoa(ctx.Response.StatusCode())).Inc()
 }
+
+// readBody reads the request's body, at most limit bytes of it, so that
+// handlers find it in ctx.PostBody(). When it answers the request itself
+// (413 over the cap, 503 when too many large bodies are being read, 400
+// when the client stopped sending) it returns false.
+//
+// fasthttp has read the headers and at most 8 KiB of the body when the
+// handler runs (StreamRequestBody). Reading the rest here, rather than
+// with PostBody, bounds it by the route's cap and sees a client that
+// went away (PostBody would hand on the error's text as the body).
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, limit int) bool {
+	tooLarge := func() bool {
+		ctx.SetConnectionClose()
+		lingerDrain(ctx.Conn(), ctx.Request.Header.ContentLength())
+		ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
+		return false
+	}
+	cl := ctx.Request.Header.ContentLength()
+	if cl > limit {
+		return tooLarge() // refused by its Content-Length
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		return true // no body (a GET)
+	}
+	if cl < 0 || cl > s.o.MaxBodyBytes {
+		// A large (Meta) or chunked body: one of the few slots for
+		// large bodies, so slow clients cannot make the server hold
+		// many of them.
+		select {
+		case s.largeBodies <- struct{}{}:
+			defer func() { <-s.largeBodies }()
+		default:
+			ctx.SetConnectionClose()
+			ctx.Response.Header.Set("Retry-After", "1")
+			ctx.Error("too many large requests at once", fasthttp.StatusServiceUnavailable)
+			return false
+		}
+	}
+	body := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() { body.Reset(); bodyBuffers.Put(body) }()
+	n, err := body.ReadFrom(io.LimitReader(stream, int64(limit)+1))
+	switch {
+	case n > int64(limit):
+		return tooLarge()
+	case err != nil:
+		ctx.SetConnectionClose()
+		ctx.Error("request body could not be read", fasthttp.StatusBadRequest)
+		return false
+	}
+	ctx.Request.SetBody(body.Bytes()) // copies
+	return true
+}
+
+// bodyBuffers are readBody's buffers, reused across requests.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // route finds the handler of path, the route name it has in metrics and
 // its body cap (0: the default).
