@@ -35,6 +35,12 @@ type Config struct {
 	Tenants []tenants.Tenant `yaml:"tenants"`
 	// APIKeys authorise /api/v1 calls, each scoped to tenants and a role.
 	APIKeys []apikeys.Key `yaml:"api_keys"`
+	// AllowSimulator lets `parley serve` run simulator tenants. The
+	// simulator's page is unauthenticated: whoever reaches it posts as any
+	// phone and reads the replies, one-time codes included. `parley dev`
+	// always runs it; serve refuses simulator tenants unless this is set
+	// (a staging node on a closed network).
+	AllowSimulator bool `yaml:"allow_simulator"`
 }
 
 // HTTP configures the ingress server.

@@ -100,6 +100,13 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	if err != nil {
 		return nil, err
 	}
+	if !o.Embed && !cfg.AllowSimulator {
+		for _, t := range cfg.Tenants {
+			if t.Sim {
+				return nil, fmt.Errorf("tenant %s is a simulator tenant: serve does not run the simulator, whose page lets anyone post as any phone; use `parley dev`, or set allow_simulator: true on a closed network", t.ID)
+			}
+		}
+	}
 
 	// Kafka.
 	e.brokers = cfg.Kafka.Brokers
@@ -201,12 +208,16 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		// connections instead of dialling for most of them.
 		MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 	}}
-	// The providers: one line each.
-	providers := channels.NewRegistry(
+	// The providers: one line each. The simulator only in dev, or where
+	// the config allows it (its page lets anyone post as any phone).
+	provs := []channels.Provider{
 		twilio.New(sendClient, cfg.HTTP.PublicBaseURL),
 		meta.New(sendClient, cfg.HTTP.MetaMaxBodyBytes),
-		sim.New(e.Sim),
-	)
+	}
+	if o.Embed || cfg.AllowSimulator {
+		provs = append(provs, sim.New(e.Sim))
+	}
+	providers := channels.NewRegistry(provs...)
 	sender := outbound.New(outbound.Options{
 		Consumer:  consumerOpts(),
 		Tenants:   reg,

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/parleyhq/parley/internal/e164"
+	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -66,15 +67,26 @@ func Page(ctx *fasthttp.RequestCtx) {
 }
 
 // Events streams the replies of one conversation as server-sent events:
-// GET ...?tenant=demo&phone=%2B447700900456.
-func (h *Hub) Events(ctx *fasthttp.RequestCtx) {
+// GET ...?tenant=demo&phone=%2B447700900456. The tenant must be one of
+// reg's simulator tenants (404 otherwise), and past the hub's bounds the
+// answer is 503.
+func (h *Hub) Events(ctx *fasthttp.RequestCtx, reg *tenants.Registry) {
 	tenant := string(ctx.QueryArgs().Peek("tenant"))
 	phone := string(ctx.QueryArgs().Peek("phone"))
 	if tenant == "" || !e164.Valid(phone) {
 		ctx.Error("tenant and an E.164 phone are required", fasthttp.StatusBadRequest)
 		return
 	}
-	recent, live, cancel := h.Subscribe(tenant, phone)
+	if t := reg.Get(tenant); t == nil || !t.Sim {
+		ctx.Error("unknown simulator tenant", fasthttp.StatusNotFound)
+		return
+	}
+	recent, live, cancel, err := h.Subscribe(tenant, phone)
+	if err != nil {
+		ctx.Response.Header.Set("Retry-After", "5")
+		ctx.Error(err.Error(), fasthttp.StatusServiceUnavailable)
+		return
+	}
 	ctx.SetContentType("text/event-stream")
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {

@@ -76,7 +76,10 @@ func (p *Provider) Routes() []channels.Route {
 		}
 	}
 	return []channels.Route{
-		{Path: "/simulator/api/events", Prefix: true, Name: "simulator", Accept: page(hub.Events)},
+		{Path: "/simulator/api/events", Prefix: true, Name: "simulator", Accept: func(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) {
+			hub.Events(ctx, env.Tenants)
+			return nil, true
+		}},
 		{Path: "/simulator/api/tenants", Prefix: true, Name: "simulator", Accept: func(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) {
 			listTenants(ctx, env.Tenants)
 			return nil, true
