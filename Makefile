@@ -34,15 +34,11 @@ fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed (make fmt):"; echo "$$out"; exit 1; fi
 
-# Run each fuzz target for FUZZTIME (default 30s).
+# Run every fuzz target (found in the tests) for FUZZTIME each (default 30s):
+# make fuzz FUZZTIME=5m
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./channels/twilio -run '^$$' -fuzz FuzzParseAndNormalize -fuzztime $(FUZZTIME)
-	$(GO) test ./channels/twilio -run '^$$' -fuzz FuzzToggleDefaultPort -fuzztime $(FUZZTIME)
-	$(GO) test ./channels/meta -run '^$$' -fuzz FuzzParseAndNormalize -fuzztime $(FUZZTIME)
-	$(GO) test ./conversation -run '^$$' -fuzz FuzzNoAuthWithoutCode -fuzztime $(FUZZTIME)
-	$(GO) test ./conversation -run '^$$' -fuzz FuzzStateDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./sinks/clickhouse -run '^$$' -fuzz FuzzDecodeFlat -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 bench:
 	$(GO) run ./bench/ingress
