@@ -2,13 +2,10 @@ package meta_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,8 +18,6 @@ import (
 )
 
 const customer = "+447700900123"
-
-var wamidPattern = regexp.MustCompile(`^wamid\.[A-Za-z0-9+/=]+$`)
 
 func sendError(t *testing.T, err error) *channels.SendError {
 	t.Helper()
@@ -43,136 +38,6 @@ func noToken(t *testing.T, err error, tokens ...string) {
 				t.Fatalf("token in error text: %s", text)
 			}
 		}
-	}
-}
-
-func TestSendSuccess(t *testing.T) {
-	srv := metatest.Start(t, metatest.TestAccessToken)
-	s := meta.NewSender(nil)
-
-	wamid, err := s.Send(context.Background(), srv.Config(), customer, "Your booking is confirmed ✅")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !wamidPattern.MatchString(wamid) {
-		t.Fatalf("wamid %q", wamid)
-	}
-	msgs := srv.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages", len(msgs))
-	}
-	m := msgs[0]
-	if m.ID != wamid || m.Version != meta.DefaultAPIVersion || m.PhoneNumberID != metatest.TestPhoneNumberID ||
-		m.Token != metatest.TestAccessToken || m.To != "447700900123" || m.Type != "text" ||
-		m.Text != "Your booking is confirmed ✅" {
-		t.Fatalf("server recorded %+v", m)
-	}
-	// The body is exactly Meta's documented shape.
-	var body map[string]any
-	if err := json.Unmarshal(m.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447700900123",
-		"type": "text", "text": map[string]any{"body": "Your booking is confirmed ✅"}}
-	if fmt.Sprint(body) != fmt.Sprint(want) {
-		t.Fatalf("body %v\nwant %v", body, want)
-	}
-	if srv.Attempts() != 1 {
-		t.Fatalf("%d attempts", srv.Attempts())
-	}
-}
-
-func TestSendTemplate(t *testing.T) {
-	srv := metatest.Start(t, metatest.TestAccessToken)
-	s := meta.NewSender(nil)
-	ctx := context.Background()
-
-	wamid, err := s.SendTemplate(ctx, srv.Config(), customer, "booking_reminder", "en_GB", []string{"Sam", "Friday 10:30"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SendTemplate(ctx, srv.Config(), customer, "hello_world", "en_US", nil); err != nil {
-		t.Fatal(err)
-	}
-	msgs := srv.Messages()
-	if len(msgs) != 2 {
-		t.Fatalf("%d messages", len(msgs))
-	}
-	m := msgs[0]
-	if m.ID != wamid || m.Type != "template" || m.TemplateName != "booking_reminder" || m.TemplateLanguage != "en_GB" ||
-		!slices.Equal(m.TemplateParams, []string{"Sam", "Friday 10:30"}) || m.To != "447700900123" {
-		t.Fatalf("server recorded %+v", m)
-	}
-	var body struct {
-		Template struct {
-			Components []struct {
-				Type       string
-				Parameters []struct{ Type, Text string }
-			}
-		}
-	}
-	if err := json.Unmarshal(m.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	if c := body.Template.Components; len(c) != 1 || c[0].Type != "body" || len(c[0].Parameters) != 2 || c[0].Parameters[1].Type != "text" {
-		t.Fatalf("components %+v", c)
-	}
-	// No parameters: no components at all (Meta refuses an empty list).
-	if m := msgs[1]; m.TemplateName != "hello_world" || len(m.TemplateParams) != 0 || strings.Contains(string(m.Body), "components") {
-		t.Fatalf("server recorded %+v: %s", m, m.Body)
-	}
-}
-
-func TestSendFailuresAreClassified(t *testing.T) {
-	srv := metatest.Start(t, metatest.TestAccessToken)
-	s := meta.NewSender(nil)
-
-	// Statuses and messages as Meta's error-code table gives them.
-	cases := []struct {
-		name         string
-		status, code int
-		message      string
-		retryable    bool
-	}{
-		{"http 429", 429, meta.CodeThroughput, "(#130429) Rate limit hit", true},
-		{"throughput 130429 with 400", 400, meta.CodeThroughput, "(#130429) Rate limit hit", true},
-		{"pair rate limit 131056", 400, meta.CodePairRateLimit, "(#131056) (Business Account, Consumer Account) pair rate limit hit", true},
-		{"spam rate limit 131048", 400, meta.CodeSpamRateLimit, "(#131048) Spam rate limit hit", true},
-		{"app call limit 4", 400, meta.CodeAPITooManyCalls, "(#4) Application request limit reached", true},
-		{"waba rate limit 80007", 400, meta.CodeRateLimit, "(#80007) Rate limit issues", true},
-		{"500", 500, 131000, "(#131000) Something went wrong", true},
-		{"503", 503, 2, "(#2) Service temporarily unavailable", true},
-		{"outside the window 131047", 400, meta.CodeOutsideWindow, "(#131047) Re-engagement message", false},
-		{"undeliverable 131026", 400, meta.CodeUndeliverable, "(#131026) Message Undeliverable", false},
-		{"marketing opt-out 131050", 400, meta.CodeMarketingOptOut, "(#131050) User stopped marketing messages", false},
-		{"invalid parameter 100", 400, meta.CodeInvalidParameter, "(#100) Invalid parameter", false},
-		{"template not found 132001", 404, meta.CodeTemplateNotFound, "(#132001) Template name does not exist in the translation", false},
-		{"token expired 190", 401, meta.CodeAccessToken, "Error validating access token: Session has expired", false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv.FailNext(1, tc.status, tc.code, tc.message)
-			_, err := s.Send(context.Background(), srv.Config(), customer, "hi")
-			se := sendError(t, err)
-			if se.Status != tc.status || se.Code != tc.code || se.Message != tc.message || se.Retryable() != tc.retryable {
-				t.Fatalf("got %+v", se)
-			}
-			// Meta's longer explanation and trace id come along.
-			if se.Details != tc.message || se.Trace == "" {
-				t.Fatalf("details %q, trace %q", se.Details, se.Trace)
-			}
-			noToken(t, err, metatest.TestAccessToken)
-		})
-	}
-	// Failures are not messages, and the scripted ones are used up.
-	if n := len(srv.Messages()); n != 0 {
-		t.Fatalf("%d messages recorded", n)
-	}
-	if _, err := s.Send(context.Background(), srv.Config(), customer, "hi"); err != nil {
-		t.Fatal(err)
-	}
-	if n := srv.Attempts(); n != len(cases)+1 {
-		t.Fatalf("%d attempts", n)
 	}
 }
 
@@ -238,97 +103,12 @@ func TestSendErrorNeverCarriesTheToken(t *testing.T) {
 	}
 }
 
-func TestSendRefusesBadInputWithoutARequest(t *testing.T) {
-	srv := metatest.Start(t, metatest.TestAccessToken)
-	s := meta.NewSender(nil)
-	ctx := context.Background()
-	withCfg := func(f func(*meta.Config)) meta.Config { c := srv.Config(); f(&c); return c }
-	text := func(cfg meta.Config, to, body string) func() error {
-		return func() error { _, err := s.Send(ctx, cfg, to, body); return err }
-	}
-	tpl := func(name, lang string, params ...string) func() error {
-		return func() error { _, err := s.SendTemplate(ctx, srv.Config(), customer, name, lang, params); return err }
-	}
-	good := srv.Config()
-	cases := []struct {
-		name string
-		send func() error
-	}{
-		{"to without plus", text(good, "447700900123", "hi")},
-		{"to national", text(good, "07700900123", "hi")},
-		{"to with whatsapp: prefix", text(good, "whatsapp:"+customer, "hi")},
-		{"empty text", text(good, customer, "")},
-		{"text too long", text(good, customer, strings.Repeat("é", meta.MaxTextLength+1))},
-		{"text not UTF-8", text(good, customer, "caf\xe9")},
-		{"no phone number id", text(withCfg(func(c *meta.Config) { c.PhoneNumberID = "" }), customer, "hi")},
-		{"phone number id a path", text(withCfg(func(c *meta.Config) { c.PhoneNumberID = "1/../me" }), customer, "hi")},
-		{"no access token", text(withCfg(func(c *meta.Config) { c.AccessToken = "" }), customer, "hi")},
-		{"base url not http", text(withCfg(func(c *meta.Config) { c.APIBaseURL = "ftp://example.com" }), customer, "hi")},
-		{"base url relative", text(withCfg(func(c *meta.Config) { c.APIBaseURL = "localhost:8080" }), customer, "hi")},
-		{"bad api version", text(withCfg(func(c *meta.Config) { c.APIVersion = "21" }), customer, "hi")},
-		{"template name with capitals", tpl("Booking_Reminder", "en_GB")},
-		{"template name empty", tpl("", "en_GB")},
-		{"template language empty", tpl("booking_reminder", "")},
-		{"template language odd", tpl("booking_reminder", "english")},
-		{"template param empty", tpl("booking_reminder", "en_GB", "Sam", "")},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if se := sendError(t, tc.send()); se.Retryable() || se.Status != 0 {
-				t.Fatalf("got %+v", se)
-			}
-		})
-	}
-	if n := srv.Attempts(); n != 0 {
-		t.Fatalf("%d requests reached the server", n)
-	}
-	// The longest text WhatsApp takes is sent.
-	if _, err := s.Send(ctx, good, customer, strings.Repeat("é", meta.MaxTextLength)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSendNetworkAndContext(t *testing.T) {
 	providertest.CheckNetworkAndContext(t, func(ctx context.Context, client *http.Client, baseURL string) error {
 		cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: baseURL}
 		_, err := meta.NewSender(client).Send(ctx, cfg, customer, "hi")
 		return err
 	}, func(t *testing.T, err error) { noToken(t, err, metatest.TestAccessToken) })
-}
-
-// Answers that are not Graph's JSON, and Retry-After.
-func TestSendRawAnswers(t *testing.T) {
-	cases := append(providertest.CommonRawAnswers(), []providertest.RawAnswer{
-		providertest.Answer("429 with Retry-After seconds", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "60")
-			w.WriteHeader(429)
-			fmt.Fprint(w, `{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"Az"}}`)
-		}, 429, 130429, true, time.Minute),
-		providertest.Answer("rate-limit code with 400 and Retry-After", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(400)
-			fmt.Fprint(w, `{"error":{"message":"(#131056) pair rate limit hit","type":"OAuthException","code":131056}}`)
-		}, 400, 131056, true, 7*time.Second),
-		providertest.Answer("400 ignores Retry-After", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(400)
-			fmt.Fprint(w, `{"error":{"message":"(#131026) Message Undeliverable","code":131026}}`)
-		}, 400, 131026, false, 0),
-		providertest.Answer("403 without a body", func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(403)
-		}, 403, 0, false, 0),
-		providertest.Answer("200 without a message id is not retried (it was accepted)", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, `{"messaging_product":"whatsapp","contacts":[{"input":"447700900123","wa_id":"447700900123"}],"messages":[]}`)
-		}, 200, 0, false, 0),
-		providertest.Answer("200 that does not decode is not retried", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, `{"messages":`)
-		}, 200, 0, false, 0),
-	}...)
-	providertest.CheckRawAnswers(t, cases, func(baseURL string) error {
-		cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: baseURL}
-		_, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi")
-		return err
-	})
 }
 
 // Without APIBaseURL the request goes to Meta's Graph API; a transport
@@ -405,5 +185,18 @@ func TestSendConcurrent(t *testing.T) {
 				t.Fatalf("message sent as %s with another token", m.PhoneNumberID)
 			}
 		}
+	}
+}
+
+// A template send names its language: the Provider fills in the
+// catalogue's or DefaultTemplateLanguage, the Sender takes none empty.
+func TestSendTemplateNeedsALanguage(t *testing.T) {
+	srv := metatest.Start(t, metatest.TestAccessToken)
+	_, err := meta.NewSender(nil).SendTemplate(context.Background(), srv.Config(), customer, "booking_reminder", "", nil)
+	if se := sendError(t, err); se.Retryable() || se.Status != 0 {
+		t.Fatalf("got %+v", se)
+	}
+	if n := srv.Attempts(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
 	}
 }

@@ -57,6 +57,8 @@ type WantError struct {
 	Details     string // when set, the SendError's Details
 	RetryAfter  time.Duration
 	RateLimited bool
+	// Trace, when set, is the SendError's Trace.
+	Trace string
 }
 
 // OutgoingCase is one send through a provider and what must come of it.
@@ -172,7 +174,7 @@ func (h Outgoing) run(t *testing.T, tc OutgoingCase) {
 	se := SendError(t, err)
 	w := tc.Err
 	if se.Kind != w.Kind || se.Status != w.Status || se.Code != w.Code || se.RetryAfter != w.RetryAfter || se.RateLimited != w.RateLimited ||
-		w.Message != "" && se.Message != w.Message || w.Details != "" && se.Details != w.Details {
+		w.Message != "" && se.Message != w.Message || w.Details != "" && se.Details != w.Details || w.Trace != "" && se.Trace != w.Trace {
 		t.Fatalf("got  %+v\nwant %+v", se, *w)
 	}
 	if se.Retryable() != (w.Kind == channels.Retry) {

@@ -3,7 +3,6 @@ package providertest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,51 +21,6 @@ func SendError(t testing.TB, err error) *channels.SendError {
 		t.Fatalf("error %v (%T) is not a *SendError", err, err)
 	}
 	return se
-}
-
-// RawAnswer is an answer a provider's API (or what stands in front of it)
-// may give to a send, and what the SendError must say of it.
-type RawAnswer struct {
-	Name       string
-	Handler    http.HandlerFunc
-	Status     int
-	Code       int
-	Retryable  bool
-	RetryAfter time.Duration
-}
-
-// CommonRawAnswers are answers that mean the same from any provider: a
-// proxy's error page, a Retry-After to cap, a redirect not to follow.
-func CommonRawAnswers() []RawAnswer {
-	return []RawAnswer{
-		{"502 html from a proxy", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(502)
-			fmt.Fprint(w, "<html>Bad Gateway</html>")
-		}, 502, 0, true, 0},
-		{"503 with an absurd Retry-After is capped", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "86400")
-			w.WriteHeader(503)
-		}, 503, 0, true, 5 * time.Minute},
-		{"redirect is not followed", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "https://elsewhere.example/", http.StatusTemporaryRedirect)
-		}, 307, 0, false, 0},
-	}
-}
-
-// CheckRawAnswers sends, with send, to a server at baseURL that answers
-// as each case says, and checks the SendError against the case.
-func CheckRawAnswers(t *testing.T, cases []RawAnswer, send func(baseURL string) error) {
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			srv := httptest.NewServer(tc.Handler)
-			defer srv.Close()
-			se := SendError(t, send(srv.URL))
-			if se.Status != tc.Status || se.Code != tc.Code || se.Retryable() != tc.Retryable || se.RetryAfter != tc.RetryAfter {
-				t.Fatalf("got %+v", se)
-			}
-		})
-	}
 }
 
 // CheckNetworkAndContext sends, with send, where no answer comes: to a
@@ -131,11 +85,6 @@ func CheckNetworkAndContext(t *testing.T, send func(ctx context.Context, client 
 			}
 		})
 	}
-}
-
-// Answer is a RawAnswer, in the order of its fields.
-func Answer(name string, h http.HandlerFunc, status, code int, retryable bool, retryAfter time.Duration) RawAnswer {
-	return RawAnswer{Name: name, Handler: h, Status: status, Code: code, Retryable: retryable, RetryAfter: retryAfter}
 }
 
 // Capture is an http.Client whose transport stands in for the network:
