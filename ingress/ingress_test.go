@@ -100,14 +100,8 @@ func TestTwilioWebhookStatuses(t *testing.T) {
 		want                  int
 	}{
 		{"signed message", "/webhooks/twilio/acme", good.Encode(), sign("/webhooks/twilio/acme", good), 200},
-		{"signed with the default port", "/webhooks/twilio/acme", good.Encode(), twilio.Signature(token, "https://parley.example.com:443/webhooks/twilio/acme", good), 200},
-		{"bad signature", "/webhooks/twilio/acme", good.Encode(), "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", 403},
-		{"no signature", "/webhooks/twilio/acme", good.Encode(), "", 403},
-		{"signed for the listener url, not the public one", "/webhooks/twilio/acme", good.Encode(),
-			twilio.Signature(token, f.url+"/webhooks/twilio/acme", good), 403},
-		{"unknown tenant", "/webhooks/twilio/nobody", good.Encode(), sign("/webhooks/twilio/nobody", good), 404},
-		{"malformed form", "/webhooks/twilio/acme", "Body=%zz", "x", 400},
-		{"signed but not a message", "/webhooks/twilio/acme", "Foo=bar", sign("/webhooks/twilio/acme", url.Values{"Foo": {"bar"}}), 400},
+		// What the route itself answers (signatures, tenants, forms) is in
+		// channels/twilio's incoming table; here, what the ingress adds.
 		{"oversized body", "/webhooks/twilio/acme", big.Encode(), sign("/webhooks/twilio/acme", big), 413},
 		{"signed for another sender", "/webhooks/twilio/acme", otherSender.Encode(), sign("/webhooks/twilio/acme", otherSender), 403},
 		{"signed for another account", "/webhooks/twilio/acme", otherAccount.Encode(), sign("/webhooks/twilio/acme", otherAccount), 403},

@@ -3,9 +3,7 @@ package ingress
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -40,67 +38,6 @@ func startMeta(t *testing.T) (string, []string) {
 	go s.Serve(ln)
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	return "http://" + ln.Addr().String(), b.Addrs()
-}
-
-func TestMetaHandshake(t *testing.T) {
-	base, _ := startMeta(t)
-	cases := []struct {
-		query string
-		want  int
-		body  string
-	}{
-		{"hub.mode=subscribe&hub.verify_token=" + metatest.TestVerifyToken + "&hub.challenge=1158201444", 200, "1158201444"},
-		{"hub.mode=subscribe&hub.verify_token=other-verify-token&hub.challenge=42", 200, "42"},
-		{"hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=42", 403, ""},
-		{"hub.mode=unsubscribe&hub.verify_token=" + metatest.TestVerifyToken + "&hub.challenge=42", 403, ""},
-	}
-	for _, tc := range cases {
-		res, err := http.Get(base + "/webhooks/meta?" + tc.query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != tc.want || (tc.want == 200 && string(b) != tc.body) {
-			t.Fatalf("%s: %d %q", tc.query, res.StatusCode, b)
-		}
-	}
-}
-
-func TestMetaWebhookStatuses(t *testing.T) {
-	base, _ := startMeta(t)
-	good := metatest.TextWebhook(metatest.TestPhoneNumberID, "wamid.HBgLMTU1NTA3ODM4ODEVAgASGBQzQUVCMkE2", "447700900456", "Sam", "hello")
-	unknown := metatest.TextWebhook("999999999999999", "wamid.HBgLMTU1NTA3ODM4ODEVAgASGBQzQUVCMkE3", "447700900456", "Sam", "hello")
-	cases := []struct {
-		name string
-		body []byte
-		sig  string
-		want int
-	}{
-		{"signed", good, metatest.SignedWebhook(metatest.TestAppSecret, good), 200},
-		{"signed with another tenant's secret", good, metatest.SignedWebhook("ffffffffffffffffffffffffffffffff", good), 403},
-		{"unsigned", good, "", 403},
-		{"unknown number", unknown, metatest.SignedWebhook(metatest.TestAppSecret, unknown), 404},
-		{"malformed", []byte("{not json"), metatest.SignedWebhook(metatest.TestAppSecret, []byte("{not json")), 400},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/meta", strings.NewReader(string(tc.body)))
-			req.Header.Set("Content-Type", "application/json")
-			if tc.sig != "" {
-				req.Header.Set(meta.SignatureHeader, tc.sig)
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != tc.want {
-				t.Fatalf("status %d (%s), want %d", res.StatusCode, b, tc.want)
-			}
-		})
-	}
 }
 
 // Meta batches events and documents webhook payloads of up to 3 MB: a
