@@ -11,23 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
 	"github.com/parleyhq/parley/channels/providertest"
 )
 
-const customer = "+447700900123"
-
-func sendError(t *testing.T, err error) *channels.SendError {
-	t.Helper()
-	return providertest.SendError(t, err)
-}
-
 // noToken fails the test if any text of err carries the token.
 func noToken(t *testing.T, err error, tokens ...string) {
 	t.Helper()
-	se := sendError(t, err)
+	se := providertest.SendError(t, err)
 	texts := []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", se), fmt.Sprintf("%v", *se)}
 	if u := errors.Unwrap(err); u != nil {
 		texts = append(texts, u.Error())
@@ -49,12 +41,12 @@ func TestOutsideWindowThenTemplate(t *testing.T) {
 	ctx := context.Background()
 	srv.FailNextWith(1, metatest.Failure{Status: 400, Code: meta.CodeOutsideWindow, Message: "(#131047) Re-engagement message",
 		Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."})
-	_, err := s.Send(ctx, srv.Config(), customer, "Are you still coming?")
-	se := sendError(t, err)
+	_, err := s.Send(ctx, srv.Config(), providertest.Customer, "Are you still coming?")
+	se := providertest.SendError(t, err)
 	if se.Code != meta.CodeOutsideWindow || se.Retryable() || !strings.Contains(se.Error(), "more than 24 hours") {
 		t.Fatalf("got %+v", se)
 	}
-	if _, err := s.SendTemplate(ctx, srv.Config(), customer, "booking_reminder", "en_GB", []string{"Sam"}); err != nil {
+	if _, err := s.SendTemplate(ctx, srv.Config(), providertest.Customer, "booking_reminder", "en_GB", []string{"Sam"}); err != nil {
 		t.Fatal(err)
 	}
 	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].TemplateName != "booking_reminder" {
@@ -68,8 +60,8 @@ func TestSendBadToken(t *testing.T) {
 	const wrong = "EAAGwrong0000ZBsecret0000TOKEN0000000000000000"
 	cfg := srv.Config()
 	cfg.AccessToken = wrong
-	_, err := s.Send(context.Background(), cfg, customer, "hi")
-	se := sendError(t, err)
+	_, err := s.Send(context.Background(), cfg, providertest.Customer, "hi")
+	se := providertest.SendError(t, err)
 	if se.Retryable() || se.Status != 401 || se.Code != meta.CodeAccessToken {
 		t.Fatalf("got %+v", se)
 	}
@@ -89,8 +81,8 @@ func TestSendErrorNeverCarriesTheToken(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: token, APIBaseURL: srv.URL}
-	_, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi")
-	se := sendError(t, err)
+	_, err := meta.NewSender(nil).Send(context.Background(), cfg, providertest.Customer, "hi")
+	se := providertest.SendError(t, err)
 	if se.Code != 190 || se.Retryable() || !strings.Contains(se.Message, "[redacted]") {
 		t.Fatalf("got %+v", se)
 	}
@@ -106,7 +98,7 @@ func TestSendErrorNeverCarriesTheToken(t *testing.T) {
 func TestSendNetworkAndContext(t *testing.T) {
 	providertest.CheckNetworkAndContext(t, func(ctx context.Context, client *http.Client, baseURL string) error {
 		cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken, APIBaseURL: baseURL}
-		_, err := meta.NewSender(client).Send(ctx, cfg, customer, "hi")
+		_, err := meta.NewSender(client).Send(ctx, cfg, providertest.Customer, "hi")
 		return err
 	}, func(t *testing.T, err error) { noToken(t, err, metatest.TestAccessToken) })
 }
@@ -116,7 +108,7 @@ func TestSendNetworkAndContext(t *testing.T) {
 func TestSendDefaultsToGraph(t *testing.T) {
 	client, last := providertest.Capture(200)
 	cfg := meta.Config{PhoneNumberID: metatest.TestPhoneNumberID, AccessToken: metatest.TestAccessToken}
-	_, _ = meta.NewSender(client).Send(context.Background(), cfg, customer, "hi")
+	_, _ = meta.NewSender(client).Send(context.Background(), cfg, providertest.Customer, "hi")
 	got := last()
 	if got == nil {
 		t.Fatal("no request")
@@ -142,7 +134,7 @@ func TestSendBaseURLWithPathAndVersion(t *testing.T) {
 	cfg := srv.Config()
 	cfg.APIBaseURL = providertest.UnderPrefix(t, srv.URL(), "/sandbox/meta")
 	cfg.APIVersion = "v23.0"
-	if _, err := meta.NewSender(nil).Send(context.Background(), cfg, customer, "hi"); err != nil {
+	if _, err := meta.NewSender(nil).Send(context.Background(), cfg, providertest.Customer, "hi"); err != nil {
 		t.Fatal(err)
 	}
 	if msgs := srv.WaitFor(1, time.Second); len(msgs) != 1 || msgs[0].Version != "v23.0" {
@@ -165,7 +157,7 @@ func TestSendConcurrent(t *testing.T) {
 			cfg = bCfg
 		}
 		wg.Go(func() {
-			if _, err := s.Send(context.Background(), cfg, customer, fmt.Sprint("n", i)); err != nil {
+			if _, err := s.Send(context.Background(), cfg, providertest.Customer, fmt.Sprint("n", i)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -192,8 +184,8 @@ func TestSendConcurrent(t *testing.T) {
 // catalogue's or DefaultTemplateLanguage, the Sender takes none empty.
 func TestSendTemplateNeedsALanguage(t *testing.T) {
 	srv := metatest.Start(t, metatest.TestAccessToken)
-	_, err := meta.NewSender(nil).SendTemplate(context.Background(), srv.Config(), customer, "booking_reminder", "", nil)
-	if se := sendError(t, err); se.Retryable() || se.Status != 0 {
+	_, err := meta.NewSender(nil).SendTemplate(context.Background(), srv.Config(), providertest.Customer, "booking_reminder", "", nil)
+	if se := providertest.SendError(t, err); se.Retryable() || se.Status != 0 {
 		t.Fatalf("got %+v", se)
 	}
 	if n := srv.Attempts(); n != 0 {

@@ -3,6 +3,7 @@ package providertest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -223,4 +225,44 @@ func Form(t testing.TB, file []byte) url.Values {
 		v.Set(k, x)
 	}
 	return v
+}
+
+// CheckRecord checks what every accepted record must be, whatever came in
+// (fuzz targets call it): an E.164 phone, a message or a status with the
+// provider's id, Parley's envelope (channel and id), and it encodes as
+// protobuf. It returns the provider's id.
+func CheckRecord(t testing.TB, in *wire.Inbound, channel, id string) string {
+	t.Helper()
+	if !e164.Valid(in.Phone) {
+		t.Fatalf("phone %q is not E.164", in.Phone)
+	}
+	var providerID string
+	switch k := in.Kind.(type) {
+	case *wire.Inbound_Message:
+		providerID = k.Message.GetProviderId()
+	case *wire.Inbound_Status:
+		providerID = k.Status.GetProviderId()
+	default:
+		t.Fatalf("no kind: %v", in)
+	}
+	if providerID == "" {
+		t.Fatal("empty provider id")
+	}
+	if in.Channel != channel || in.Id != id {
+		t.Fatalf("envelope %v", in)
+	}
+	if _, err := proto.Marshal(in); err != nil {
+		t.Fatalf("accepted webhook does not encode: %v", err)
+	}
+	return providerID
+}
+
+// Refused reports whether err refused a fuzzed input, failing t when it is
+// not sentinel, the provider's one error for input it cannot read.
+func Refused(t testing.TB, err, sentinel error, what string) bool {
+	t.Helper()
+	if err != nil && !errors.Is(err, sentinel) {
+		t.Fatalf("%s error not %v: %v", what, sentinel, err)
+	}
+	return err != nil
 }

@@ -10,19 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/tenants"
 )
-
-const customer = "+447700900123"
-
-func sendError(t *testing.T, err error) *channels.SendError {
-	t.Helper()
-	return providertest.SendError(t, err)
-}
 
 func TestSendWrongCredentials(t *testing.T) {
 	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
@@ -44,8 +36,8 @@ func TestSendWrongCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := srv.Config(twiliotest.SandboxFrom)
 			tc.cfg(cfg)
-			_, err := s.Send(context.Background(), cfg, customer, "hi", "")
-			se := sendError(t, err)
+			_, err := s.Send(context.Background(), cfg, providertest.Customer, "hi", "")
+			se := providertest.SendError(t, err)
 			if se.Retryable() || se.Status != tc.status || se.Code != tc.code {
 				t.Fatalf("got %+v", se)
 			}
@@ -62,7 +54,7 @@ func TestSendNetworkAndContext(t *testing.T) {
 	providertest.CheckNetworkAndContext(t, func(ctx context.Context, client *http.Client, baseURL string) error {
 		cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken,
 			From: twiliotest.SandboxFrom, APIBaseURL: baseURL}
-		_, err := twilio.NewSender(client).Send(ctx, cfg, customer, "hi", "")
+		_, err := twilio.NewSender(client).Send(ctx, cfg, providertest.Customer, "hi", "")
 		return err
 	}, nil)
 }
@@ -72,7 +64,7 @@ func TestSendNetworkAndContext(t *testing.T) {
 func TestSendDefaultsToTwilio(t *testing.T) {
 	client, last := providertest.Capture(201)
 	cfg := &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken, From: twiliotest.SandboxFrom}
-	_, _ = twilio.NewSender(client).Send(context.Background(), cfg, customer, "hi", "")
+	_, _ = twilio.NewSender(client).Send(context.Background(), cfg, providertest.Customer, "hi", "")
 	got := last()
 	if got == nil {
 		t.Fatal("no request")
@@ -91,7 +83,7 @@ func TestSendBaseURLWithPath(t *testing.T) {
 	srv := twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
 	cfg := srv.Config(twiliotest.SandboxFrom)
 	cfg.APIBaseURL = providertest.UnderPrefix(t, srv.URL(), "/sandbox/twilio")
-	if _, err := twilio.NewSender(nil).Send(context.Background(), cfg, customer, "hi", ""); err != nil {
+	if _, err := twilio.NewSender(nil).Send(context.Background(), cfg, providertest.Customer, "hi", ""); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(srv.WaitFor(1, time.Second)); n != 1 {
@@ -111,7 +103,7 @@ func TestSendConcurrent(t *testing.T) {
 			srv = b
 		}
 		wg.Go(func() {
-			if _, err := s.Send(context.Background(), srv.Config(twiliotest.SandboxFrom), customer, fmt.Sprint("n", i), ""); err != nil {
+			if _, err := s.Send(context.Background(), srv.Config(twiliotest.SandboxFrom), providertest.Customer, fmt.Sprint("n", i), ""); err != nil {
 				t.Error(err)
 			}
 		})

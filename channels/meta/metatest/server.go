@@ -39,18 +39,14 @@ package metatest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -110,39 +106,28 @@ type Failure struct {
 // concurrent use.
 type Server struct {
 	token string
-	srv   *httptest.Server
 
-	// Log has the accepted messages, the attempts and the scripted
-	// failures: Messages, Attempts, Wait, Since, WaitFor and Reset.
-	*providertest.Log[Message, Failure]
-
-	mu    sync.Mutex
-	media map[string]storedMedia
-}
-
-type storedMedia struct {
-	mimeType string
-	data     []byte
+	// Fake is the server, the accepted messages, the attempts, the
+	// scripted failures and the media: URL, Close, Messages, Attempts,
+	// Wait, Since, WaitFor and Reset.
+	*providertest.Fake[Message, Failure]
 }
 
 // AddMedia makes a media id known, as if a customer had sent the file:
 // GET /{version}/{id} describes it and its url serves data.
 func (s *Server) AddMedia(id, mimeType string, data []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.media[id] = storedMedia{mimeType, append([]byte(nil), data...)}
+	s.StoreFile(id, mimeType, data)
 }
 
 // New starts a server that accepts the given access token for any business
 // number. Close it when done, or use Start.
 func New(token string) *Server {
-	s := &Server{token: token, media: map[string]storedMedia{},
-		Log: providertest.NewLog[Message, Failure](func(m Message) Message {
-			m.TemplateParams = append([]string(nil), m.TemplateParams...)
-			m.Body = append(json.RawMessage(nil), m.Body...)
-			return m
-		})}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s := &Server{token: token}
+	s.Fake = providertest.NewFake[Message, Failure](func(m Message) Message {
+		m.TemplateParams = append([]string(nil), m.TemplateParams...)
+		m.Body = append(json.RawMessage(nil), m.Body...)
+		return m
+	}, s.serve)
 	return s
 }
 
@@ -154,13 +139,6 @@ func Start(t testing.TB, token string) *Server {
 	return s
 }
 
-// URL is the server's base URL, e.g. "http://127.0.0.1:41234"; it goes in
-// meta.Config.APIBaseURL.
-func (s *Server) URL() string { return s.srv.URL }
-
-// Close shuts the server down, waiting for requests in flight.
-func (s *Server) Close() { s.srv.Close() }
-
 // Config returns a tenant configuration that sends through this server
 // from TestPhoneNumberID, with TestAppSecret and TestVerifyToken for the
 // webhook side.
@@ -170,7 +148,7 @@ func (s *Server) Config() meta.Config {
 		AccessToken:   s.token,
 		AppSecret:     TestAppSecret,
 		VerifyToken:   TestVerifyToken,
-		APIBaseURL:    s.srv.URL,
+		APIBaseURL:    s.URL(),
 	}
 }
 
@@ -252,7 +230,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	case !ok || token == "":
 		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 104, Message: "An access token is required to request this resource."})
 		return false
-	case subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) != 1:
+	case !providertest.SameSecret(token, s.token):
 		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 190, Message: "Invalid OAuth access token - Cannot parse access token"})
 		return false
 	}
@@ -272,24 +250,20 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 	if !s.authorized(w, r) {
 		return true
 	}
-	s.mu.Lock()
-	md, ok := s.media[id]
-	s.mu.Unlock()
+	md, ok := s.File(id)
 	if !ok {
 		writeError(w, Failure{Status: http.StatusBadRequest, Code: 100, Subcode: 33, Type: "GraphMethodException",
 			Message: "Unsupported get request. Object with ID '" + id + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation."})
 		return true
 	}
 	if download {
-		w.Header().Set("Content-Type", md.mimeType)
-		w.Header().Set("Content-Length", strconv.Itoa(len(md.data)))
-		_, _ = w.Write(md.data)
+		providertest.ServeFile(w, md)
 		return true
 	}
-	sum := sha256.Sum256(md.data)
+	sum := sha256.Sum256(md.Data)
 	writeJSON(w, http.StatusOK, map[string]any{
-		"messaging_product": "whatsapp", "url": s.srv.URL + "/media-download/" + id, "mime_type": md.mimeType,
-		"sha256": hex.EncodeToString(sum[:]), "file_size": len(md.data), "id": id,
+		"messaging_product": "whatsapp", "url": s.URL() + "/media-download/" + id, "mime_type": md.ContentType,
+		"sha256": hex.EncodeToString(sum[:]), "file_size": len(md.Data), "id": id,
 	})
 	return true
 }
@@ -429,21 +403,15 @@ func writeError(w http.ResponseWriter, f Failure) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client hung up; nothing to do
+	providertest.WriteJSON(w, status, "application/json; charset=UTF-8", v)
 }
 
 // newWAMID makes a message id of the shape Meta returns: "wamid." and
 // standard base64.
 func newWAMID() string {
-	b := make([]byte, 30)
-	_, _ = rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
-	return "wamid.HBgL" + base64.StdEncoding.EncodeToString(b)
+	return "wamid.HBgL" + base64.StdEncoding.EncodeToString(providertest.RandomBytes(30))
 }
 
 func newTraceID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return "A" + base64.RawURLEncoding.EncodeToString(b)
+	return "A" + base64.RawURLEncoding.EncodeToString(providertest.RandomBytes(8))
 }

@@ -36,18 +36,13 @@ package twiliotest
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,24 +88,16 @@ type Message struct {
 type Server struct {
 	accountSID string
 	authToken  string
-	srv        *httptest.Server
 
-	// Log has the accepted messages, the attempts and the scripted
-	// failures: Messages, Attempts, Wait, Since, WaitFor and Reset.
-	*providertest.Log[Message, scripted]
-
-	mu    sync.Mutex
-	media map[string]storedMedia // by path
+	// Fake is the server, the accepted messages, the attempts, the
+	// scripted failures and the media: URL, Close, Messages, Attempts,
+	// Wait, Since, WaitFor and Reset.
+	*providertest.Fake[Message, scripted]
 }
 
 type scripted struct {
 	status, code int
 	message      string
-}
-
-type storedMedia struct {
-	contentType string
-	data        []byte
 }
 
 // AddMedia makes a customer's file available as Twilio serves it, and
@@ -119,11 +106,9 @@ type storedMedia struct {
 // account's credentials it redirects, as Twilio does, to a URL on this
 // server that serves data without credentials.
 func (s *Server) AddMedia(messageSID, mediaSID, contentType string, data []byte) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	path := "/2010-04-01/Accounts/" + s.accountSID + "/Messages/" + messageSID + "/Media/" + mediaSID
-	s.media[path] = storedMedia{contentType, append([]byte(nil), data...)}
-	return s.srv.URL + path
+	s.StoreFile(path, contentType, data)
+	return s.URL() + path
 }
 
 var mediaPath = regexp.MustCompile(`^/2010-04-01/Accounts/[^/]+/Messages/[^/]+/Media/[^/]+$`)
@@ -132,16 +117,12 @@ var mediaPath = regexp.MustCompile(`^/2010-04-01/Accounts/[^/]+/Messages/[^/]+/M
 // r is not for them.
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 	if path, ok := strings.CutPrefix(r.URL.Path, "/cdn"); ok && r.Method == http.MethodGet {
-		s.mu.Lock()
-		md, found := s.media[path]
-		s.mu.Unlock()
+		file, found := s.File(path)
 		if !found {
 			http.NotFound(w, r)
 			return true
 		}
-		w.Header().Set("Content-Type", md.contentType)
-		w.Header().Set("Content-Length", strconv.Itoa(len(md.data)))
-		_, _ = w.Write(md.data)
+		providertest.ServeFile(w, file)
 		return true
 	}
 	if !mediaPath.MatchString(r.URL.Path) || r.Method != http.MethodGet {
@@ -153,10 +134,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return true
 	}
-	s.mu.Lock()
-	_, found := s.media[r.URL.Path]
-	s.mu.Unlock()
-	if !found {
+	if _, found := s.File(r.URL.Path); !found {
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 		return true
 	}
@@ -167,13 +145,12 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 // New starts a server that accepts the given account SID and auth token.
 // Close it when done, or use Start.
 func New(accountSID, authToken string) *Server {
-	s := &Server{accountSID: accountSID, authToken: authToken, media: map[string]storedMedia{},
-		Log: providertest.NewLog[Message, scripted](func(m Message) Message {
-			m.Form = cloneValues(m.Form)
-			m.MediaURLs = append([]string(nil), m.MediaURLs...)
-			return m
-		})}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s := &Server{accountSID: accountSID, authToken: authToken}
+	s.Fake = providertest.NewFake[Message, scripted](func(m Message) Message {
+		m.Form = cloneValues(m.Form)
+		m.MediaURLs = append([]string(nil), m.MediaURLs...)
+		return m
+	}, s.serve)
 	return s
 }
 
@@ -185,13 +162,6 @@ func Start(t testing.TB, accountSID, authToken string) *Server {
 	return s
 }
 
-// URL is the server's base URL, e.g. "http://127.0.0.1:41234"; it goes in
-// tenants.Twilio.APIBaseURL.
-func (s *Server) URL() string { return s.srv.URL }
-
-// Close shuts the server down, waiting for requests in flight.
-func (s *Server) Close() { s.srv.Close() }
-
 // Config returns a tenant configuration that sends through this server
 // from the given WhatsApp sender ("whatsapp:+14155238886").
 func (s *Server) Config(from string) *tenants.Twilio {
@@ -199,7 +169,7 @@ func (s *Server) Config(from string) *tenants.Twilio {
 		AccountSID: s.accountSID,
 		AuthToken:  tenants.Secret(s.authToken),
 		From:       from,
-		APIBaseURL: s.srv.URL,
+		APIBaseURL: s.URL(),
 	}
 }
 
@@ -402,19 +372,15 @@ func writeError(w http.ResponseWriter, status, code int, message string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client hung up; nothing to do
+	providertest.WriteJSON(w, status, "application/json; charset=utf-8", v)
 }
 
 // newSID makes a Twilio-style SID: a two-letter prefix and 32 hex digits.
 func newSID(prefix string) string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
-	return prefix + hex.EncodeToString(b)
+	return prefix + hex.EncodeToString(providertest.RandomBytes(16))
 }
 
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+func equal(a, b string) bool { return providertest.SameSecret(a, b) }
 
 func cloneValues(v url.Values) url.Values {
 	out := make(url.Values, len(v))
