@@ -58,8 +58,10 @@ var (
 	// becomes the deduplication key, so anything empty, huge or with
 	// spaces or control characters is refused rather than carried along.
 	providerID = regexp.MustCompile(`^[\x21-\x7e]{1,256}$`)
-	// mediaID is a Graph object id (digits today); it goes into a URL.
-	mediaID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	// mediaID is a Graph object id (digits today); it goes into a URL
+	// path, so dots only between other characters: "..", "." or a
+	// trailing dot would make the path climb out of the API version.
+	mediaID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,63})?$`)
 	// status is a lower-case status word. Statuses Meta adds later pass
 	// through to the session, which ignores those it does not know.
 	status = regexp.MustCompile(`^[a-z][a-z_-]{0,31}$`)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/parleyhq/parley/channels"
 )
@@ -62,11 +63,9 @@ func (s *Sender) FetchMedia(ctx context.Context, cfg Config, id string) (io.Read
 	if err != nil || json.Unmarshal(raw, &info) != nil || info.URL == "" {
 		return nil, "", 0, fmt.Errorf("meta: media %s: undecodable description", id)
 	}
-	// The token goes only to Meta's own https hosts, or back to a sandbox's
-	// base URL.
 	u, err := url.Parse(info.URL)
-	if err != nil || !(u.Scheme == "https" || (u.Scheme == base.Scheme && u.Host == base.Host)) {
-		return nil, "", 0, fmt.Errorf("meta: media %s: download URL is neither https nor the API's", id)
+	if err != nil || !TokenMayGo(u, base) {
+		return nil, "", 0, fmt.Errorf("meta: media %s: download URL is not one of Meta's media hosts nor the API's", id)
 	}
 	resp, err = s.get(ctx, u.String(), cfg.AccessToken)
 	if err != nil {
@@ -92,6 +91,34 @@ func (s *Sender) FetchMedia(ctx context.Context, cfg Config, id string) (io.Read
 		io.Closer
 	}{io.LimitReader(resp.Body, MaxMediaBytes), resp.Body}
 	return body, ct, resp.ContentLength, nil
+}
+
+// mediaHosts are the domains Meta serves media downloads from
+// (lookaside.fbsbx.com today) and its API's; the access token goes to
+// them and their subdomains only.
+var mediaHosts = []string{"fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net"}
+
+// TokenMayGo says whether the access token may be sent to u: an https URL
+// on one of Meta's media hosts, or the configured API base itself (a
+// sandbox). A description naming any other host, which a compromised or
+// impersonated API could return, gets no token.
+func TokenMayGo(u, base *url.URL) bool {
+	if u.User != nil {
+		return false
+	}
+	if u.Scheme == base.Scheme && u.Host == base.Host {
+		return true
+	}
+	if u.Scheme != "https" || u.Port() != "" {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, d := range mediaHosts {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 // get makes an authorized GET; a transport error is returned without the
