@@ -13,13 +13,11 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/parleyhq/parley/api"
 	"github.com/parleyhq/parley/apikeys"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/tenants"
 )
-
-// Prefix is where the API lives: mount API.Handle on it.
-const Prefix = "/api/v1/"
 
 // Options configure the API.
 type Options struct {
@@ -31,10 +29,6 @@ type Options struct {
 	// An error stops the erasure with 503; nothing is deleted, and the
 	// request can be repeated.
 	ForgetSession func(tenant, phone string) error
-	// Next handles the /api/v1/ requests this API does not serve (the
-	// automation API: sending messages, ai/respond, ...). Nil answers
-	// them 404 (405 for a known path with another method).
-	Next fasthttp.RequestHandler
 	// DefaultRange is the range when a request gives no from. Default
 	// 7 days before to.
 	DefaultRange time.Duration
@@ -54,15 +48,16 @@ type Options struct {
 // not have (any more).
 var ErrMediaNotFound = errors.New("media not found")
 
-// API is the analytics JSON API:
+// API is the analytics JSON API: the handlers api.Routes mounts under
+// /api/v1 (the router has authorized the key and found the tenant):
 //
-//	GET    /api/v1/tenants                                     tenants the key may see
-//	GET    /api/v1/tenants/{tenant}/analytics/summary          ?from=&to=
-//	GET    /api/v1/tenants/{tenant}/analytics/timeseries       ?metric=&step=hour|day&from=&to=
-//	GET    /api/v1/tenants/{tenant}/analytics/power-users      ?from=&to=&limit=
-//	GET    /api/v1/tenants/{tenant}/messages                   ?phone=&from=&to=&limit=
-//	GET    /api/v1/tenants/{tenant}/media                      ?ref= a file a customer sent (admin, agent)
-//	DELETE /api/v1/tenants/{tenant}/customers/{phone}          GDPR erasure (admin)
+//	Tenants     GET    tenants                                tenants the key may see
+//	Summary     GET    tenants/{tenant}/analytics/summary     ?from=&to=
+//	Timeseries  GET    tenants/{tenant}/analytics/timeseries  ?metric=&step=hour|day&from=&to=
+//	PowerUsers  GET    tenants/{tenant}/analytics/power-users ?from=&to=&limit=
+//	Messages    GET    tenants/{tenant}/messages              ?phone=&from=&to=&limit=
+//	Media       GET    tenants/{tenant}/media                 ?ref= a file a customer sent (admin, agent)
+//	Forget      DELETE tenants/{tenant}/customers/{phone}     GDPR erasure (admin)
 //
 // from and to are RFC 3339, taken to the second; to defaults to now, from
 // to 7 days before to.
@@ -70,6 +65,8 @@ type API struct {
 	o Options
 	q *Querier
 }
+
+var _ api.Analytics = (*API)(nil)
 
 // NewAPI creates the API.
 func NewAPI(o Options) *API {
@@ -94,91 +91,15 @@ func NewAPI(o Options) *API {
 // Querier is the API's querier.
 func (a *API) Querier() *Querier { return a.q }
 
-// route is one endpoint under /api/v1/tenants/{tenant}/.
-type route struct {
-	method string
-	need   apikeys.Permission
-	serve  func(a *API, ctx *fasthttp.RequestCtx, key *apikeys.Key, tenant *tenants.Tenant, arg string)
-}
-
-var routes = map[string]route{
-	"analytics/summary":     {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).summary},
-	"analytics/timeseries":  {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).timeseries},
-	"analytics/power-users": {fasthttp.MethodGet, apikeys.AnalyticsRead, (*API).powerUsers},
-	"messages":              {fasthttp.MethodGet, apikeys.MessagesRead, (*API).messages},
-	"media":                 {fasthttp.MethodGet, apikeys.MediaRead, (*API).media},
-	"customers/":            {fasthttp.MethodDelete, apikeys.CustomersForget, (*API).forget},
-}
-
-// Handle serves the API; mount it on Prefix.
-func (a *API) Handle(ctx *fasthttp.RequestCtx) {
-	path := string(ctx.Path())
-	method := string(ctx.Method())
-	rest, ok := strings.CutPrefix(path, "/api/v1/tenants")
-	if !ok {
-		a.next(ctx, false)
-		return
-	}
-	if rest == "" || rest == "/" {
-		if method != fasthttp.MethodGet {
-			a.next(ctx, true)
-			return
-		}
-		a.listTenants(ctx)
-		return
-	}
-	tenantID, sub, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
-	name, arg := sub, ""
-	if p, ok := strings.CutPrefix(sub, "customers/"); ok {
-		name, arg = "customers/", p
-	}
-	r, ok := routes[name]
-	if !ok || (name == "customers/" && (arg == "" || strings.Contains(arg, "/"))) {
-		a.next(ctx, false)
-		return
-	}
-	if method != r.method && !(r.method == fasthttp.MethodGet && method == fasthttp.MethodHead) {
-		a.next(ctx, true)
-		return
-	}
-	// The key first: who may not see a tenant may not learn whether it
-	// exists either.
-	key, ok := a.o.Keys.AuthorizeRequest(ctx, tenantID, r.need)
-	if !ok {
-		return
-	}
-	t := a.o.Tenants.Get(tenantID)
-	if t == nil {
-		apikeys.WriteError(ctx, fasthttp.StatusNotFound, "unknown_tenant", "no tenant "+strconv.Quote(tenantID))
-		return
-	}
-	r.serve(a, ctx, key, t, arg)
-}
-
-// next hands a request this API does not serve to Options.Next.
-func (a *API) next(ctx *fasthttp.RequestCtx, knownPath bool) {
-	if a.o.Next != nil {
-		a.o.Next(ctx)
-		return
-	}
-	if knownPath {
-		apikeys.WriteError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
-		return
-	}
-	apikeys.WriteError(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
-}
-
 // TenantInfo is an entry of the tenant list.
 type TenantInfo struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 }
 
-func (a *API) listTenants(ctx *fasthttp.RequestCtx) {
-	key, ok := a.o.Keys.AuthorizeRequest(ctx, "", "")
-	if !ok {
-		return
-	}
+// Tenants lists the tenants the key may see.
+func (a *API) Tenants(ctx *fasthttp.RequestCtx, c api.Call) {
+	key := c.Key
 	list := []TenantInfo{}
 	for _, t := range a.o.Tenants.All() {
 		if key.Reaches(t.ID) {
@@ -254,7 +175,9 @@ func (a *API) fail(ctx *fasthttp.RequestCtx, what string, err error) {
 	apikeys.WriteError(ctx, fasthttp.StatusInternalServerError, "internal", what+" failed")
 }
 
-func (a *API) summary(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Tenant, _ string) {
+// Summary serves the tenant's figures (Querier.Summary).
+func (a *API) Summary(ctx *fasthttp.RequestCtx, c api.Call) {
+	t := c.Tenant
 	r, ok := a.rangeOf(ctx)
 	if !ok {
 		return
@@ -269,7 +192,9 @@ func (a *API) summary(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Tenan
 	writeJSON(ctx, s)
 }
 
-func (a *API) timeseries(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Tenant, _ string) {
+// Timeseries serves one metric over time (Querier.Timeseries).
+func (a *API) Timeseries(ctx *fasthttp.RequestCtx, c api.Call) {
+	t := c.Tenant
 	r, ok := a.rangeOf(ctx)
 	if !ok {
 		return
@@ -309,7 +234,10 @@ func (a *API) timeseries(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Te
 	writeJSON(ctx, s)
 }
 
-func (a *API) powerUsers(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Tenant, _ string) {
+// PowerUsers serves the most active customers, their numbers masked but for admins.
+func (a *API) PowerUsers(ctx *fasthttp.RequestCtx, c api.Call) {
+	key := c.Key
+	t := c.Tenant
 	r, ok := a.rangeOf(ctx)
 	if !ok {
 		return
@@ -335,7 +263,10 @@ func (a *API) powerUsers(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.
 	writeJSON(ctx, map[string]any{"tenant": t.ID, "from": r.From, "to": r.To, "masked": !key.IsAdmin(), "users": users})
 }
 
-func (a *API) messages(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Tenant, _ string) {
+// Messages serves the conversation log, the numbers masked for analysts.
+func (a *API) Messages(ctx *fasthttp.RequestCtx, c api.Call) {
+	key := c.Key
+	t := c.Tenant
 	r, ok := a.rangeOf(ctx)
 	if !ok {
 		return
@@ -367,8 +298,11 @@ func (a *API) messages(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Te
 	writeJSON(ctx, map[string]any{"tenant": t.ID, "from": r.From, "to": r.To, "limit": limit, "masked": masked, "messages": entries})
 }
 
-func (a *API) forget(ctx *fasthttp.RequestCtx, key *apikeys.Key, t *tenants.Tenant, arg string) {
-	phone, err := url.PathUnescape(arg)
+// Forget is the GDPR erasure of the customer {phone} (Store.Forget).
+func (a *API) Forget(ctx *fasthttp.RequestCtx, c api.Call) {
+	key := c.Key
+	t := c.Tenant
+	phone, err := url.PathUnescape(c.Phone)
 	if err != nil || !ValidPhone(phone) {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", ErrInvalidPhone.Error())
 		return

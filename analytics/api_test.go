@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/parleyhq/parley/api"
 	"github.com/parleyhq/parley/apikeys"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/tenants"
@@ -72,15 +73,15 @@ func serve(t testing.TB, o Options) string {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	api := NewAPI(o)
+	router := api.NewRouter(o.Keys, o.Tenants, api.Routes(nil, NewAPI(o)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		switch p := string(ctx.Path()); {
-		case strings.HasPrefix(p, Prefix):
-			api.Handle(ctx)
+		case strings.HasPrefix(p, api.Prefix):
+			router.Handle(ctx)
 		case strings.HasPrefix(p, DashboardPrefix):
 			Dashboard(ctx)
 		default:
@@ -368,31 +369,6 @@ func TestForgetValidates(t *testing.T) {
 	}{{"+4915112345678", true}, {"0151/12345678", false}, {"+49 (0) 151 12345678", false}, {"+0151", false}, {"+123456", false}, {"+1234567", true}, {"+1234567890123456", false}} {
 		if ValidPhone(c.phone) != c.ok {
 			t.Errorf("ValidPhone(%q) = %v", c.phone, !c.ok)
-		}
-	}
-}
-
-func TestAPINextHandlesOtherRoutes(t *testing.T) {
-	base := serve(t, Options{Store: openDataset(t), Next: func(ctx *fasthttp.RequestCtx) {
-		ctx.SetStatusCode(299)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"next":true}`)
-	}})
-	// The automation API's POST .../messages is not this API's: it goes
-	// to Next, as does anything unknown under /api/v1/.
-	for _, c := range []struct{ method, path string }{
-		{"POST", "/api/v1/tenants/acme/messages"},
-		{"POST", "/api/v1/tenants/acme/ai/respond"},
-		{"GET", "/api/v1/other"},
-	} {
-		req, _ := http.NewRequest(c.method, base+c.path, nil)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 299 {
-			t.Errorf("%s %s: %d, want Next's 299", c.method, c.path, res.StatusCode)
 		}
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/parleyhq/parley/api"
 	"github.com/parleyhq/parley/apikeys"
-	"github.com/parleyhq/parley/tenants"
 )
 
 // mediaTimeout bounds one download, from the provider through to the
@@ -22,10 +22,11 @@ const mediaTimeout = 5 * time.Minute
 // it cannot run script in the dashboard's origin.
 var inlineTypes = []string{"image/jpeg", "image/png", "image/webp", "image/gif", "audio/", "video/", "application/pdf"}
 
-// media serves a file a customer sent, by its reference in the message
+// Media serves a file a customer sent, by its reference in the message
 // log. Only references the tenant's own messages hold are fetched, so the
 // endpoint is no general fetcher of provider URLs.
-func (a *API) media(ctx *fasthttp.RequestCtx, _ *apikeys.Key, t *tenants.Tenant, _ string) {
+func (a *API) Media(ctx *fasthttp.RequestCtx, c api.Call) {
+	t := c.Tenant
 	ref := string(ctx.QueryArgs().Peek("ref"))
 	if ref == "" || len(ref) > 2048 || strings.ContainsAny(ref, "\n\r") {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_ref", "ref must be one reference from a message's media")

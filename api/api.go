@@ -41,12 +41,10 @@ type Options struct {
 	Keys     *apikeys.Set
 	// Timeout bounds the wait for the session's answer. Default 10s.
 	Timeout time.Duration
-	// Fallback serves the /api/v1/tenants/{tenant}/... routes this package
-	// does not (analytics), after the tenant was found.
-	Fallback fasthttp.RequestHandler
 }
 
-// API serves /api/v1/tenants/{tenant}/...
+// API is the automation API: the handlers of its routes (routes.go) and
+// Do, through which everything reaches a session.
 type API struct {
 	o        Options
 	mu       sync.Mutex
@@ -60,9 +58,6 @@ func New(o Options) *API {
 	}
 	return &API{o: o, limiters: map[string]*rate.Limiter{}}
 }
-
-// Prefix is where the API is mounted.
-const Prefix = "/api/v1/tenants/"
 
 // MaxText is WhatsApp's limit for a text message: the longest question
 // the respond endpoint takes. Sends are limited by the tenant's channel
@@ -89,36 +84,6 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetBody(b)
 }
 
-// Handle routes /api/v1/tenants/{tenant}/...
-func (a *API) Handle(ctx *fasthttp.RequestCtx) {
-	rest := strings.TrimPrefix(string(ctx.Path()), Prefix)
-	tenantID, route, _ := strings.Cut(rest, "/")
-	t := a.o.Tenants.Get(tenantID)
-	if t == nil {
-		Error(ctx, fasthttp.StatusNotFound, "unknown_tenant", "no tenant "+strconv.Quote(tenantID))
-		return
-	}
-	parts := strings.Split(route, "/")
-	switch {
-	case route == "messages" && ctx.IsPost():
-		if _, ok := a.o.Keys.AuthorizeRequest(ctx, t.ID, apikeys.MessagesSend); ok {
-			a.send(ctx, t)
-		}
-	case route == "ai/respond" && ctx.IsPost():
-		if _, ok := a.o.Keys.AuthorizeRequest(ctx, t.ID, apikeys.MessagesSend); ok {
-			a.respond(ctx, t)
-		}
-	case len(parts) == 3 && parts[0] == "conversations" && (parts[2] == "status" || parts[2] == "ai") && ctx.IsPost():
-		if k, ok := a.o.Keys.AuthorizeRequest(ctx, t.ID, apikeys.ConversationsWrite); ok {
-			a.steer(ctx, t, parts[1], parts[2], k.Label())
-		}
-	case a.o.Fallback != nil:
-		a.o.Fallback(ctx)
-	default:
-		Error(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
-	}
-}
-
 type sendRequest struct {
 	To       string `json:"to"`
 	Text     string `json:"text"`
@@ -130,7 +95,8 @@ type sendRequest struct {
 	} `json:"template"`
 }
 
-func (a *API) send(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
+func (a *API) send(ctx *fasthttp.RequestCtx, c Call) {
+	t := c.Tenant
 	var req sendRequest
 	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
@@ -230,7 +196,8 @@ type respondRequest struct {
 	Variables map[string]string `json:"variables"`
 }
 
-func (a *API) respond(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
+func (a *API) respond(ctx *fasthttp.RequestCtx, c Call) {
+	t := c.Tenant
 	var req respondRequest
 	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
@@ -260,9 +227,17 @@ func (a *API) respond(ctx *fasthttp.RequestCtx, t *tenants.Tenant) {
 	})
 }
 
-// steer switches a conversation's status or AI: POST
-// .../conversations/{phone}/status {"status":"archived"} or .../ai
-// {"enabled":false}.
+// setStatus is POST .../conversations/{phone}/status {"status":"archived"}.
+func (a *API) setStatus(ctx *fasthttp.RequestCtx, c Call) {
+	a.steer(ctx, c.Tenant, c.Phone, "status", c.Key.Label())
+}
+
+// setAI is POST .../conversations/{phone}/ai {"enabled":false}.
+func (a *API) setAI(ctx *fasthttp.RequestCtx, c Call) {
+	a.steer(ctx, c.Tenant, c.Phone, "ai", c.Key.Label())
+}
+
+// steer switches a conversation's status or AI.
 func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what, operator string) {
 	if !e164.Valid(phone) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_phone_number", "the phone must be E.164, e.g. +4915112345678")

@@ -294,12 +294,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	// to move it (the session timeout) and for its restore.
 	automation := api.New(api.Options{Tenants: reg, Producer: e.producer, Pending: pending, Keys: keys,
 		Timeout: cfg.Kafka.SessionTimeout + 10*time.Second})
-	// The analytics API serves /api/v1/ and hands the automation routes on.
 	insights := analytics.NewAPI(analytics.Options{
 		Store:   e.store,
 		Tenants: reg,
 		Keys:    keys,
-		Next:    automation.Handle,
 		Logger:  e.log,
 		// Erasure first empties the live session, through its own
 		// stream, then deletes the rows.
@@ -319,7 +317,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 			return nil
 		},
 	})
-	e.http.Mount(analytics.Prefix, "api", insights.Handle)
+	// One router serves every /api/v1 route (api/routes.go).
+	e.http.Mount(api.Prefix, "api", api.NewRouter(keys, reg, api.Routes(automation, insights)).Handle)
 	e.http.Mount(analytics.DashboardPrefix, "dashboard", analytics.Dashboard)
 	if o.Embed {
 		// parley dev serves the demo business over the backend contract,
