@@ -15,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/api"
 	"github.com/parleyhq/parley/apikeys"
+	"github.com/parleyhq/parley/internal/e164"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/tenants"
 )
@@ -25,8 +26,8 @@ type Options struct {
 	Tenants *tenants.Registry
 	Keys    *apikeys.Set
 	// ForgetSession, when set, drops the customer's live session (state
-	// in memory and in the changelog) before the erasure deletes the rows.
-	// An error stops the erasure with 503; nothing is deleted, and the
+	// in memory and in the changelog): the first step of Store.Forget. An
+	// error stops the erasure with 503; nothing is deleted, and the
 	// request can be repeated.
 	ForgetSession func(tenant, phone string) error
 	// DefaultRange is the range when a request gives no from. Default
@@ -113,7 +114,7 @@ func (a *API) Tenants(ctx *fasthttp.RequestCtx, c api.Call) {
 
 // rangeOf reads from and to, truncated to the second. to defaults to now,
 // from to DefaultRange before to.
-func (a *API) rangeOf(ctx *fasthttp.RequestCtx) (Range, bool) {
+func (a *API) rangeOf(ctx *fasthttp.RequestCtx) (chsink.Range, bool) {
 	args := ctx.QueryArgs()
 	parse := func(name string, def time.Time) (time.Time, bool) {
 		v := string(args.Peek(name))
@@ -129,21 +130,21 @@ func (a *API) rangeOf(ctx *fasthttp.RequestCtx) (Range, bool) {
 	}
 	to, ok := parse("to", a.o.Now().UTC().Truncate(time.Second))
 	if !ok {
-		return Range{}, false
+		return chsink.Range{}, false
 	}
 	from, ok := parse("from", to.Add(-a.o.DefaultRange))
 	if !ok {
-		return Range{}, false
+		return chsink.Range{}, false
 	}
 	if !from.Before(to) {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_range", "from must be before to")
-		return Range{}, false
+		return chsink.Range{}, false
 	}
 	if from.Unix() < 0 || to.Unix() > 1<<32-1 {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_range", "from and to must lie between 1970 and 2106")
-		return Range{}, false
+		return chsink.Range{}, false
 	}
-	return Range{From: from, To: to}, true
+	return chsink.Range{From: from, To: to}, true
 }
 
 // limitOf reads limit: default def, 1 to max.
@@ -209,14 +210,14 @@ func (a *API) Timeseries(ctx *fasthttp.RequestCtx, c api.Call) {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_metric", "metric must be one of "+strings.Join(Metrics, ", "))
 		return
 	}
-	step := Step(args.Peek("step"))
+	step := chsink.Step(args.Peek("step"))
 	if step == "" {
-		step = StepHour
+		step = chsink.StepHour
 		if r.To.Sub(r.From) > 14*24*time.Hour {
-			step = StepDay
+			step = chsink.StepDay
 		}
 	}
-	if step != StepHour && step != StepDay {
+	if step != chsink.StepHour && step != chsink.StepDay {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_step", "step must be hour or day")
 		return
 	}
@@ -276,13 +277,13 @@ func (a *API) Messages(ctx *fasthttp.RequestCtx, c api.Call) {
 		return
 	}
 	phone := strings.TrimSpace(string(ctx.QueryArgs().Peek("phone")))
-	if phone != "" && !ValidPhone(phone) {
-		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", ErrInvalidPhone.Error())
+	if phone != "" && !e164.Valid(phone) {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", chsink.ErrInvalidPhone.Error())
 		return
 	}
 	qctx, cancel := a.queryContext(a.o.QueryTimeout)
 	defer cancel()
-	entries, err := a.q.Messages(qctx, t.ID, MessageFilter{Range: r, Phone: phone, Limit: limit})
+	entries, err := a.q.Messages(qctx, t.ID, chsink.MessageFilter{Range: r, Phone: phone, Limit: limit})
 	if err != nil {
 		a.fail(ctx, "messages", err)
 		return
@@ -303,20 +304,22 @@ func (a *API) Forget(ctx *fasthttp.RequestCtx, c api.Call) {
 	key := c.Key
 	t := c.Tenant
 	phone, err := url.PathUnescape(c.Phone)
-	if err != nil || !ValidPhone(phone) {
-		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", ErrInvalidPhone.Error())
+	if err != nil || !e164.Valid(phone) {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", chsink.ErrInvalidPhone.Error())
 		return
 	}
+	var forgetSession func(context.Context) error
 	if a.o.ForgetSession != nil {
-		if err := a.o.ForgetSession(t.ID, phone); err != nil {
-			a.o.Logger.Error("forget: live session", "tenant", t.ID, "err", err)
-			apikeys.WriteError(ctx, fasthttp.StatusServiceUnavailable, "session_unavailable", "the customer's live session could not be removed; nothing was deleted, try again")
-			return
-		}
+		forgetSession = func(context.Context) error { return a.o.ForgetSession(t.ID, phone) }
 	}
 	qctx, cancel := a.queryContext(10 * a.o.QueryTimeout)
 	defer cancel()
-	e, err := Erase(qctx, a.o.Store, t.ID, phone, "api:"+key.Label())
+	e, err := a.o.Store.Forget(qctx, t.ID, phone, "api:"+key.Label(), forgetSession)
+	if errors.Is(err, chsink.ErrSessionKept) {
+		a.o.Logger.Error("forget: live session", "tenant", t.ID, "err", err)
+		apikeys.WriteError(ctx, fasthttp.StatusServiceUnavailable, "session_unavailable", "the customer's live session could not be removed; nothing was deleted, try again")
+		return
+	}
 	if err != nil {
 		a.fail(ctx, "forget", err)
 		return

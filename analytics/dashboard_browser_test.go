@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parleyhq/parley/internal/browsertest"
+	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
 // pageState is what the dashboard shows, read from the DOM.
@@ -188,7 +189,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("filtered log", `document.getElementById('log').dataset.rows === '24'`)
 	f := read(t, ctx)
 	var log struct {
-		Messages []LogEntry `json:"messages"`
+		Messages []chsink.LogEntry `json:"messages"`
 	}
 	call(t, "GET", base+"/api/v1/tenants/acme/messages?"+url.Values{"from": {f.From}, "to": {f.To}, "phone": {dsPhone(1)}, "limit": {"50"}}.Encode(), keyAnalyst, &log)
 	if len(f.LogIDs) != len(log.Messages) {
@@ -326,7 +327,7 @@ func checkFigures(t *testing.T, base, tenant, key string, s pageState) {
 	}
 
 	var users struct {
-		Users []PowerUser `json:"users"`
+		Users []chsink.PowerUser `json:"users"`
 	}
 	call(t, "GET", base+"/api/v1/tenants/"+tenant+"/analytics/power-users"+q+"&limit=10", key, &users)
 	var phones []string
@@ -338,7 +339,7 @@ func checkFigures(t *testing.T, base, tenant, key string, s pageState) {
 	}
 
 	var log struct {
-		Messages []LogEntry `json:"messages"`
+		Messages []chsink.LogEntry `json:"messages"`
 	}
 	call(t, "GET", base+"/api/v1/tenants/"+tenant+"/messages"+q+"&limit=50", key, &log)
 	if len(s.LogIDs) != len(log.Messages) {

@@ -36,7 +36,7 @@ var (
 	dsNow  = time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
 	dsFrom = dsNow.AddDate(0, 0, -7) // 2024-03-03T12:00:00Z
 	dsBase = time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
-	dsR    = Range{From: dsFrom, To: dsNow}
+	dsR    = chsink.Range{From: dsFrom, To: dsNow}
 )
 
 // Customer phones: p(0..9) hold the conversations, s(1..7) the sessions.

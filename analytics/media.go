@@ -37,15 +37,13 @@ func (a *API) Media(ctx *fasthttp.RequestCtx, c api.Call) {
 		return
 	}
 	qctx, cancel := a.queryContext(a.o.QueryTimeout)
-	var n uint64
-	err := a.q.store.Conn().QueryRow(qctx, `SELECT count() FROM messages
-		WHERE tenant = ? AND direction = 'in' AND media != '' AND has(splitByChar('\n', media), ?)`, t.ID, ref).Scan(&n)
+	held, err := a.o.Store.HasMedia(qctx, t.ID, ref)
 	cancel()
 	if err != nil {
 		a.fail(ctx, "media", err)
 		return
 	}
-	if n == 0 {
+	if !held {
 		apikeys.WriteError(ctx, fasthttp.StatusNotFound, "media_not_found", "no message of this tenant has that media")
 		return
 	}

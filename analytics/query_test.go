@@ -126,7 +126,7 @@ func TestSummaryOfAnotherTenantAndEmptyRange(t *testing.T) {
 		t.Fatalf("globex %+v", g)
 	}
 	// No data: zeros, and null where a figure is undefined.
-	empty, err := querier(s, false).Summary(ctx, "acme", Range{From: dsFrom.AddDate(-1, 0, 0), To: dsFrom.AddDate(-1, 0, 1)}, defaultRules)
+	empty, err := querier(s, false).Summary(ctx, "acme", chsink.Range{From: dsFrom.AddDate(-1, 0, 0), To: dsFrom.AddDate(-1, 0, 1)}, defaultRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +147,11 @@ func TestActiveSessionsFollowTenantRules(t *testing.T) {
 	s := openDataset(t)
 	// With a 4-hour idle timeout s2 (last message 3h ago) is signed in
 	// too; with a 150-minute TTL s1 (verified 3h ago) is not any more.
-	n, err := querier(s, false).activeSessions(context.Background(), "acme", []time.Time{dsNow}, SessionRules{SessionTTL: 24 * time.Hour, IdleTimeout: 4 * time.Hour}, "0")
+	n, err := s.ActiveSessions(context.Background(), "acme", []time.Time{dsNow}, 24*time.Hour, 4*time.Hour, "")
 	if err != nil || n[0] != 4 {
 		t.Fatalf("idle 4h: %v %v, want 4", n, err)
 	}
-	n, err = querier(s, false).activeSessions(context.Background(), "acme", []time.Time{dsNow}, SessionRules{SessionTTL: 150 * time.Minute, IdleTimeout: 2 * time.Hour}, "0")
+	n, err = s.ActiveSessions(context.Background(), "acme", []time.Time{dsNow}, 150*time.Minute, 2*time.Hour, "")
 	if err != nil || n[0] != 2 {
 		t.Fatalf("ttl 150 min: %v %v, want 2 (s5, s6)", n, err)
 	}
@@ -178,7 +178,7 @@ func TestTimeseries(t *testing.T) {
 		{MetricConversations, wantConversations},
 		{MetricLLMTokens, wantTokens},
 	} {
-		for _, step := range []Step{StepHour, StepDay} {
+		for _, step := range []chsink.Step{chsink.StepHour, chsink.StepDay} {
 			ser, err := q.Timeseries(ctx, "acme", c.metric, step, dsR, defaultRules)
 			if err != nil {
 				t.Fatalf("%s/%s: %v", c.metric, step, err)
@@ -186,7 +186,7 @@ func TestTimeseries(t *testing.T) {
 			// Hourly: 03-03 12:00 … 03-10 11:00. Daily: 03-03 … 03-10,
 			// the first and last partial.
 			wantPoints := 168
-			if step == StepDay {
+			if step == chsink.StepDay {
 				wantPoints = 8
 			}
 			if len(ser.Points) != wantPoints {
@@ -199,7 +199,7 @@ func TestTimeseries(t *testing.T) {
 	}
 	// Day by day: conversations start every 3 hours from 03-04 00:00, 8 a
 	// day for five days.
-	ser, err := q.Timeseries(ctx, "acme", MetricConversations, StepDay, dsR, defaultRules)
+	ser, err := q.Timeseries(ctx, "acme", MetricConversations, chsink.StepDay, dsR, defaultRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestTimeseries(t *testing.T) {
 	// The success rate per day: p0-p4 and p8 sent theirs on 03-05 (8
 	// sent, 5 verified); s3 on 03-09 (1/1); p6, p7 and the other session
 	// phones on 03-10 (8 sent, 7 verified); the other days none (null).
-	rate, err := q.Timeseries(ctx, "acme", MetricAuthSuccessRate, StepDay, dsR, defaultRules)
+	rate, err := q.Timeseries(ctx, "acme", MetricAuthSuccessRate, chsink.StepDay, dsR, defaultRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestTimeseries(t *testing.T) {
 
 	// Active sessions at the end of each bucket; the last is the
 	// summary's.
-	act, err := q.Timeseries(ctx, "acme", MetricActiveSessions, StepHour, dsR, defaultRules)
+	act, err := q.Timeseries(ctx, "acme", MetricActiveSessions, chsink.StepHour, dsR, defaultRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,8 +276,8 @@ func TestTimeseries(t *testing.T) {
 	// read from the events alone.
 	raw := querier(s, true)
 	for _, m := range Metrics {
-		for _, step := range []Step{StepHour, StepDay} {
-			for _, r := range []Range{dsR, {From: dsFrom.Add(17 * time.Minute), To: dsNow.Add(-2*time.Hour - 5*time.Second)}} {
+		for _, step := range []chsink.Step{chsink.StepHour, chsink.StepDay} {
+			for _, r := range []chsink.Range{dsR, {From: dsFrom.Add(17 * time.Minute), To: dsNow.Add(-2*time.Hour - 5*time.Second)}} {
 				a, err := q.Timeseries(ctx, "acme", m, step, r, defaultRules)
 				if err != nil {
 					t.Fatal(err)
@@ -296,10 +296,10 @@ func TestTimeseries(t *testing.T) {
 		}
 	}
 
-	if _, err := q.Timeseries(ctx, "acme", "bogus", StepDay, dsR, defaultRules); err == nil {
+	if _, err := q.Timeseries(ctx, "acme", "bogus", chsink.StepDay, dsR, defaultRules); err == nil {
 		t.Error("unknown metric accepted")
 	}
-	if _, err := q.Timeseries(ctx, "acme", MetricMessagesIn, StepHour, Range{From: dsFrom.AddDate(-1, 0, 0), To: dsNow}, defaultRules); err == nil {
+	if _, err := q.Timeseries(ctx, "acme", MetricMessagesIn, chsink.StepHour, chsink.Range{From: dsFrom.AddDate(-1, 0, 0), To: dsNow}, defaultRules); err == nil {
 		t.Error("more than MaxPoints accepted")
 	}
 }
@@ -312,7 +312,7 @@ func TestPowerUsers(t *testing.T) {
 	}
 	// p0: 1+3+1+3 customer messages in its four conversations and 5
 	// today; p1 and p3: 2+4+2+4 (ties by phone).
-	want := []PowerUser{
+	want := []chsink.PowerUser{
 		{Phone: dsPhone(0), MessagesIn: 13, MessagesOut: 8, Conversations: 4},
 		{Phone: dsPhone(1), MessagesIn: 12, MessagesOut: 12, Conversations: 4},
 		{Phone: dsPhone(3), MessagesIn: 12, MessagesOut: 12, Conversations: 4},
@@ -337,7 +337,7 @@ func TestMessagesLog(t *testing.T) {
 	ctx := context.Background()
 	// p1 in range: 12 customer messages and 12 replies (conversations 1,
 	// 11, 21, 31); conversation 1's are written twice.
-	all, err := q.Messages(ctx, "acme", MessageFilter{Range: dsR, Phone: dsPhone(1), Limit: 500})
+	all, err := q.Messages(ctx, "acme", chsink.MessageFilter{Range: dsR, Phone: dsPhone(1), Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestMessagesLog(t *testing.T) {
 	// A page of 5: the newest 5 of the same list, even with duplicates
 	// among them (conversation 1 is the oldest; today's p0 messages are
 	// the duplicated newest of the next query).
-	page, err := q.Messages(ctx, "acme", MessageFilter{Range: dsR, Phone: dsPhone(1), Limit: 5})
+	page, err := q.Messages(ctx, "acme", chsink.MessageFilter{Range: dsR, Phone: dsPhone(1), Limit: 5})
 	if err != nil || len(page) != 5 {
 		t.Fatalf("page: %d, %v", len(page), err)
 	}
@@ -369,7 +369,7 @@ func TestMessagesLog(t *testing.T) {
 			t.Fatalf("page differs from the full list at %d", i)
 		}
 	}
-	newest, err := q.Messages(ctx, "acme", MessageFilter{Range: dsR, Limit: 3})
+	newest, err := q.Messages(ctx, "acme", chsink.MessageFilter{Range: dsR, Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestMessagesLog(t *testing.T) {
 		t.Fatalf("newest %+v", newest)
 	}
 	// The other tenant's log does not show acme's messages.
-	g, err := q.Messages(ctx, "globex", MessageFilter{Range: dsR, Phone: dsPhone(1), Limit: 500})
+	g, err := q.Messages(ctx, "globex", chsink.MessageFilter{Range: dsR, Phone: dsPhone(1), Limit: 500})
 	if err != nil || len(g) != 14 {
 		t.Fatalf("globex p1: %d, %v (want its 14)", len(g), err)
 	}
@@ -400,24 +400,24 @@ func TestAuthEdgesMatchFullPairing(t *testing.T) {
 	s := openDataset(t)
 	q := querier(s, false)
 	ctx := context.Background()
-	var ranges []Range
+	var ranges []chsink.Range
 	for _, from := range []time.Time{dsFrom, dsFrom.Add(2 * time.Minute), time.Date(2024, 3, 5, 9, 0, 30, 0, time.UTC), time.Date(2024, 3, 5, 11, 1, 0, 0, time.UTC)} {
 		for _, to := range []time.Time{dsNow, dsNow.Add(-90 * time.Second), dsNow.Add(-time.Hour - 30*time.Second), time.Date(2024, 3, 5, 12, 2, 0, 0, time.UTC), dsNow.Add(time.Hour)} {
-			if to.Sub(from) > 2*codeMargin {
-				ranges = append(ranges, Range{From: from, To: to})
+			if to.Sub(from) > 2*chsink.CodeMargin {
+				ranges = append(ranges, chsink.Range{From: from, To: to})
 			}
 		}
 	}
 	for _, r := range ranges {
 		var sent, verified uint64
-		err := q.exact(ctx, r, func(st *state) (err error) {
+		err := s.Exact(ctx, r, false, func(st *chsink.Snapshot) (err error) {
 			sent, verified, err = q.authCodes(ctx, st, "acme", r)
 			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps, pv, err := q.authCodesPaired(ctx, "acme", r)
+		ps, pv, err := s.AuthCodesPaired(ctx, "acme", r)
 		if err != nil {
 			t.Fatal(err)
 		}

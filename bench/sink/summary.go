@@ -158,8 +158,8 @@ func benchSummary(ctx context.Context, addr string, o options) error {
 	}
 	q := analytics.NewQuerier(store, qlog)
 	rules := analytics.RulesOf(nil)
-	week := analytics.Range{From: sumNow.AddDate(0, 0, -7), To: sumNow}
-	month := analytics.Range{From: sumNow.AddDate(0, 0, -o.days), To: sumNow}
+	week := chsink.Range{From: sumNow.AddDate(0, 0, -7), To: sumNow}
+	month := chsink.Range{From: sumNow.AddDate(0, 0, -o.days), To: sumNow}
 	s, err := q.Summary(ctx, "bench", week, rules)
 	if err != nil {
 		return err
@@ -187,7 +187,7 @@ func benchSummary(ctx context.Context, addr string, o options) error {
 			ms(pct(0.5)), ms(pct(0.95)), ms(ds[len(ds)-1]))
 		return nil
 	}
-	summary := func(q *analytics.Querier, r analytics.Range) func() error {
+	summary := func(q *analytics.Querier, r chsink.Range) func() error {
 		return func() error { _, err := q.Summary(ctx, "bench", r, rules); return err }
 	}
 	if err := measure("summary, 7 days (dashboard default)", o.runs, summary(q, week)); err != nil {
@@ -202,13 +202,13 @@ func benchSummary(ctx context.Context, addr string, o options) error {
 		return err
 	}
 	if err := measure("timeseries messages_in, 7 days hourly", max(5, o.runs/5), func() error {
-		_, err := q.Timeseries(ctx, "bench", analytics.MetricMessagesIn, analytics.StepHour, week, rules)
+		_, err := q.Timeseries(ctx, "bench", analytics.MetricMessagesIn, chsink.StepHour, week, rules)
 		return err
 	}); err != nil {
 		return err
 	}
 	if err := measure("timeseries active_sessions, 7 days hourly", max(5, o.runs/5), func() error {
-		_, err := q.Timeseries(ctx, "bench", analytics.MetricActiveSessions, analytics.StepHour, week, rules)
+		_, err := q.Timeseries(ctx, "bench", analytics.MetricActiveSessions, chsink.StepHour, week, rules)
 		return err
 	}); err != nil {
 		return err
@@ -220,7 +220,7 @@ func benchSummary(ctx context.Context, addr string, o options) error {
 		return err
 	}
 	return measure("conversation log, newest 50 of 7 days", max(5, o.runs/5), func() error {
-		_, err := q.Messages(ctx, "bench", analytics.MessageFilter{Range: week, Limit: 50})
+		_, err := q.Messages(ctx, "bench", chsink.MessageFilter{Range: week, Limit: 50})
 		return err
 	})
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/parleyhq/parley/analytics"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/internal/ids"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/wire"
@@ -28,17 +28,17 @@ import (
 
 const forgetUsage = `usage: parley forget --tenant T --phone +E164 --config FILE [--actor NAME] [--api URL]
 
-Erases one customer (GDPR): deletes their rows from every ClickHouse table,
-waits until ClickHouse has applied the deletes, and records the erasure in
-the audit table (who, when, tenant, a hash of the number).
+Erases one customer (GDPR): queues the erasure of their session on
+parley.inbound (when kafka.brokers is configured: the node that holds the
+session drops it and tombstones it on parley.sessions), deletes their rows
+from every ClickHouse table, waits until ClickHouse has applied the
+deletes, and records the erasure in the audit table (who, when, tenant, a
+hash of the number).
 
   --api URL   go through the running engine instead (DELETE
               URL/api/v1/tenants/T/customers/PHONE with the admin key in
-              PARLEY_API_KEY), which also drops the customer's live
-              session at once. Without it, the rows are deleted here and
-              the session's erasure is queued on parley.inbound (when
-              kafka.brokers is configured): the node that holds the
-              session drops it and tombstones it on parley.sessions.
+              PARLEY_API_KEY), which drops the customer's live session at
+              once, before deleting the rows.
 `
 
 // forget is `parley forget`.
@@ -58,8 +58,8 @@ func forget(args []string) error {
 		fs.Usage()
 		return errors.New("forget needs --tenant and --phone")
 	}
-	if !analytics.ValidPhone(*phone) {
-		return fmt.Errorf("--phone %q: %w", *phone, analytics.ErrInvalidPhone)
+	if !e164.Valid(*phone) {
+		return fmt.Errorf("--phone %q: %w", *phone, chsink.ErrInvalidPhone)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -91,27 +91,36 @@ func forget(args []string) error {
 		return err
 	}
 	defer store.Close()
-	e, err := analytics.Erase(ctx, store, *tenant, *phone, *actor)
+	// The session (live on a node, and on the parley.sessions changelog)
+	// is erased through its own stream, like everything that changes it:
+	// whichever node holds it, now or when one next starts, drops it and
+	// leaves a tombstone. Store.Forget queues that first, then deletes
+	// the rows.
+	var queueSession func(context.Context) error
+	if len(cfg.Kafka.Brokers) > 0 {
+		queueSession = func(ctx context.Context) error {
+			return forgetSession(ctx, cfg.Kafka.Brokers, *tenant, *phone, *actor)
+		}
+	}
+	e, err := store.Forget(ctx, *tenant, *phone, *actor, queueSession)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("forgotten: tenant %s, phone hash %s, audit id %s\n", e.Tenant, e.PhoneHash, e.AuditID)
-	for _, table := range chsink.CustomerTables {
-		fmt.Printf("  %-20s %d rows deleted\n", table, e.Deleted[table])
-	}
-	if len(cfg.Kafka.Brokers) == 0 {
+	printDeleted(e)
+	if queueSession == nil {
 		fmt.Fprintln(os.Stderr, "note: no kafka.brokers in the config, so the customer's session was not touched; use --api to go through the engine")
 		return nil
 	}
-	// The session (live on a node, and on the parley.sessions changelog)
-	// is erased through its own stream, like everything that changes it:
-	// whichever node holds it, now or when one next starts, drops it and
-	// leaves a tombstone.
-	if err := forgetSession(ctx, cfg.Kafka.Brokers, *tenant, *phone, *actor); err != nil {
-		return fmt.Errorf("ClickHouse rows deleted, but the session's erasure was not queued: %w", err)
-	}
 	fmt.Println("  session              erasure queued on parley.inbound (a tombstone on parley.sessions once handled)")
 	return nil
+}
+
+// printDeleted lists the rows an erasure deleted, table by table.
+func printDeleted(e *chsink.Erasure) {
+	for _, table := range chsink.CustomerTables {
+		fmt.Printf("  %-20s %d rows deleted\n", table, e.Deleted[table])
+	}
 }
 
 // forgetSession queues the erasure of a customer's session.
@@ -149,14 +158,12 @@ func forgetThroughAPI(ctx context.Context, base, tenant, phone string) error {
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s: %s", u, res.Status, strings.TrimSpace(string(body)))
 	}
-	var e analytics.Erasure
+	var e chsink.Erasure
 	if err := json.Unmarshal(body, &e); err != nil {
 		return fmt.Errorf("%s: %w", u, err)
 	}
 	fmt.Printf("forgotten (through %s, live session included): tenant %s, phone hash %s, audit id %s\n", base, e.Tenant, e.PhoneHash, e.AuditID)
-	for _, table := range chsink.CustomerTables {
-		fmt.Printf("  %-20s %d rows deleted\n", table, e.Deleted[table])
-	}
+	printDeleted(&e)
 	return nil
 }
 

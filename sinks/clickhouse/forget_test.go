@@ -2,8 +2,11 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/internal/e164"
 )
 
 func TestDeleteCustomerEverywhere(t *testing.T) {
@@ -102,5 +105,57 @@ func TestWriteAudit(t *testing.T) {
 	}
 	if PhoneHash("acme", "+447700900001") == PhoneHash("other", "+447700900001") {
 		t.Fatal("phone hash does not depend on the tenant")
+	}
+}
+
+func TestForgetValidates(t *testing.T) {
+	s := openStore(t)
+	if _, err := s.Forget(context.Background(), "acme", "+49 (0) 151 12345678", "test", nil); !errors.Is(err, ErrInvalidPhone) {
+		t.Fatalf("err %v", err)
+	}
+	for _, c := range []struct {
+		phone string
+		ok    bool
+	}{{"+4915112345678", true}, {"0151/12345678", false}, {"+49 (0) 151 12345678", false}, {"+0151", false}, {"+123456", false}, {"+1234567", true}, {"+1234567890123456", false}} {
+		if e164.Valid(c.phone) != c.ok {
+			t.Errorf("e164.Valid(%q) = %v", c.phone, !c.ok)
+		}
+	}
+}
+
+// The live session goes first: when it cannot be erased, no row is
+// deleted and nothing is audited; the erasure can be repeated.
+func TestForgetStopsWhenTheSessionStays(t *testing.T) {
+	s := openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const phone = "+447700900003"
+	if err := s.WriteEvents(ctx, kindEvents("k", "acme", phone, baseMs)); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	_, err := s.Forget(ctx, "acme", phone, "test", func(context.Context) error {
+		order = append(order, "session")
+		return errors.New("actor unreachable")
+	})
+	if !errors.Is(err, ErrSessionKept) {
+		t.Fatalf("err %v", err)
+	}
+	var rows, audits uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM messages WHERE tenant = 'acme' AND phone = ?", phone).Scan(&rows); err != nil || rows == 0 {
+		t.Fatalf("rows %d after a refused erasure, %v", rows, err)
+	}
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM audit").Scan(&audits); err != nil || audits != 0 {
+		t.Fatalf("audit rows %d, %v", audits, err)
+	}
+	e, err := s.Forget(ctx, "acme", phone, "test", func(context.Context) error {
+		order = append(order, "session")
+		return nil
+	})
+	if err != nil || e.Deleted[TableMessages] == 0 || len(order) != 2 {
+		t.Fatalf("erasure %+v, %v, session steps %v", e, err, order)
+	}
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM audit").Scan(&audits); err != nil || audits != 1 {
+		t.Fatalf("audit rows %d, %v", audits, err)
 	}
 }

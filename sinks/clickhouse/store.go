@@ -1,7 +1,10 @@
-// Package clickhouse is Parley's analytics store: the ClickHouse schema and
-// its migrations, the batched writer of wire.Events, and the Sink that moves
-// parley.events from Kafka into ClickHouse with offsets committed only after
-// ClickHouse accepted the rows.
+// Package clickhouse is Parley's analytics store and owns everything of
+// ClickHouse: the schema and its migrations, the batched writer of
+// wire.Events, the Sink that moves parley.events from Kafka into ClickHouse
+// with offsets committed only after ClickHouse accepted the rows, the
+// janitor and its rollups, the exact reads analytics composes its figures
+// from (read*.go: rollups where still valid, the events elsewhere), and
+// the GDPR erasure of a customer's rows (Forget, erase.go).
 //
 // It talks the native protocol (clickhouse-go/v2) and works against
 // ClickHouse 18.16 (Debian's package, what `parley dev` and the tests run)
@@ -130,7 +133,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// Conn is the underlying connection pool, for queries (analytics).
+// Conn is the underlying connection pool, for tests and tools (bench).
 func (s *Store) Conn() driver.Conn { return s.conn }
 
 // Database is the database the tables live in.

@@ -1,4 +1,4 @@
-package analytics
+package clickhouse
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
 // Counts and sums are read from three places, whichever is cheapest and
@@ -25,9 +23,9 @@ import (
 // Before and after it, the parts and runs it relied on are listed; if they
 // changed, it runs again, and the last attempt reads events only.
 
-// source is an event table as hourly_rollup rolls it up: the metric name
-// there, and the same rows from the events.
-type source struct {
+// Source is an event table as hourly_rollup rolls it up: the metric name
+// there, and the same rows from the events. Counted reads one.
+type Source struct {
 	table  string
 	metric string
 	// raw is one branch over the events yielding (b UInt32, dim String,
@@ -35,14 +33,16 @@ type source struct {
 	raw func(dirty bool) string
 }
 
+// The sources Counted reads: messages by "direction/query_type",
+// usage by metric, conversation changes, auth events.
 var (
-	srcMessages = source{chsink.TableMessages, "messages", func(dirty bool) string {
-		return `SELECT {bucket} AS b, CAST(concat(toString(direction), '/', toString(query_type)) AS String) AS dim, CAST(` + count(dirty) + ` AS Int64) AS v
+	SourceMessages = Source{TableMessages, "messages", func(dirty bool) string {
+		return `SELECT {bucket} AS b, CAST(concat(toString(direction), '/', toString(query_type)) AS String) AS dim, CAST(` + eventCount(dirty) + ` AS Int64) AS v
 			FROM messages WHERE tenant = ? AND {time} GROUP BY b, direction, query_type`
 	}}
 	// Usage on dirty days: summed over distinct events, grouped by value:
 	// each value times the number of distinct events carrying it.
-	srcUsage = source{chsink.TableUsage, "usage", func(dirty bool) string {
+	SourceUsage = Source{TableUsage, "usage", func(dirty bool) string {
 		if dirty {
 			return `SELECT {bucket} AS b, CAST(toString(metric) AS String) AS dim, CAST(value * toInt64(uniqExact(event_id)) AS Int64) AS v
 				FROM usage WHERE tenant = ? AND {time} GROUP BY b, metric, value`
@@ -50,12 +50,12 @@ var (
 		return `SELECT {bucket} AS b, CAST(toString(metric) AS String) AS dim, CAST(sum(value) AS Int64) AS v
 			FROM usage WHERE tenant = ? AND {time} GROUP BY b, metric`
 	}}
-	srcConversations = source{chsink.TableConversations, "conversations", func(dirty bool) string {
-		return `SELECT {bucket} AS b, CAST(toString(change) AS String) AS dim, CAST(` + count(dirty) + ` AS Int64) AS v
+	SourceConversations = Source{TableConversations, "conversations", func(dirty bool) string {
+		return `SELECT {bucket} AS b, CAST(toString(change) AS String) AS dim, CAST(` + eventCount(dirty) + ` AS Int64) AS v
 			FROM conversations WHERE tenant = ? AND {time} GROUP BY b, change`
 	}}
-	srcAuth = source{chsink.TableAuthEvents, "auth", func(dirty bool) string {
-		return `SELECT {bucket} AS b, CAST(toString(event) AS String) AS dim, CAST(` + count(dirty) + ` AS Int64) AS v
+	SourceAuth = Source{TableAuthEvents, "auth", func(dirty bool) string {
+		return `SELECT {bucket} AS b, CAST(toString(event) AS String) AS dim, CAST(` + eventCount(dirty) + ` AS Int64) AS v
 			FROM auth_events WHERE tenant = ? AND {time} GROUP BY b, event`
 	}}
 )
@@ -80,73 +80,73 @@ func ceilHour(t time.Time) time.Time {
 	return h
 }
 
-// state is what a query relies on besides the events themselves: the
+// Snapshot is what a query relies on besides the events themselves: the
 // partitions of the event tables and of conversation_firsts, and the
 // recorded rollup runs of the range's days. It is loaded before a query
 // and again after it; the query was exact if what it used is unchanged
 // (fingerprint).
-type state struct {
-	pm     chsink.PartitionMap
-	hourly map[uint32]chsink.RollupRun
-	firsts map[uint32]chsink.RollupRun
+type Snapshot struct {
+	pm     PartitionMap
+	hourly map[uint32]RollupRun
+	firsts map[uint32]RollupRun
 	// valid says which hourly runs are still exact.
 	valid map[uint32]bool
 	// eventsOnly: read every day from the events, counting distinct event
-	// ids (the last retry, and Querier.IgnoreCompaction).
+	// ids (the last retry, and Exact's ignoreCompaction).
 	eventsOnly bool
 }
 
-var stateTables = append(append([]string(nil), chsink.HourlySources...), chsink.TableConversationFirsts)
+var stateTables = append(append([]string(nil), HourlySources...), TableConversationFirsts)
 
 // (A day's hourly run covers its whole hours before the run's Until: all
 // of a closed day, today's hours up to the janitor's last run.)
 
-func (q *Querier) loadState(ctx context.Context, r Range, eventsOnly bool) (*state, error) {
-	st := &state{eventsOnly: eventsOnly, hourly: map[uint32]chsink.RollupRun{}, firsts: map[uint32]chsink.RollupRun{}}
+func (s *Store) loadState(ctx context.Context, r Range, eventsOnly bool) (*Snapshot, error) {
+	st := &Snapshot{eventsOnly: eventsOnly, hourly: map[uint32]RollupRun{}, firsts: map[uint32]RollupRun{}}
 	if eventsOnly {
 		return st, nil
 	}
 	var err error
-	if st.pm, err = q.store.PartitionsOf(ctx, stateTables...); err != nil {
+	if st.pm, err = s.PartitionsOf(ctx, stateTables...); err != nil {
 		return nil, err
 	}
-	first, last := chsink.DayID(r.From), chsink.DayID(r.To.Add(-time.Second))
-	if st.hourly, err = q.store.RollupRuns(ctx, chsink.RollupHourly, first, last); err != nil {
+	first, last := DayID(r.From), DayID(r.To.Add(-time.Second))
+	if st.hourly, err = s.RollupRuns(ctx, RollupHourly, first, last); err != nil {
 		return nil, err
 	}
-	if st.firsts, err = q.store.RollupRuns(ctx, chsink.RollupFirstResponses, first, last); err != nil {
+	if st.firsts, err = s.RollupRuns(ctx, RollupFirstResponses, first, last); err != nil {
 		return nil, err
 	}
 	st.valid = map[uint32]bool{}
 	for d, run := range st.hourly {
-		rows, err := q.store.RowsBefore(ctx, st.pm, d, run.Until)
+		rows, err := s.RowsBefore(ctx, st.pm, d, run.Until)
 		if err != nil {
 			return nil, err
 		}
-		st.valid[d] = chsink.HourlyValid(run, st.pm, rows)
+		st.valid[d] = HourlyValid(run, st.pm, rows)
 	}
 	return st, nil
 }
 
 // hourlyRun is the valid hourly run of a day, if any.
-func (st *state) hourlyRun(day uint32) (chsink.RollupRun, bool) {
+func (st *Snapshot) hourlyRun(day uint32) (RollupRun, bool) {
 	run, ok := st.hourly[day]
 	return run, ok && !st.eventsOnly && st.valid[day]
 }
 
 // firstsRun is the valid first_responses run of a day, if any.
-func (st *state) firstsRun(day uint32) (string, bool) {
+func (st *Snapshot) firstsRun(day uint32) (string, bool) {
 	run, ok := st.firsts[day]
 	if st.eventsOnly || !ok {
 		return "", false
 	}
-	return run.RunID, run.Source == chsink.FirstResponsesSource(st.pm, day)
+	return run.RunID, run.Source == FirstResponsesSource(st.pm, day)
 }
 
 // clean reports whether table's partition of day is read plainly.
-func (st *state) clean(table string, day uint32) (chsink.Partition, bool) {
+func (st *Snapshot) clean(table string, day uint32) (Partition, bool) {
 	if st.eventsOnly {
-		return chsink.Partition{}, false
+		return Partition{}, false
 	}
 	p, ok := st.pm[table][day]
 	return p, ok && p.Clean()
@@ -154,17 +154,17 @@ func (st *state) clean(table string, day uint32) (chsink.Partition, bool) {
 
 // fingerprint is everything the state says about r's days that a query
 // may have used: valid rollup runs and clean partitions.
-func (st *state) fingerprint(r Range) string {
+func (st *Snapshot) fingerprint(r Range) string {
 	var b strings.Builder
 	for d := dayStart(r.From); d.Before(r.To); d = d.AddDate(0, 0, 1) {
-		id := chsink.DayID(d)
+		id := DayID(d)
 		if run, ok := st.hourlyRun(id); ok {
 			fmt.Fprintf(&b, "h%d=%s;", id, run.RunID)
 		}
 		if run, ok := st.firstsRun(id); ok {
 			fmt.Fprintf(&b, "f%d=%s;", id, run)
 		}
-		for _, t := range chsink.HourlySources {
+		for _, t := range HourlySources {
 			if p, ok := st.clean(t, id); ok {
 				fmt.Fprintf(&b, "c%s%d=%s;", t, id, p.PartNames)
 			}
@@ -173,14 +173,16 @@ func (st *state) fingerprint(r Range) string {
 	return b.String()
 }
 
-// exact runs fn with a state and checks the state afterwards; if what fn
-// could have relied on changed (a janitor run, a late event on a closed
-// day), it runs fn again, and the last time from the events only. fn must
-// start from scratch each time.
-func (q *Querier) exact(ctx context.Context, r Range, fn func(st *state) error) error {
+// Exact runs fn with a Snapshot of r's rollups and partitions, and checks
+// them afterwards; if what fn could have relied on changed (a janitor run,
+// a late event on a closed day), it runs fn again, and the last time from
+// the events only. fn must start from scratch each time. ignoreCompaction
+// reads every day from the events from the first attempt (slower, the
+// same results: for comparisons).
+func (s *Store) Exact(ctx context.Context, r Range, ignoreCompaction bool, fn func(st *Snapshot) error) error {
 	for attempt := 1; ; attempt++ {
-		eventsOnly := q.IgnoreCompaction || attempt == maxAttempts
-		st, err := q.loadState(ctx, r, eventsOnly)
+		eventsOnly := ignoreCompaction || attempt == maxAttempts
+		st, err := s.loadState(ctx, r, eventsOnly)
 		if err != nil {
 			return err
 		}
@@ -190,14 +192,14 @@ func (q *Querier) exact(ctx context.Context, r Range, fn func(st *state) error) 
 		if eventsOnly {
 			return nil
 		}
-		after, err := q.loadState(ctx, r, false)
+		after, err := s.loadState(ctx, r, false)
 		if err != nil {
 			return err
 		}
 		if after.fingerprint(r) == st.fingerprint(r) {
 			return nil
 		}
-		q.log.Debug("rollups or compacted days changed during a query; running it again", "attempt", attempt)
+		s.log.Debug("rollups or compacted days changed during a query; running it again", "attempt", attempt)
 	}
 }
 
@@ -211,7 +213,7 @@ type view struct {
 
 // view splits r for src: rolled-up whole hours, then clean and dirty
 // days of the rest.
-func (st *state) view(src source, r Range) view {
+func (st *Snapshot) view(src Source, r Range) view {
 	v := view{rolled: map[uint32]string{}}
 	var rest []span
 	add := func(list *[]span, s span) {
@@ -225,7 +227,7 @@ func (st *state) view(src source, r Range) view {
 		*list = append(*list, s)
 	}
 	for d := dayStart(r.From); d.Before(r.To); d = d.AddDate(0, 0, 1) {
-		id := chsink.DayID(d)
+		id := DayID(d)
 		s := span{from: maxTime(d, r.From), to: minTime(d.AddDate(0, 0, 1), r.To)}
 		if run, ok := st.hourlyRun(id); ok {
 			whole := span{from: ceilHour(s.from), to: minTime(s.to, run.Until).Truncate(time.Hour)}
@@ -242,7 +244,7 @@ func (st *state) view(src source, r Range) view {
 	for _, s := range rest {
 		for d := dayStart(s.from); d.Before(s.to); d = d.AddDate(0, 0, 1) {
 			piece := span{from: maxTime(d, s.from), to: minTime(d.AddDate(0, 0, 1), s.to)}
-			if _, ok := st.clean(src.table, chsink.DayID(d)); ok {
+			if _, ok := st.clean(src.table, DayID(d)); ok {
 				add(&v.clean, piece)
 			} else {
 				add(&v.dirty, piece)
@@ -269,12 +271,14 @@ func runsCond(runs map[uint32]string) string {
 	}
 	sort.Strings(ids)
 	return fmt.Sprintf("day >= toDate('%s') AND day <= toDate('%s') AND run_id IN (%s)",
-		chsink.DayStart(first).Format("2006-01-02"), chsink.DayStart(last).Format("2006-01-02"), strings.Join(ids, ", "))
+		DayStart(first).Format("2006-01-02"), DayStart(last).Format("2006-01-02"), strings.Join(ids, ", "))
 }
 
-// counted sums src's rows (bucket, dim, value) over r, exactly given st,
-// and hands each (bucket, dim, total) to emit, after reset.
-func (q *Querier) counted(ctx context.Context, st *state, tenant string, r Range, src source, step Step, reset func(), emit func(b int64, dim string, v int64)) error {
+// Counted sums src's rows (bucket, dim, value) over r, exactly given st:
+// from hourly_rollup where st has a valid run, from the events elsewhere.
+// It hands each (bucket, dim, total) to emit, after reset (which may run
+// more than once). Without a step everything is one bucket, 0.
+func (s *Store) Counted(ctx context.Context, st *Snapshot, tenant string, r Range, src Source, step Step, reset func(), emit func(b int64, dim string, v int64)) error {
 	rawBucket, rolledBucket := bucketExprs(step)
 	v := st.view(src, r)
 	var branches []string
@@ -303,7 +307,7 @@ func (q *Querier) counted(ctx context.Context, st *state, tenant string, r Range
 		return nil
 	}
 	query := `SELECT b, dim, sum(v) FROM (` + strings.Join(branches, "\nUNION ALL\n") + `) GROUP BY b, dim`
-	return q.query(ctx, query, args, func(rows driver.Rows) error {
+	return s.query(ctx, query, args, func(rows driver.Rows) error {
 		reset()
 		for rows.Next() {
 			var b uint32
@@ -318,18 +322,27 @@ func (q *Querier) counted(ctx context.Context, st *state, tenant string, r Range
 	})
 }
 
-// firstResponse fills the first-response figures for the conversations
+// FirstResponses are the first-response figures of the conversations
+// started in a range: exact quantiles (quantileExact) in milliseconds, nil
+// without samples.
+type FirstResponses struct {
+	P50, P95 *uint64
+	Samples  uint64
+}
+
+// FirstResponses reads the first-response figures for the conversations
 // started in r: from first_responses for the days the janitor finalized
 // (and whose sources are unchanged), from conversation_firsts for the
 // others. A sample is the time from the first customer message to the
 // first reply, if that came within FirstResponseWindow.
-func (q *Querier) firstResponse(ctx context.Context, st *state, tenant string, r Range, s *Summary) error {
+func (s *Store) FirstResponses(ctx context.Context, st *Snapshot, tenant string, r Range) (FirstResponses, error) {
+	var out FirstResponses
 	from, to := r.ms()
 	final := map[uint32]string{}
 	var finalDays []string
 	var rawFrom uint32
 	for d := dayStart(r.From); d.Before(r.To); d = d.AddDate(0, 0, 1) {
-		id := chsink.DayID(d)
+		id := DayID(d)
 		if run, ok := st.firstsRun(id); ok {
 			final[id] = run
 			finalDays = append(finalDays, fmt.Sprint(id))
@@ -358,26 +371,27 @@ func (q *Querier) firstResponse(ctx context.Context, st *state, tenant string, r
 			SELECT conversation_id, min(started_ms) AS st, min(first_in_ms) AS fi, min(first_out_ms) AS fo
 			FROM conversation_firsts WHERE tenant = ? AND day >= toDate('%s') - 1
 			GROUP BY conversation_id) WHERE st >= %d AND st < %d%s`,
-			chsink.DayStart(rawFrom).Format("2006-01-02"), max(from, chsink.DayStart(rawFrom).UnixMilli()), to, notFinal))
+			DayStart(rawFrom).Format("2006-01-02"), max(from, DayStart(rawFrom).UnixMilli()), to, notFinal))
 		args = append(args, tenant)
 	}
 	query := fmt.Sprintf(`SELECT quantilesExact(0.5, 0.95)(fo - fi), count() FROM (%s)
-		WHERE st >= %d AND st < %d AND fi != %d AND fo != %d AND fo >= fi AND fo - fi < %d`,
-		strings.Join(branches, "\nUNION ALL\n"), from, to, noTime, noTime, chsink.FirstResponseWindow.Milliseconds())
-	return q.query(ctx, query, args, func(rows driver.Rows) error {
-		s.FirstResponseP50, s.FirstResponseP95, s.FirstResponseSamples = nil, nil, 0
+		WHERE st >= %d AND st < %d AND fi != %s AND fo != %s AND fo >= fi AND fo - fi < %d`,
+		strings.Join(branches, "\nUNION ALL\n"), from, to, noTime, noTime, FirstResponseWindow.Milliseconds())
+	err := s.query(ctx, query, args, func(rows driver.Rows) error {
+		out = FirstResponses{}
 		for rows.Next() {
 			var qs []uint64
 			var n uint64
 			if err := rows.Scan(&qs, &n); err != nil {
 				return err
 			}
-			s.FirstResponseSamples = n
+			out.Samples = n
 			if n > 0 && len(qs) == 2 {
 				p50, p95 := qs[0], qs[1]
-				s.FirstResponseP50, s.FirstResponseP95 = &p50, &p95
+				out.P50, out.P95 = &p50, &p95
 			}
 		}
 		return nil
 	})
+	return out, err
 }

@@ -1,4 +1,4 @@
-package analytics
+package clickhouse
 
 import (
 	"context"
@@ -7,9 +7,51 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
+
+// Range is a half-open time range [From, To), in whole seconds.
+type Range struct {
+	From, To time.Time
+}
+
+// Valid reports whether the range is usable: From before To.
+func (r Range) Valid() bool { return r.From.Before(r.To) }
+
+func (r Range) ms() (int64, int64) { return r.From.UnixMilli(), r.To.UnixMilli() }
+
+// Step is a time series' bucket width.
+type Step string
+
+// Steps. Buckets are UTC hours and days (toStartOfHour / toStartOfDay;
+// 18.16 has no toStartOfInterval).
+const (
+	StepHour Step = "hour"
+	StepDay  Step = "day"
+)
+
+// Duration is the width of a bucket.
+func (s Step) Duration() time.Duration {
+	if s == StepDay {
+		return 24 * time.Hour
+	}
+	return time.Hour
+}
+
+// Start is the bucket start at or before t.
+func (s Step) Start(t time.Time) time.Time {
+	if s == StepDay {
+		return dayStart(t)
+	}
+	return t.UTC().Truncate(time.Hour)
+}
+
+// sqlFunc is the ClickHouse function that maps a DateTime to its bucket.
+func (s Step) sqlFunc() string {
+	if s == StepDay {
+		return "toStartOfDay"
+	}
+	return "toStartOfHour"
+}
 
 // Counting exactly over an at-least-once pipeline.
 //
@@ -64,11 +106,11 @@ func dayStart(t time.Time) time.Time {
 }
 
 // plan splits r into runs of clean and dirty days of table.
-func (q *Querier) plan(ctx context.Context, table string, r Range, allDirty bool) (plan, error) {
+func (s *Store) plan(ctx context.Context, table string, r Range, allDirty bool) (plan, error) {
 	var p plan
-	clean := map[uint32]chsink.Partition{}
+	clean := map[uint32]Partition{}
 	if !allDirty {
-		parts, err := q.store.Partitions(ctx, table)
+		parts, err := s.Partitions(ctx, table)
 		if err != nil {
 			return p, err
 		}
@@ -118,16 +160,16 @@ func minTime(a, b time.Time) time.Time {
 // changed under it; the last attempt reads every day as dirty.
 const maxAttempts = 3
 
-// count is the exact event count of a branch: plain on clean days,
+// eventCount is the exact event count of a branch: plain on clean days,
 // distinct event ids on the others.
-func count(dirty bool) string {
+func eventCount(dirty bool) string {
 	if dirty {
 		return "uniqExact(event_id)"
 	}
 	return "count()"
 }
 
-// countIf is count restricted to rows matching cond.
+// countIf is eventCount restricted to rows matching cond.
 func countIf(dirty bool, cond string) string {
 	if dirty {
 		return "uniqExactIf(event_id, " + cond + ")"
@@ -136,17 +178,18 @@ func countIf(dirty bool, cond string) string {
 }
 
 // additive runs an aggregate whose results add up across days (counts,
-// sums, min, max), exactly, over table for r.
+// sums, min, max), exactly, over table for r; eventsOnly reads every day
+// as dirty from the first attempt.
 //
 // inner gives one branch, for clean or dirty days; it must contain
 // {time} (the branch's condition on at) and take args. outer wraps the
 // branches, which replace {union}, and re-aggregates them. scan reads
 // outer's rows; it may be called more than once (retries) and must start
 // from scratch each time.
-func (q *Querier) additive(ctx context.Context, table string, r Range, inner func(dirty bool) string, outer string, args []any, scan func(driver.Rows) error) error {
+func (s *Store) additive(ctx context.Context, eventsOnly bool, table string, r Range, inner func(dirty bool) string, outer string, args []any, scan func(driver.Rows) error) error {
 	for attempt := 1; ; attempt++ {
-		allDirty := q.IgnoreCompaction || attempt == maxAttempts
-		p, err := q.plan(ctx, table, r, allDirty)
+		allDirty := eventsOnly || attempt == maxAttempts
+		p, err := s.plan(ctx, table, r, allDirty)
 		if err != nil {
 			return err
 		}
@@ -163,35 +206,35 @@ func (q *Querier) additive(ctx context.Context, table string, r Range, inner fun
 			all = append(all, args...)
 		}
 		query := strings.Replace(outer, "{union}", strings.Join(branches, "\nUNION ALL\n"), 1)
-		if err := q.query(ctx, query, all, scan); err != nil {
+		if err := s.query(ctx, query, all, scan); err != nil {
 			return err
 		}
 		if len(p.clean) == 0 {
 			return nil
 		}
-		after, err := q.plan(ctx, table, r, false)
+		after, err := s.plan(ctx, table, r, false)
 		if err != nil {
 			return err
 		}
 		if after.snapshot == p.snapshot {
 			return nil
 		}
-		q.log.Debug("clean partitions changed during a query; running it again", "table", table, "attempt", attempt)
+		s.log.Debug("clean partitions changed during a query; running it again", "table", table, "attempt", attempt)
 	}
 }
 
-// query runs one query and hands its rows to scan.
-func (q *Querier) query(ctx context.Context, query string, args []any, scan func(driver.Rows) error) error {
-	rows, err := q.store.Conn().Query(ctx, query, args...)
+// query runs one read and hands its rows to scan.
+func (s *Store) query(ctx context.Context, query string, args []any, scan func(driver.Rows) error) error {
+	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("analytics query: %w", err)
+		return fmt.Errorf("clickhouse query: %w", err)
 	}
 	defer rows.Close()
 	if err := scan(rows); err != nil {
-		return fmt.Errorf("analytics query: %w", err)
+		return fmt.Errorf("clickhouse query: %w", err)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("analytics query: %w", err)
+		return fmt.Errorf("clickhouse query: %w", err)
 	}
 	return nil
 }

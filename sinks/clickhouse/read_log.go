@@ -1,4 +1,4 @@
-package analytics
+package clickhouse
 
 import (
 	"context"
@@ -47,9 +47,9 @@ const maxScan = 1 << 17
 // then the rows of those keys. Duplicates of an event share its key, so
 // they are adjacent in key order and dropped there; if that leaves less
 // than a page while more rows exist, the first step reads more.
-func (q *Querier) Messages(ctx context.Context, tenant string, f MessageFilter) ([]LogEntry, error) {
+func (s *Store) Messages(ctx context.Context, tenant string, f MessageFilter) ([]LogEntry, error) {
 	if !f.Range.Valid() {
-		return nil, fmt.Errorf("analytics: empty range")
+		return nil, fmt.Errorf("clickhouse: empty range")
 	}
 	where := "tenant = ? AND " + timeCond(f.Range)
 	args := []any{tenant}
@@ -64,7 +64,7 @@ func (q *Querier) Messages(ctx context.Context, tenant string, f MessageFilter) 
 		ids, minAt, maxAt = ids[:0], 0, 0
 		raw := 0
 		last := ""
-		err := q.query(ctx, fmt.Sprintf(`SELECT toUInt32(at), at_ms, event_id FROM messages WHERE %s
+		err := s.query(ctx, fmt.Sprintf(`SELECT toUInt32(at), at_ms, event_id FROM messages WHERE %s
 			ORDER BY at DESC, at_ms DESC, event_id DESC LIMIT %d`, where, n), args, func(rows driver.Rows) error {
 			for rows.Next() {
 				var at uint32
@@ -101,7 +101,7 @@ func (q *Querier) Messages(ctx context.Context, tenant string, f MessageFilter) 
 		FROM messages WHERE %s AND at >= toDateTime(%d) AND at <= toDateTime(%d) AND has(?, event_id)
 		LIMIT 1 BY event_id`, where, minAt, maxAt)
 	out := make([]LogEntry, 0, len(ids))
-	err := q.query(ctx, query, append(args, ids), func(rows driver.Rows) error {
+	err := s.query(ctx, query, append(args, ids), func(rows driver.Rows) error {
 		for rows.Next() {
 			var e LogEntry
 			var ms uint64
