@@ -29,10 +29,16 @@ import (
 	"github.com/parleyhq/parley/tenants"
 )
 
-var requests = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "parley_http_requests_total",
-	Help: "HTTP requests by route and status code.",
-}, []string{"route", "status"})
+var (
+	requests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_http_requests_total",
+		Help: "HTTP requests by route and status code.",
+	}, []string{"route", "status"})
+	connsRefused = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "parley_http_connections_refused_total",
+		Help: "Connections closed at once because their address had max_connections_per_ip open.",
+	})
+)
 
 // Producer is the part of bus.Producer the ingress needs.
 type Producer interface {
@@ -146,8 +152,7 @@ func New(o Options) *Server {
 		ReadTimeout:                  o.ReadTimeout,
 		WriteTimeout:                 30 * time.Second,
 		IdleTimeout:                  120 * time.Second,
-		Concurrency:                  o.MaxConns,
-		MaxConnsPerIP:                o.MaxConnsPerIP,
+		Concurrency:                  o.MaxConns, // per IP: Serve's listener
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			// fasthttp calls this for requests it could not read; an
 			// oversized body is the case that matters.
@@ -288,7 +293,9 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(limitPerIP(ln, s.o.MaxConnsPerIP))
+}
 
 // Shutdown stops accepting, waits for in-flight requests, and returns.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }

@@ -442,7 +442,10 @@ func TestUnsendableRecordsAreDeadLettered(t *testing.T) {
 func TestSimulatorTenantDeliversToThePage(t *testing.T) {
 	f := newFixture(t)
 	f.start(t)
-	_, live, cancel := f.hub.Subscribe("demo", sam)
+	_, live, cancel, err := f.hub.Subscribe("demo", sam)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cancel()
 	f.send(t, "demo", sam, "hello page")
 	select {
