@@ -96,6 +96,20 @@ func Accept(body []byte, signature string, lookup func(phoneNumberID string) (Nu
 	return Normalize(p, tenantOf, receivedAt, newID)
 }
 
+// SignedByAny says whether signature verifies body with one of secrets.
+// The ingress asks it before parsing anything: an unsigned or forged body
+// costs one HMAC per distinct app secret, not a JSON decode of up to
+// 3 MiB. Authenticate then checks each named number against its own
+// tenant's secret.
+func SignedByAny(body []byte, signature string, secrets []string) bool {
+	for _, s := range secrets {
+		if ValidSignature(s, body, signature) {
+			return true
+		}
+	}
+	return false
+}
+
 // Authenticate checks the webhook signature for every business number p
 // names that lookup knows, and returns the tenantOf function for Normalize,
 // which knows exactly those numbers.
@@ -111,7 +125,11 @@ func Accept(body []byte, signature string, lookup func(phoneNumberID string) (Nu
 func Authenticate(p *Payload, body []byte, signature string, lookup func(phoneNumberID string) (Number, bool)) (func(phoneNumberID string) (string, bool), error) {
 	tenants := map[string]string{}
 	verified := map[string]bool{}
-	for _, id := range p.PhoneNumberIDs() {
+	ids := p.PhoneNumberIDs()
+	if len(ids) > MaxPhoneNumberIDs {
+		return nil, malformed("the payload names more than %d business numbers", MaxPhoneNumberIDs)
+	}
+	for _, id := range ids {
 		if !phoneNumberID.MatchString(id) {
 			continue // Normalize refuses it
 		}

@@ -1,6 +1,8 @@
 package meta_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley/channels"
@@ -146,6 +148,26 @@ var twoApps = []providertest.IncomingCase{
 	{Label: "acme's app naming beta's number", Data: "two_numbers.json", Sign: signedBy(acmeSecret), Status: 403},
 	{Label: "unknown number", Data: "unknown_number.json", Sign: signedBy(acmeSecret), Status: 404},
 	{Label: "malformed", Body: []byte("{not json"), Sign: signedBy(acmeSecret), Status: 400},
+	// A forged body is refused on its signature before it is parsed: an
+	// unsigned 2.6 MB body naming 20,000 numbers costs two HMACs.
+	{Label: "unsigned, 20,000 numbers", Body: manyNumbers(20000), Status: 403},
+	{Label: "unsigned and malformed", Body: []byte("{not json"), Status: 403},
+	{Label: "signed, more numbers than a payload may name", Body: manyNumbers(meta.MaxPhoneNumberIDs + 1), Sign: signedBy(acmeSecret), Status: 400,
+		BodyContains: "more than"},
+}
+
+// manyNumbers is a payload with n changes, each for a number of its own.
+func manyNumbers(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"1","phone_number_id":"%015d"}}}`, 200000000000000+i)
+	}
+	b.WriteString(`]}]}`)
+	return []byte(b.String())
 }
 
 func metaTenants(t *testing.T, betaAppSecret string) *tenants.Registry {

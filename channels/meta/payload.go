@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"slices"
 	"strings"
 )
 
@@ -209,17 +208,31 @@ func Parse(body []byte) (*Payload, error) {
 	return &p, nil
 }
 
+// MaxPhoneNumberIDs bounds the distinct business numbers one payload may
+// name. Meta batches the changes of one app's numbers, a handful at a
+// time; a payload naming more is not Meta's, and bounding it bounds the
+// lookups and signature checks it can cause.
+const MaxPhoneNumberIDs = 64
+
 // PhoneNumberIDs lists, once each and in payload order, the business
-// numbers whose messages and statuses p carries.
+// numbers whose messages and statuses p carries. It stops at
+// MaxPhoneNumberIDs+1: more than MaxPhoneNumberIDs is refused anyway.
 func (p *Payload) PhoneNumberIDs() []string {
 	var ids []string
+	seen := map[string]struct{}{}
 	for _, e := range p.Entry {
 		for _, c := range e.Changes {
 			if c.Messages == nil || c.Messages.Metadata.PhoneNumberID == "" {
 				continue
 			}
-			if id := c.Messages.Metadata.PhoneNumberID; !slices.Contains(ids, id) {
-				ids = append(ids, id)
+			id := c.Messages.Metadata.PhoneNumberID
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+			if len(ids) > MaxPhoneNumberIDs {
+				return ids
 			}
 		}
 	}

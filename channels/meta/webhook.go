@@ -2,6 +2,7 @@ package meta
 
 import (
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -58,7 +59,13 @@ func events(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) 
 		}
 		return Number{Tenant: t.ID, AppSecret: t.Meta.AppSecret}, true
 	}
-	recs, err := Accept(ctx.PostBody(), string(ctx.Request.Header.Peek(SignatureHeader)), lookup, time.Now(), internalids.New)
+	body, signature := ctx.PostBody(), string(ctx.Request.Header.Peek(SignatureHeader))
+	if !SignedByAny(body, signature, appSecrets(env)) {
+		env.Logger.Warn("meta webhook", "accepted", 0, "status", fasthttp.StatusForbidden, "err", ErrBadSignature)
+		ctx.Error(ErrBadSignature.Error(), fasthttp.StatusForbidden)
+		return nil, true
+	}
+	recs, err := Accept(body, signature, lookup, time.Now(), internalids.New)
 	status := ResponseStatus(len(recs), err)
 	if err != nil {
 		env.Logger.Warn("meta webhook", "accepted", len(recs), "status", status, "err", err)
@@ -75,4 +82,15 @@ func events(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) 
 func ackWebhook(ctx *fasthttp.RequestCtx, _ []*wire.Inbound) {
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("ok")
+}
+
+// appSecrets are the distinct app secrets of the Meta tenants.
+func appSecrets(env channels.Env) []string {
+	var out []string
+	for _, t := range env.Tenants.All() {
+		if t.Meta != nil && t.Meta.AppSecret != "" && !slices.Contains(out, t.Meta.AppSecret) {
+			out = append(out, t.Meta.AppSecret)
+		}
+	}
+	return out
 }
