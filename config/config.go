@@ -63,6 +63,12 @@ type HTTP struct {
 	// MaxConnectionsPerIP those of one client address (default 1024).
 	MaxConnections      int `yaml:"max_connections"`
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// OperatorAddr, when set, is where /metrics and /readyz with the
+	// dependencies' error texts are served, off the public listener
+	// (which then answers /metrics 404 and /readyz without error texts).
+	// Set it in production to an address only Prometheus and the
+	// operators reach.
+	OperatorAddr string `yaml:"operator_addr"`
 }
 
 // Kafka configures the broker connection.

@@ -20,6 +20,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"google.golang.org/protobuf/proto"
 
@@ -77,6 +78,8 @@ type Engine struct {
 	system      *actor.ActorSystem
 	http        *ingress.Server
 	ln          net.Listener
+	operator    *fasthttp.Server
+	operatorLn  net.Listener
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 	brokers     []string
@@ -276,6 +279,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		ReadTimeout:   cfg.HTTP.ReadTimeout,
 		MaxConns:      cfg.HTTP.MaxConnections,
 		MaxConnsPerIP: cfg.HTTP.MaxConnectionsPerIP,
+		Operator:      cfg.HTTP.OperatorAddr != "",
 		Providers:     providers,
 		Tenants:       reg,
 		Producer:      e.producer,
@@ -334,6 +338,14 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		}
 	}
 	e.goRun("http", func() error { return e.http.Serve(e.ln) })
+	if addr := cfg.HTTP.OperatorAddr; addr != "" {
+		e.operatorLn, err = net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on http.operator_addr: %w", err)
+		}
+		e.operator = &fasthttp.Server{Handler: e.http.OperatorHandler, Name: "parley-operator", ReadTimeout: 10 * time.Second}
+		e.goRun("operator-http", func() error { return e.operator.Serve(e.operatorLn) })
+	}
 	// Webhooks are accepted from here on (Kafka keeps them); answers start
 	// once this member joined the sessions group and restored what it was
 	// given. Waiting for that here makes "running" mean "answering".
@@ -379,6 +391,15 @@ func (e *Engine) goRun(name string, fn func() error) {
 // URL is the base URL the HTTP server listens on.
 func (e *Engine) URL() string { return "http://" + e.ln.Addr().String() }
 
+// OperatorURL is the base URL of the operator listener (/metrics, /readyz
+// with error texts); "" when http.operator_addr is not set.
+func (e *Engine) OperatorURL() string {
+	if e.operatorLn == nil {
+		return ""
+	}
+	return "http://" + e.operatorLn.Addr().String()
+}
+
 // Brokers are the Kafka bootstrap addresses in use.
 func (e *Engine) Brokers() []string { return e.brokers }
 
@@ -398,6 +419,9 @@ func (e *Engine) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = e.http.Shutdown(ctx)
 		cancel()
+	}
+	if e.operator != nil {
+		_ = e.operator.Shutdown()
 	}
 	if e.cancel != nil {
 		e.cancel()

@@ -3,7 +3,9 @@ package ingress
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/meta/metatest"
@@ -167,4 +171,54 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse)
+}
+
+// TestOperatorListenerKeepsDetailsOffThePublicOne: with Operator set, the
+// public listener answers /metrics 404 and /readyz without the failing
+// dependency's error text; the operator handler has both.
+func TestOperatorListenerKeepsDetailsOffThePublicOne(t *testing.T) {
+	secret := "dial tcp 10.1.2.3:9000: clickhouse 24.8.1 refused"
+	checks := []Check{{Name: "clickhouse", Fn: func(context.Context) error { return errors.New(secret) }}}
+	get := func(base, path string) (int, string) {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		name     string
+		operator bool
+	}{{"one listener", false}, {"operator listener", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := "http://" + limitsServer(t, Options{Operator: tc.operator, Checks: checks})
+			code, body := get(pub, "/readyz")
+			if code != 503 || strings.Contains(body, secret) != !tc.operator || !strings.Contains(body, "clickhouse") {
+				t.Errorf("public /readyz: %d %q", code, body)
+			}
+			if code, _ := get(pub, "/metrics"); (code == 200) != !tc.operator {
+				t.Errorf("public /metrics: %d", code)
+			}
+			if !tc.operator {
+				return
+			}
+			s := New(Options{Operator: true, Checks: checks, Providers: providers()})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &fasthttp.Server{Handler: s.OperatorHandler}
+			go srv.Serve(ln)
+			t.Cleanup(func() { _ = srv.Shutdown() })
+			op := "http://" + ln.Addr().String()
+			if code, body := get(op, "/readyz"); code != 503 || !strings.Contains(body, secret) {
+				t.Errorf("operator /readyz: %d %q", code, body)
+			}
+			if code, body := get(op, "/metrics"); code != 200 || !strings.Contains(body, "parley_http_requests_total") {
+				t.Errorf("operator /metrics: %d", code)
+			}
+		})
+	}
 }

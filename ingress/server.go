@@ -77,6 +77,12 @@ type Options struct {
 	// idle or slow clients cannot take every connection.
 	MaxConns      int
 	MaxConnsPerIP int
+	// Operator moves /metrics and /readyz's error texts off this server
+	// onto OperatorHandler (the engine serves it on http.operator_addr):
+	// the public listener then answers /metrics 404, and /readyz names a
+	// failing dependency without its error, which can carry addresses and
+	// server versions.
+	Operator bool
 	// MaxLargeBodies caps the requests reading a body larger than
 	// MaxBodyBytes at once (only routes with a larger cap, Meta's, have
 	// them); more get 503 and the provider retries. Default 16: at Meta's
@@ -260,9 +266,11 @@ func (s *Server) route(path string) (string, int, fasthttp.RequestHandler) {
 			ctx.SetBodyString("ok\n")
 		}
 	case "/readyz":
-		return "readyz", 0, s.readyz
+		return "readyz", 0, func(ctx *fasthttp.RequestCtx) { s.readyz(ctx, !s.o.Operator) }
 	case "/metrics":
-		return "metrics", 0, metricsHandler
+		if !s.o.Operator {
+			return "metrics", 0, metricsHandler
+		}
 	}
 	for _, m := range s.mounts {
 		if m.exact && path == m.prefix || !m.exact && strings.HasPrefix(path, m.prefix) {
@@ -274,7 +282,23 @@ func (s *Server) route(path string) (string, int, fasthttp.RequestHandler) {
 
 var metricsHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.Handler())
 
-func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+// OperatorHandler serves the operator's listener: /metrics, /readyz with
+// each failing dependency's error, /healthz.
+func (s *Server) OperatorHandler(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/metrics":
+		metricsHandler(ctx)
+	case "/readyz":
+		s.readyz(ctx, true)
+	case "/healthz":
+		ctx.SetBodyString("ok\n")
+	default:
+		ctx.Error("not found", fasthttp.StatusNotFound)
+	}
+}
+
+// readyz runs the checks; detail adds a failing check's error text.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -282,7 +306,11 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	for _, ch := range s.o.Checks {
 		if err := ch.Fn(c); err != nil {
 			ok = false
-			ctx.WriteString(ch.Name + ": " + err.Error() + "\n")
+			if detail {
+				ctx.WriteString(ch.Name + ": " + err.Error() + "\n")
+			} else {
+				ctx.WriteString(ch.Name + ": not ready\n")
+			}
 		} else {
 			ctx.WriteString(ch.Name + ": ok\n")
 		}
