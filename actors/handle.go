@@ -66,7 +66,7 @@ func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 			if c.IdempotencyKey != "" {
 				fingerprint = commandFingerprint(c)
 			}
-			if status, prior := recall(s.state, c, fingerprint, s.deps.Now()); status != conversation.KeyNew {
+			if status, prior := recall(s.state, x.policy, c, fingerprint, s.deps.Now()); status != conversation.KeyNew {
 				x.result, x.outcome = prior, "replayed"
 				if status == conversation.KeyConflict {
 					x.outcome = "invalid"

@@ -14,9 +14,13 @@ import (
 // a dropped connection, with the same Idempotency-Key, must not message
 // the customer twice. The session's core remembers the result of each
 // keyed command the session carried out (conversation.RememberResult,
-// for 24 hours, at most 16) and recognises a repeat (State.Recall); the
+// for 24 hours, at most 64, a new key past them refused) and recognises a repeat (State.Recall); the
 // shell identifies what a command asks (its fingerprint) and keeps the
 // result as the encoded wire.CommandResult.
+
+// IdempotencyKeysExhausted is the error code of a keyed command refused
+// because its session keeps as many results as it may (KeyFull).
+const IdempotencyKeysExhausted = "idempotency_keys_exhausted"
 
 // commandFingerprint identifies what a command asks, apart from who asked
 // and how it is tracked: the first 16 bytes of SHA-256 of its operation.
@@ -35,9 +39,12 @@ func commandFingerprint(c *wire.Command) []byte {
 // is commandFingerprint(c). For a repeat it returns the first result,
 // marked as replayed and addressed to c's caller; for a conflict, the
 // refusal.
-func recall(st *conversation.State, c *wire.Command, fingerprint []byte, now time.Time) (conversation.KeyStatus, *wire.CommandResult) {
-	status, prior := st.Recall(c.IdempotencyKey, fingerprint, now)
+func recall(st *conversation.State, p conversation.Policy, c *wire.Command, fingerprint []byte, now time.Time) (conversation.KeyStatus, *wire.CommandResult) {
+	status, prior := st.Recall(p, c.IdempotencyKey, fingerprint, now)
 	switch status {
+	case conversation.KeyFull:
+		return status, &wire.CommandResult{RequestId: c.RequestId, ErrorCode: IdempotencyKeysExhausted,
+			ErrorMessage: "this customer has had too many sends with an Idempotency-Key in the last 24 hours; retry later or send without one"}
 	case conversation.KeyConflict:
 		return status, &wire.CommandResult{RequestId: c.RequestId, ErrorCode: "idempotency_key_reused",
 			ErrorMessage: "this Idempotency-Key was used for a different request in the last 24 hours"}

@@ -41,7 +41,7 @@ func TestIdempotentResults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, res := recall(&st, tc.c, commandFingerprint(tc.c), tc.at)
+			status, res := recall(&st, conversation.Policy{}, tc.c, commandFingerprint(tc.c), tc.at)
 			if status != tc.want {
 				t.Fatalf("status %v, want %v", status, tc.want)
 			}
@@ -81,7 +81,8 @@ func remember(t *testing.T, st *conversation.State, c *wire.Command, res *wire.C
 func TestIdempotentResultsBoundedAndEncoded(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var st conversation.State
-	const n = 16 + 5
+	max := conversation.DefaultPolicy().IdempotencyMax
+	n := max + 5
 	for i := range n {
 		c := keyedSend(string(rune('a'+i)), "hello")
 		remember(t, &st, c, &wire.CommandResult{Ok: true, OutboundId: c.IdempotencyKey}, t0.Add(time.Duration(i)*time.Minute))
@@ -94,9 +95,14 @@ func TestIdempotentResultsBoundedAndEncoded(t *testing.T) {
 	now := t0.Add(time.Hour)
 	for i := range n {
 		c := keyedSend(string(rune('a'+i)), "hello")
-		status, res := recall(&back, c, commandFingerprint(c), now)
-		if kept := i >= n-16; kept != (status == conversation.KeyRepeat) {
-			t.Fatalf("key %s: %v (the 16 newest are kept)", c.IdempotencyKey, status)
+		status, res := recall(&back, conversation.Policy{}, c, commandFingerprint(c), now)
+		if kept := i >= n-max; kept != (status == conversation.KeyRepeat) {
+			t.Fatalf("key %s: %v (the %d newest are kept)", c.IdempotencyKey, status, max)
+		}
+		// The others are refused, not carried out again: the session is
+		// full of live results.
+		if status != conversation.KeyRepeat && (status != conversation.KeyFull || res.ErrorCode != IdempotencyKeysExhausted) {
+			t.Fatalf("key %s: %v %v", c.IdempotencyKey, status, res)
 		}
 		if status == conversation.KeyRepeat && res.OutboundId != c.IdempotencyKey {
 			t.Fatalf("key %s: result %v", c.IdempotencyKey, res)

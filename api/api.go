@@ -152,6 +152,11 @@ func (a *API) send(ctx *fasthttp.RequestCtx, c Call) {
 	}
 	if !res.Ok {
 		status := fasthttp.StatusUnprocessableEntity
+		if res.ErrorCode == "idempotency_keys_exhausted" {
+			// The session keeps as many keyed results as it may
+			// (conversation.KeyFull): later, or without a key.
+			status = fasthttp.StatusTooManyRequests
+		}
 		Error(ctx, status, res.ErrorCode, res.ErrorMessage)
 		return
 	}

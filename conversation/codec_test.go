@@ -227,7 +227,7 @@ func FuzzStateDecode(f *testing.F) {
 		} {
 			s.Apply(Policy{}, ev, t0, r)
 		}
-		s.Recall("k", nil, t0)
+		s.Recall(DefaultPolicy(), "k", nil, t0)
 		s.Compact(Policy{}, t0)
 	})
 }

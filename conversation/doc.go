@@ -99,9 +99,11 @@
 // (opted_out) until the customer writes again (a message that is not a
 // duplicate).
 //
-// Idempotency: a result is remembered for IdempotencyTTL (24 hours), at
-// most IdempotencyMax (16) of them, the oldest forgotten first; a key is
-// a repeat only with the same fingerprint, and a conflict otherwise.
+// Idempotency: a result is remembered for IdempotencyTTL (24 hours); a
+// key is a repeat only with the same fingerprint, and a conflict
+// otherwise. A session keeps at most IdempotencyMax (64) of them: a new
+// key past that is refused (KeyFull), never by forgetting one whose
+// retry would then be carried out twice.
 //
 // The brain's memory is forgotten by any step that changes the chosen
 // profile or the conversation, and Forget forgets everything.

@@ -18,9 +18,14 @@ const (
 	KeyNew      KeyStatus = iota // not seen (or no key, or forgotten): carry the command out
 	KeyRepeat                    // the same request again: answer with the remembered result
 	KeyConflict                  // the key was used for another request
+	// KeyFull: a new key, but the session already keeps IdempotencyMax
+	// results of the last IdempotencyTTL. Forgetting one would break
+	// the promise that a retry within the TTL sends nothing, so the
+	// command is refused instead (the API answers 429).
+	KeyFull
 )
 
-var keyStatusNames = [...]string{"new", "repeat", "conflict"}
+var keyStatusNames = [...]string{"new", "repeat", "conflict", "full"}
 
 func (k KeyStatus) String() string {
 	if int(k) < len(keyStatusNames) {
@@ -33,14 +38,22 @@ func (k KeyStatus) String() string {
 // remembered with the same fingerprint less than IdempotencyTTL ago) it
 // returns the remembered result, which the caller must not modify. An
 // empty key is always new.
-func (s *State) Recall(key string, fingerprint []byte, now time.Time) (KeyStatus, []byte) {
+//
+// A new key when the session already keeps p's IdempotencyMax unexpired
+// results is KeyFull.
+func (s *State) Recall(p Policy, key string, fingerprint []byte, now time.Time) (KeyStatus, []byte) {
 	if key == "" {
 		return KeyNew, nil
 	}
 	t := now.Unix()
+	live := 0
 	for i := range s.keyed {
 		k := &s.keyed[i]
-		if k.key != key || t >= k.until {
+		if t >= k.until {
+			continue
+		}
+		live++
+		if k.key != key {
 			continue
 		}
 		if k.fingerprint != string(fingerprint) {
@@ -48,11 +61,15 @@ func (s *State) Recall(key string, fingerprint []byte, now time.Time) (KeyStatus
 		}
 		return KeyRepeat, k.result
 	}
+	if live >= p.withDefaults().IdempotencyMax {
+		return KeyFull, nil
+	}
 	return KeyNew, nil
 }
 
-// rememberResult keeps a keyed command's result; when IdempotencyMax
-// results are kept the oldest is forgotten.
+// rememberResult keeps a keyed command's result. The shell asks Recall
+// first, which refuses a new key past IdempotencyMax; the oldest is
+// forgotten here only for a shell that did not.
 func (c *step) rememberResult(e RememberResult) {
 	s := c.s
 	if e.Key == "" {

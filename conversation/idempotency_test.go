@@ -33,9 +33,38 @@ func TestRecall(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, res := h.s.Recall(tc.key, tc.fp, t0.Add(tc.after))
+			status, res := h.s.Recall(h.p, tc.key, tc.fp, t0.Add(tc.after))
 			if status != tc.want || string(res) != tc.result {
 				t.Fatalf("Recall = %v %q, want %v %q", status, res, tc.want, tc.result)
+			}
+		})
+	}
+}
+
+// TestRecallRefusesPastTheBound: a session keeping IdempotencyMax live
+// results refuses a new key (KeyFull) rather than forget a result whose
+// retry would then be carried out again; repeats of kept keys still
+// replay, and an expired result makes room.
+func TestRecallRefusesPastTheBound(t *testing.T) {
+	h := newHarness(t)
+	h.p = Policy{IdempotencyMax: 2, IdempotencyTTL: time.Hour}
+	h.do(RememberResult{Key: "a", Fingerprint: fpHello, Result: []byte("ra")})
+	h.wait(time.Minute)
+	h.do(RememberResult{Key: "b", Fingerprint: fpHello, Result: []byte("rb")})
+	for _, tc := range []struct {
+		name  string
+		key   string
+		after time.Duration
+		want  KeyStatus
+	}{
+		{"a new key past the bound", "c", 0, KeyFull},
+		{"a kept key still replays", "a", 0, KeyRepeat},
+		{"no key is not counted", "", 0, KeyNew},
+		{"the oldest expired makes room", "c", time.Hour, KeyNew},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, _ := h.s.Recall(h.p, tc.key, fpHello, h.now.Add(tc.after)); got != tc.want {
+				t.Fatalf("Recall(%q) = %v, want %v", tc.key, got, tc.want)
 			}
 		})
 	}
@@ -59,14 +88,16 @@ func TestRememberResult(t *testing.T) {
 		{"remembered", Policy{}, []Event{remember("k", 1, "r1")}, 0, "k", 1, KeyRepeat, "r1", 1},
 		{"the latest result of a key", Policy{}, []Event{remember("k", 1, "r1"), remember("k", 2, "r2")}, 0, "k", 2, KeyRepeat, "r2", 1},
 		{"no key is not remembered", Policy{}, []Event{remember("", 1, "r1")}, 0, "", 1, KeyNew, "", 0},
-		{"the oldest goes first", Policy{IdempotencyMax: 2}, []Event{remember("a", 1, "ra"), remember("b", 1, "rb"), remember("c", 1, "rc")}, 0, "a", 1, KeyNew, "", 2},
+		// A shell that remembers past the bound without asking Recall
+		// first loses the oldest; Recall then refuses new keys.
+		{"the oldest goes first", Policy{IdempotencyMax: 2}, []Event{remember("a", 1, "ra"), remember("b", 1, "rb"), remember("c", 1, "rc")}, 0, "a", 1, KeyFull, "", 2},
 		{"the newer stay", Policy{IdempotencyMax: 2}, []Event{remember("a", 1, "ra"), remember("b", 1, "rb"), remember("c", 1, "rc")}, 0, "b", 1, KeyRepeat, "rb", 2},
 		{"expired ones make room", Policy{IdempotencyTTL: time.Minute, IdempotencyMax: 2},
 			[]Event{remember("a", 1, "ra"), remember("b", 1, "rb"), remember("c", 1, "rc")}, time.Minute, "b", 1, KeyNew, "", 1},
-		{"the default bound", Policy{}, nil, 0, "k0", 0, KeyNew, "", 16},
+		{"the default bound", Policy{}, nil, 0, "k0", 0, KeyFull, "", 64},
 		{"a tenant's TTL", Policy{IdempotencyTTL: time.Hour}, []Event{remember("k", 1, "r1")}, time.Hour, "k", 1, KeyNew, "", 1},
 	}
-	for i := range 20 {
+	for i := range 70 {
 		tests[6].events = append(tests[6].events, remember(fmt.Sprint("k", i), 0, "r"))
 	}
 	for _, tc := range tests {
@@ -84,7 +115,7 @@ func TestRememberResult(t *testing.T) {
 					eqEff(t, eff)
 				}
 			}
-			status, res := h.s.Recall(tc.key, []byte{tc.fp}, last.Add(tc.at))
+			status, res := h.s.Recall(h.p, tc.key, []byte{tc.fp}, last.Add(tc.at))
 			if status != tc.want || string(res) != tc.result {
 				t.Fatalf("Recall = %v %q, want %v %q", status, res, tc.want, tc.result)
 			}
@@ -102,7 +133,7 @@ func TestRememberResultCopies(t *testing.T) {
 	h.do(RememberResult{Key: "k", Fingerprint: fp, Result: res})
 	copy(fp, "xx")
 	copy(res, "XXXXXX")
-	if st, got := h.s.Recall("k", []byte("fp"), t0); st != KeyRepeat || !bytes.Equal(got, []byte("result")) {
+	if st, got := h.s.Recall(h.p, "k", []byte("fp"), t0); st != KeyRepeat || !bytes.Equal(got, []byte("result")) {
 		t.Fatalf("Recall = %v %q after the caller reused its buffers", st, got)
 	}
 }

@@ -62,7 +62,7 @@ func DefaultPolicy() Policy {
 		// The usual window of payment APIs, well past any sane client
 		// retry.
 		IdempotencyTTL: 24 * time.Hour,
-		IdempotencyMax: 16,
+		IdempotencyMax: 64,
 	}
 }
 
