@@ -38,8 +38,8 @@ import (
 	"github.com/parleyhq/parley/ingress"
 	"github.com/parleyhq/parley/internal/chserver"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
-	"github.com/parleyhq/parley/sinks/outbound"
-	"github.com/parleyhq/parley/sinks/triggers"
+	"github.com/parleyhq/parley/sinks/delivery"
+	"github.com/parleyhq/parley/sinks/webhooks"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -221,7 +221,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		provs = append(provs, sim.New(e.Sim))
 	}
 	providers := channels.NewRegistry(provs...)
-	sender := outbound.New(outbound.Options{
+	sender := delivery.New(delivery.Options{
 		Consumer:  consumerOpts(),
 		Tenants:   reg,
 		Providers: providers,
@@ -229,7 +229,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 			if r := t.Outbound.RateLimit; r != nil {
 				return *r
 			}
-			return outbound.DefaultRateLimit
+			return delivery.DefaultRateLimit
 		},
 		FallbackTemplate: func(tenant string) (*wire.Template, bool) {
 			t := reg.Get(tenant)
@@ -268,9 +268,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		return nil
 	})
 
-	// Tenant webhooks (triggers).
-	deliverer := triggers.New(triggers.Options{Consumer: consumerOpts(), Tenants: reg, Logger: e.log})
-	e.goRun("triggers", func() error { return deliverer.Run(runCtx) })
+	// Tenant webhooks.
+	notifier := webhooks.New(webhooks.Options{Consumer: consumerOpts(), Tenants: reg, Logger: e.log})
+	e.goRun("webhooks", func() error { return notifier.Run(runCtx) })
 
 	// Ingress.
 	e.http = ingress.New(ingress.Options{

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parleyhq/parley/sinks/triggers"
+	"github.com/parleyhq/parley/sinks/webhooks"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -78,7 +78,7 @@ func (m metrics) sum(name string, want ...string) float64 {
 // lagGroups are the consumer groups whose lag the engine exports (the
 // session role's transactional consumer exports none; the bench's backlog
 // stands for it).
-var lagGroups = []string{wire.GroupSender, wire.GroupSink, triggers.Group}
+var lagGroups = []string{wire.GroupSender, wire.GroupSink, webhooks.Group}
 
 type lagPoint struct {
 	T   float64            `json:"t_s"`

@@ -1,4 +1,4 @@
-// Command outbound measures the sender (sinks/outbound): how many outbound
+// Command outbound measures the sender (sinks/delivery): how many outbound
 // messages a second it delivers to a local provider server with the rate
 // limit off, and how exactly its per-number rate limit holds the configured
 // rate when on.
@@ -10,7 +10,7 @@
 // Each scenario starts its own embedded broker (bus.StartEmbedded with a
 // temporary data directory, as `parley dev` does), creates parley.outbound
 // and parley.events, produces the outbound records first, then starts a
-// sender (outbound.New, as the engine does, with its ledger, events and
+// sender (delivery.New, as the engine does, with its ledger, events and
 // dead-letter topics) against a local Twilio-compatible server that
 // answers every send 201 with a message SID and notes the arrival time.
 //
@@ -54,7 +54,7 @@ import (
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/twilio"
-	"github.com/parleyhq/parley/sinks/outbound"
+	"github.com/parleyhq/parley/sinks/delivery"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -330,7 +330,7 @@ func run(limit float64, n, customers, partitions int, window time.Duration) (res
 		return result{}, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := outbound.New(outbound.Options{
+	s := delivery.New(delivery.Options{
 		Consumer: bus.ConsumerOptions{Brokers: broker.Addrs(), Logger: quiet},
 		Tenants:  reg,
 		Providers: channels.NewRegistry(twilio.New(

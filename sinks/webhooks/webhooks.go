@@ -1,9 +1,9 @@
-// Package triggers delivers Parley's events to tenants' own webhooks: a
+// Package webhooks delivers Parley's events to tenants' own webhooks: a
 // consumer group on parley.events that POSTs "message.received" and
 // "conversation.started" as JSON, signed with HMAC-SHA256 of the body with
 // the tenant's secret, retrying failed deliveries with backoff. Consumers
 // that prefer Kafka read the same events from parley.events.
-package triggers
+package webhooks
 
 import (
 	"bytes"
@@ -29,7 +29,8 @@ import (
 	"github.com/parleyhq/parley/wire"
 )
 
-// Group is the consumer group of the trigger deliverer.
+// Group is the consumer group of the webhook notifier (named "triggers"
+// since before the package was: the name holds its committed offsets).
 const Group = "triggers"
 
 // SignatureHeader carries "sha256=<hex HMAC-SHA256(secret, body)>".
@@ -67,7 +68,7 @@ func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// Options configure a Deliverer.
+// Options configure a Notifier.
 type Options struct {
 	Consumer bus.ConsumerOptions
 	Tenants  *tenants.Registry
@@ -81,15 +82,15 @@ type Options struct {
 	Logger  *slog.Logger
 }
 
-// Deliverer posts events to tenants' webhooks.
-type Deliverer struct {
+// Notifier posts events to tenants' webhooks.
+type Notifier struct {
 	o        Options
 	consumer *bus.Consumer
 	seed     maphash.Seed
 }
 
-// New creates a deliverer.
-func New(o Options) *Deliverer {
+// New creates a notifier.
+func New(o Options) *Notifier {
 	o.Consumer.Topic = wire.TopicEvents
 	if o.Consumer.Group == "" {
 		o.Consumer.Group = Group
@@ -109,7 +110,7 @@ func New(o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Deliverer{o: o, consumer: bus.NewConsumer(o.Consumer), seed: maphash.MakeSeed()}
+	return &Notifier{o: o, consumer: bus.NewConsumer(o.Consumer), seed: maphash.MakeSeed()}
 }
 
 // payloadOf turns an event into a trigger payload, or nil when the event is
@@ -144,7 +145,7 @@ type job struct {
 
 // Run delivers until ctx ends. Events of one customer are delivered in
 // order; different customers in parallel.
-func (d *Deliverer) Run(ctx context.Context) error {
+func (d *Notifier) Run(ctx context.Context) error {
 	queues := make([]chan job, d.o.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
@@ -171,7 +172,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 
 // deliver posts one event if its tenant subscribed. It reports false only
 // when ctx ended first, so the event is delivered again after a restart.
-func (d *Deliverer) deliver(ctx context.Context, m kafka.Message) bool {
+func (d *Notifier) deliver(ctx context.Context, m kafka.Message) bool {
 	ev := &wire.Event{}
 	if err := proto.Unmarshal(m.Value, ev); err != nil {
 		return true
@@ -208,7 +209,7 @@ func (d *Deliverer) deliver(ctx context.Context, m kafka.Message) bool {
 	}
 }
 
-func (d *Deliverer) post(ctx context.Context, url string, body []byte, sig string, p *Payload) error {
+func (d *Notifier) post(ctx context.Context, url string, body []byte, sig string, p *Payload) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err

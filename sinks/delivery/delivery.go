@@ -1,4 +1,4 @@
-// Package outbound is the sender: it consumes parley.outbound and delivers
+// Package delivery is the sender: it consumes parley.outbound and delivers
 // each message through the tenant's channel (Twilio, Meta's Cloud API, or
 // the simulator page), in order per customer.
 //
@@ -27,7 +27,7 @@
 //     Twilio's nor Meta's API takes an idempotency key.
 //   - Nothing is dropped: what cannot be sent goes to the dead-letter topic
 //     with the reason, and a failed DeliveryReport goes to parley.events.
-package outbound
+package delivery
 
 import (
 	"context"
@@ -65,7 +65,7 @@ var (
 	})
 )
 
-// Options configure a Sender. Consumer.Brokers and Tenants are required;
+// Options configure a Deliverer. Consumer.Brokers and Tenants are required;
 // everything else has a default.
 type Options struct {
 	Consumer bus.ConsumerOptions
@@ -142,8 +142,8 @@ func PerNumber(def float64, perNumber map[string]float64) func(*tenants.Tenant, 
 	}
 }
 
-// Sender delivers outbound records.
-type Sender struct {
+// Deliverer delivers outbound records through the providers.
+type Deliverer struct {
 	o        Options
 	consumer *bus.Consumer
 	lanes    *lanes
@@ -159,7 +159,7 @@ type Sender struct {
 }
 
 // New creates a sender.
-func New(o Options) *Sender {
+func New(o Options) *Deliverer {
 	o.Consumer.Topic = wire.TopicOutbound
 	if o.Consumer.Group == "" {
 		o.Consumer.Group = wire.GroupSender
@@ -203,7 +203,7 @@ func New(o Options) *Sender {
 	if o.Replication <= 0 {
 		o.Replication = 1
 	}
-	s := &Sender{
+	s := &Deliverer{
 		o:        o,
 		consumer: bus.NewConsumer(o.Consumer),
 		lanes:    newLanes(o.RateBurst),
@@ -216,7 +216,7 @@ func New(o Options) *Sender {
 // Run sends until ctx ends. It creates the ledger and dead-letter topics
 // when they are missing. A record whose send was cut short by ctx stays
 // uncommitted: the next owner of the partition finishes it.
-func (s *Sender) Run(ctx context.Context) error {
+func (s *Deliverer) Run(ctx context.Context) error {
 	if err := s.setup(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -234,7 +234,7 @@ func (s *Sender) Run(ctx context.Context) error {
 
 // setup creates the sender's topics and its ledger, retrying while the
 // brokers are unreachable.
-func (s *Sender) setup(ctx context.Context) error {
+func (s *Deliverer) setup(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(s.o.Consumer.Brokers...), Timeout: 10 * time.Second}
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -261,7 +261,7 @@ func (s *Sender) setup(ctx context.Context) error {
 
 // createTopics creates the ledger and dead-letter topics with as many
 // partitions as parley.outbound, and returns the ledger's partition count.
-func (s *Sender) createTopics(ctx context.Context, client *kafka.Client) (int, error) {
+func (s *Deliverer) createTopics(ctx context.Context, client *kafka.Client) (int, error) {
 	partitions, err := partitionCount(ctx, client, wire.TopicOutbound)
 	if err != nil {
 		return 0, fmt.Errorf("outbound topic metadata: %w", err)
@@ -296,7 +296,7 @@ func (s *Sender) createTopics(ctx context.Context, client *kafka.Client) (int, e
 	return n, nil
 }
 
-func (s *Sender) pruneLoop(ctx context.Context) {
+func (s *Deliverer) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -321,7 +321,7 @@ type keyQueue struct{ jobs []job }
 // dispatch queues a record behind the customer's earlier ones. A customer
 // with records gets a goroutine that sends them one by one and ends when
 // the queue is empty; the consumer's in-flight bound caps their number.
-func (s *Sender) dispatch(ctx context.Context, j job) {
+func (s *Deliverer) dispatch(ctx context.Context, j job) {
 	key := string(j.m.Key)
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
@@ -335,7 +335,7 @@ func (s *Sender) dispatch(ctx context.Context, j job) {
 	q.jobs = append(q.jobs, j)
 }
 
-func (s *Sender) drain(ctx context.Context, key string, q *keyQueue) {
+func (s *Deliverer) drain(ctx context.Context, key string, q *keyQueue) {
 	defer s.wg.Done()
 	for {
 		s.qmu.Lock()
@@ -357,7 +357,7 @@ func (s *Sender) drain(ctx context.Context, key string, q *keyQueue) {
 // process handles one record. It reports true when the record is finished
 // (sent, reported, or dead-lettered, all durably) and false when ctx ended
 // first.
-func (s *Sender) process(ctx context.Context, j job) bool {
+func (s *Deliverer) process(ctx context.Context, j job) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -387,7 +387,7 @@ func (s *Sender) process(ctx context.Context, j job) bool {
 // providerFor picks the provider of a record: the one it names, else the
 // first with a number for the tenant. simulated: the tenant talks to the
 // simulator page.
-func (s *Sender) providerFor(t *tenants.Tenant, out *wire.Outbound) (p channels.Provider, simulated bool) {
+func (s *Deliverer) providerFor(t *tenants.Tenant, out *wire.Outbound) (p channels.Provider, simulated bool) {
 	if out.Channel == tenants.ChannelSimulator {
 		return nil, t.Sim || t.Channel() == tenants.ChannelSimulator
 	}
@@ -414,7 +414,7 @@ func channelName(c string) string {
 
 // simulate delivers to the simulator page (development tenants), through
 // the local provider when there is one.
-func (s *Sender) simulate(ctx context.Context, t *tenants.Tenant, out *wire.Outbound) bool {
+func (s *Deliverer) simulate(ctx context.Context, t *tenants.Tenant, out *wire.Outbound) bool {
 	if p := s.o.Providers.Get(tenants.ChannelSimulator); p != nil {
 		_, _ = p.Send(ctx, t, out, out.Template)
 	}
@@ -424,7 +424,7 @@ func (s *Sender) simulate(ctx context.Context, t *tenants.Tenant, out *wire.Outb
 }
 
 // send sends a record through its channel, retrying what is temporary.
-func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants.Tenant, ch channels.Provider) bool {
+func (s *Deliverer) send(ctx context.Context, j job, out *wire.Outbound, t *tenants.Tenant, ch channels.Provider) bool {
 	tpl := out.Template
 	fallback := false
 	number := ch.Number(t)
@@ -505,7 +505,7 @@ func (s *Sender) send(ctx context.Context, j job, out *wire.Outbound, t *tenants
 
 // sentBefore looks the record up in the ledger, after reading the
 // ledger partition up to now. ok is false when ctx ended first.
-func (s *Sender) sentBefore(ctx context.Context, j job, out *wire.Outbound) (e sentEntry, found, ok bool) {
+func (s *Deliverer) sentBefore(ctx context.Context, j job, out *wire.Outbound) (e sentEntry, found, ok bool) {
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.ledger.fresh(ctx, j.m.Partition, time.Now())
@@ -527,7 +527,7 @@ func (s *Sender) sentBefore(ctx context.Context, j job, out *wire.Outbound) (e s
 
 // backoff is the wait after the attempt-th failure: RetryBase doubling up
 // to RetryMax, ±20%.
-func (s *Sender) backoff(attempt int) time.Duration {
+func (s *Deliverer) backoff(attempt int) time.Duration {
 	d := s.o.RetryBase
 	for i := 1; i < attempt && d < s.o.RetryMax; i++ {
 		d *= 2
@@ -539,7 +539,7 @@ func (s *Sender) backoff(attempt int) time.Duration {
 // sent records an accepted send in the ledger and reports it, in one
 // write. The write is not abandoned when ctx ends: it is what keeps the
 // message from going out twice.
-func (s *Sender) sent(ctx context.Context, j job, out *wire.Outbound, ch channels.Provider, e sentEntry) bool {
+func (s *Deliverer) sent(ctx context.Context, j job, out *wire.Outbound, ch channels.Provider, e sentEntry) bool {
 	results.WithLabelValues(ch.Name(), "sent").Inc()
 	entry, err := s.ledger.record(j.m.Partition, out.Id, e)
 	if err != nil {
@@ -579,7 +579,7 @@ func (s *Sender) sent(ctx context.Context, j job, out *wire.Outbound, ch channel
 }
 
 // fail reports a message that will not be sent and dead-letters it.
-func (s *Sender) fail(ctx context.Context, j job, out *wire.Outbound, channel, reason string, f failure, attempts int) bool {
+func (s *Deliverer) fail(ctx context.Context, j job, out *wire.Outbound, channel, reason string, f failure, attempts int) bool {
 	results.WithLabelValues(channel, "failed").Inc()
 	msgs := eventRecords([]*wire.Event{failedEvent(out, channel, f.code, time.Now())})
 	msgs = append(msgs, s.deadLetter(j.m, out.Id, reason, f, attempts))
@@ -589,7 +589,7 @@ func (s *Sender) fail(ctx context.Context, j job, out *wire.Outbound, channel, r
 // optedOut reports an unsubscribed customer: a failed DeliveryReport with
 // the provider's code (21610), a ConversationChange "opted_out", the
 // OnOptOut hook, and a dead letter.
-func (s *Sender) optedOut(ctx context.Context, j job, out *wire.Outbound, channel string, f failure, attempts int) bool {
+func (s *Deliverer) optedOut(ctx context.Context, j job, out *wire.Outbound, channel string, f failure, attempts int) bool {
 	results.WithLabelValues(channel, "opted_out").Inc()
 	now := time.Now()
 	msgs := eventRecords([]*wire.Event{failedEvent(out, channel, f.code, now), optedOutEvent(out, now)})

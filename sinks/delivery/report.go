@@ -1,4 +1,4 @@
-package outbound
+package delivery
 
 import (
 	"context"
@@ -41,7 +41,7 @@ const (
 )
 
 // deadLetter builds the dead-letter record of m.
-func (s *Sender) deadLetter(m kafka.Message, outboundID, reason string, f failure, attempts int) kafka.Message {
+func (s *Deliverer) deadLetter(m kafka.Message, outboundID, reason string, f failure, attempts int) kafka.Message {
 	h := append([]kafka.Header(nil), m.Headers...)
 	add := func(k, v string) { h = append(h, kafka.Header{Key: k, Value: []byte(v)}) }
 	add(HeaderReason, reason)
@@ -121,7 +121,7 @@ func eventRecords(evs []*wire.Event) []kafka.Message {
 
 // produce writes records (acks=all), retrying until they are written or
 // ctx ends.
-func (s *Sender) produce(ctx context.Context, msgs ...kafka.Message) bool {
+func (s *Deliverer) produce(ctx context.Context, msgs ...kafka.Message) bool {
 	if len(msgs) == 0 {
 		return true
 	}
