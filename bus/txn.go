@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/parleyhq/parley/internal/retry"
 )
 
 var (
@@ -196,17 +198,12 @@ func (p *Processor) client() (*kgo.GroupTransactSession, error) {
 			rebalances.WithLabelValues(o.Group, "assigned").Inc()
 			o.Logger.Info("partitions assigned", "group", o.Group, "topic", o.Topic, "partitions", parts)
 			go p.logMembers(ctx, cl)
-			if o.Assigned == nil || len(parts) == 0 {
+			if o.Assigned == nil || len(parts) == 0 || ctx.Err() != nil {
 				return
 			}
-			for ctx.Err() == nil {
-				err := o.Assigned(ctx, parts)
-				if err == nil {
-					return
-				}
+			_ = retry.Backoff{Initial: time.Second, Multiplier: 1, OnRetry: func(_ int, err error, _ time.Duration) {
 				o.Logger.Error("restoring assigned partitions failed; retrying", "partitions", parts, "err", err)
-				time.Sleep(time.Second)
-			}
+			}}.Do(ctx, func(int) error { return o.Assigned(ctx, parts) })
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			if parts := m[o.Topic]; len(parts) > 0 {
@@ -235,17 +232,12 @@ func (p *Processor) client() (*kgo.GroupTransactSession, error) {
 // failed for good) restarts the member: its partitions are aborted and
 // restored again.
 func (p *Processor) Run(ctx context.Context, h TxnHandler) error {
-	for ctx.Err() == nil {
-		err := p.run(ctx, h)
-		if err == nil || ctx.Err() != nil {
-			return nil
-		}
-		p.o.Logger.Error("session transactions failed; rejoining", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+	if ctx.Err() != nil {
+		return nil
 	}
+	_ = retry.Backoff{Initial: time.Second, Multiplier: 1, OnRetry: func(_ int, err error, _ time.Duration) {
+		p.o.Logger.Error("session transactions failed; rejoining", "err", err)
+	}}.Do(ctx, func(int) error { return p.run(ctx, h) })
 	return nil
 }
 

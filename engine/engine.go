@@ -37,6 +37,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ingress"
 	"github.com/parleyhq/parley/internal/chserver"
+	"github.com/parleyhq/parley/internal/retry"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/sinks/delivery"
 	"github.com/parleyhq/parley/sinks/webhooks"
@@ -450,14 +451,9 @@ func (e *Engine) Close() {
 // waitFor retries fn until it succeeds or the timeout passes: a broker that
 // was just started, or a restarting one, answers after a moment.
 func waitFor(ctx context.Context, timeout time.Duration, fn func(context.Context) error) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	return retry.Backoff{Initial: 200 * time.Millisecond, Multiplier: 1, MaxElapsed: timeout}.Do(ctx, func(int) error {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := fn(c)
-		cancel()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		defer cancel()
+		return fn(c)
+	})
 }

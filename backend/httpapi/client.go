@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/backend"
+	"github.com/parleyhq/parley/internal/retry"
 )
 
 // Client defaults. The timeout bounds a whole call, retries and backoff
@@ -331,26 +331,37 @@ func (c *Client) do(ctx context.Context, rt Route, path string, query url.Values
 	if rt.Method == http.MethodGet {
 		attempts += c.retries
 	}
-	for i := 0; ; i++ {
-		status, body, err := c.once(ctx, rt.Method, target)
-		retryable := err != nil || retryableStatus(status)
-		if !retryable || i == attempts-1 || ctx.Err() != nil || !c.wait(ctx, i) {
-			var e *Error
-			switch {
-			case err != nil:
-				e = c.transportError(ctx, rt, err)
-			case retryableStatus(status):
-				// Out of attempts on a 5xx: an error, not a status for
-				// the caller, so CancelBooking and get agree.
-				e = c.statusError(rt, status, body)
-			default:
-				return status, body, i + 1, nil
-			}
-			e.Attempts = i + 1
-			return 0, nil, i + 1, e
+	// The wait before retry i (from 1) is backoff·2^(i-1), of which up to
+	// half is jitter, so that sessions failing together do not retry
+	// together: ¾ of it ±⅓ is that range, uniformly.
+	policy := retry.Backoff{Initial: c.backoff * 3 / 4, Jitter: 1.0 / 3, MaxAttempts: attempts}
+	var status, n int
+	var body []byte
+	err := policy.Do(ctx, func(attempt int) (err error) {
+		n = attempt
+		status, body, err = c.once(ctx, rt.Method, target)
+		if err == nil && retryableStatus(status) {
+			return errRetryableStatus
 		}
+		return err
+	})
+	var e *Error
+	switch {
+	case err == nil:
+		return status, body, n, nil
+	case errors.Is(err, errRetryableStatus):
+		// Out of attempts on a 5xx: an error, not a status for the
+		// caller, so CancelBooking and get agree.
+		e = c.statusError(rt, status, body)
+	default:
+		e = c.transportError(ctx, rt, err)
 	}
+	e.Attempts = n
+	return 0, nil, n, e
 }
+
+// errRetryableStatus is an answer with a retryableStatus, to retry.
+var errRetryableStatus = errors.New("retryable status")
 
 // once sends one request and reads its answer.
 func (c *Client) once(ctx context.Context, method, target string) (int, []byte, error) {
@@ -373,24 +384,6 @@ func (c *Client) once(ctx context.Context, method, target string) (int, []byte, 
 	// Drain what is left so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	return resp.StatusCode, body, nil
-}
-
-// wait sleeps before retry i+1: backoff doubled per retry, with up to half
-// of it as jitter so that sessions failing together do not retry together.
-// It reports false when the context ends first.
-func (c *Client) wait(ctx context.Context, i int) bool {
-	d := c.backoff << i
-	if d > 0 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // retryableStatus: the server failed and may well not the next time. 501

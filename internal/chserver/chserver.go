@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/internal/retry"
 )
 
 // ErrNotFound is returned by Start when no ClickHouse binary is installed.
@@ -82,28 +84,31 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// Ports picked here can be taken by someone else before the server
 	// binds them; then pick again. Ports the caller chose are kept.
 	pick := o.TCPPort == 0 || o.HTTPPort == 0
-	for attempt := 1; ; attempt++ {
+	var s *Server
+	err = retry.Backoff{MaxAttempts: 3}.Do(ctx, func(int) (err error) {
 		ro := o
 		if ro.TCPPort == 0 {
 			if ro.TCPPort, err = freePort(); err != nil {
-				return nil, err
+				return retry.Permanent(err)
 			}
 		}
 		if ro.HTTPPort == 0 {
 			for ro.HTTPPort == 0 || ro.HTTPPort == ro.TCPPort {
 				if ro.HTTPPort, err = freePort(); err != nil {
-					return nil, err
+					return retry.Permanent(err)
 				}
 			}
 		}
-		s, err := start(ctx, ro, args)
-		if err == nil {
-			return s, nil
+		s, err = start(ctx, ro, args)
+		if err != nil && (!pick || !strings.Contains(err.Error(), "Address already in use")) {
+			return retry.Permanent(err)
 		}
-		if !pick || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 func start(ctx context.Context, o Options, prefix []string) (*Server, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/internal/retry"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -327,29 +328,26 @@ func (s *Sink) insert(ctx context.Context, events []flat) bool {
 		s.log.Error("batch rejected before insert", "events", len(events), "err", err)
 		return true
 	}
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := s.store.writeRows(ctx, r)
-		if err == nil {
-			if attempt > 1 {
-				sinkRetrying.Set(0)
-				s.log.Info("insert succeeded after retries", "events", len(events), "attempts", attempt)
-			}
-			return true
-		}
-		if ctx.Err() != nil {
-			s.log.Warn("insert abandoned at shutdown; the records will be read again", "events", len(events), "err", err)
-			return false
-		}
-		sinkRetrying.Set(1)
-		s.log.Warn("insert failed, retrying", "events", len(events), "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return false
-		}
-		backoff = min(2*backoff, s.o.MaxBackoff)
+	attempts := 0
+	policy := retry.Backoff{Initial: 100 * time.Millisecond, Max: s.o.MaxBackoff,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			sinkRetrying.Set(1)
+			s.log.Warn("insert failed, retrying", "events", len(events), "attempt", attempt, "backoff", wait, "err", err)
+		}}
+	err = policy.Do(ctx, func(attempt int) error {
+		attempts = attempt
+		return s.store.writeRows(ctx, r)
+	})
+	if err != nil {
+		// Do gives up only when ctx ends.
+		s.log.Warn("insert abandoned at shutdown; the records will be read again", "events", len(events), "err", err)
+		return false
 	}
+	if attempts > 1 {
+		sinkRetrying.Set(0)
+		s.log.Info("insert succeeded after retries", "events", len(events), "attempts", attempts)
+	}
+	return true
 }
 
 // Options are the sink's options with the defaults filled in.

@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -45,6 +44,7 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/internal/retry"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -148,6 +148,8 @@ type Deliverer struct {
 	consumer *bus.Consumer
 	lanes    *lanes
 	slots    chan struct{}
+	// retry spaces the sends of one message after temporary failures.
+	retry retry.Backoff
 
 	// Set up by Run.
 	writer *recordWriter
@@ -208,7 +210,10 @@ func New(o Options) *Deliverer {
 		consumer: bus.NewConsumer(o.Consumer),
 		lanes:    newLanes(o.RateBurst),
 		slots:    make(chan struct{}, o.MaxConcurrentSends),
-		queues:   map[string]*keyQueue{},
+		// MaxAttempts is counted by send itself: a fallback template is
+		// sent even after the last attempt, as the answer to it.
+		retry:  retry.Backoff{Initial: o.RetryBase, Max: o.RetryMax, Jitter: 0.2},
+		queues: map[string]*keyQueue{},
 	}
 	return s
 }
@@ -236,27 +241,21 @@ func (s *Deliverer) Run(ctx context.Context) error {
 // brokers are unreachable.
 func (s *Deliverer) setup(ctx context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(s.o.Consumer.Brokers...), Timeout: 10 * time.Second}
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	policy := retry.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 10,
+		OnRetry: func(_ int, err error, _ time.Duration) { s.o.Logger.Warn("sender setup failed; retrying", "err", err) }}
+	return policy.Do(ctx, func(int) error {
 		partitions, err := s.createTopics(ctx, client)
-		if err == nil {
-			w, err := newRecordWriter(s.o.Consumer.Brokers, s.o.LedgerTopic)
-			if err != nil {
-				return err
-			}
-			s.writer = w
-			s.ledger = newLedger(s.o.Consumer.Brokers, w, s.o.LedgerTopic, partitions, s.o.LedgerRetention, s.o.Logger)
-			return nil
-		}
-		if attempt >= 10 {
+		if err != nil {
 			return err
 		}
-		s.o.Logger.Warn("sender setup failed; retrying", "err", err)
-		if sleep(ctx, backoff) != nil {
-			return ctx.Err()
+		w, err := newRecordWriter(s.o.Consumer.Brokers, s.o.LedgerTopic)
+		if err != nil {
+			return retry.Permanent(err)
 		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+		s.writer = w
+		s.ledger = newLedger(s.o.Consumer.Brokers, w, s.o.LedgerTopic, partitions, s.o.LedgerRetention, s.o.Logger)
+		return nil
+	})
 }
 
 // createTopics creates the ledger and dead-letter topics with as many
@@ -424,31 +423,49 @@ func (s *Deliverer) simulate(ctx context.Context, t *tenants.Tenant, out *wire.O
 }
 
 // send sends a record through its channel, retrying what is temporary.
+// It reports true when the record is finished, false when ctx ended first.
 func (s *Deliverer) send(ctx context.Context, j job, out *wire.Outbound, t *tenants.Tenant, ch channels.Provider) bool {
 	tpl := out.Template
 	fallback := false
 	number := ch.Number(t)
 	l := s.lanes.get(number)
-	for attempt := 1; ; attempt++ {
+	log := s.o.Logger
+	// An attempt that returns end(…) ends the loop, finished or not (ctx
+	// ended); one that returns a failure is tried again.
+	finished := false
+	end := func(ok bool) error { finished = ok; return nil }
+	policy := s.retry
+	policy.OnRetry = func(_ int, err error, wait time.Duration) {
+		f, _ := err.(failure)
+		if f.kind == channels.OutsideWindow {
+			return // the fallback template goes at once
+		}
+		if f.rateLimited {
+			l.pause(wait)
+		}
+		results.WithLabelValues(ch.Name(), "retried").Inc()
+		log.Warn("outbound retry", "in", wait)
+	}
+	err := policy.Do(ctx, func(attempt int) error {
 		if err := l.wait(ctx, s.o.RateLimit(t, number)); err != nil {
-			return false
+			return end(false)
 		}
 		// Sent already — by this process before it died, or by the
 		// partition's previous owner (even one still finishing its
 		// records after a rebalance)? Then report it, do not send it.
 		e, found, ok := s.sentBefore(ctx, j, out)
 		if !ok {
-			return false
+			return end(false)
 		}
 		if found {
 			results.WithLabelValues(e.Channel, "duplicate_skipped").Inc()
 			s.o.Logger.Info("outbound already sent; not sending again", "tenant", out.Tenant, "id", out.Id, "provider_id", e.ProviderID)
-			return s.produce(ctx, eventRecords(sentEvents(out, e))...)
+			return end(s.produce(ctx, eventRecords(sentEvents(out, e))...))
 		}
 		select {
 		case s.slots <- struct{}{}:
 		case <-ctx.Done():
-			return false
+			return end(false)
 		}
 		// From here on the request runs to its end even if ctx ends: a
 		// message that reached the provider must reach the ledger too.
@@ -459,12 +476,12 @@ func (s *Deliverer) send(ctx context.Context, j job, out *wire.Outbound, t *tena
 		<-s.slots
 		sendSeconds.WithLabelValues(ch.Name()).Observe(time.Since(start).Seconds())
 		if err == nil {
-			return s.sent(ctx, j, out, ch, sentEntry{
+			return end(s.sent(ctx, j, out, ch, sentEntry{
 				ProviderID: pid, Channel: ch.Name(), Template: tpl != nil, Fallback: fallback, AtMs: time.Now().UnixMilli(),
-			})
+			}))
 		}
 		f := classify(err)
-		log := s.o.Logger.With("tenant", t.ID, "id", out.Id, "channel", ch.Name(), "attempt", attempt, "code", f.code, "err", f.msg)
+		log = s.o.Logger.With("tenant", t.ID, "id", out.Id, "channel", ch.Name(), "attempt", attempt, "code", f.code, "err", f.msg)
 		switch f.kind {
 		case channels.OutsideWindow:
 			if tpl == nil && s.o.FallbackTemplate != nil {
@@ -472,69 +489,47 @@ func (s *Deliverer) send(ctx context.Context, j job, out *wire.Outbound, t *tena
 					log.Info("outside the 24-hour window; sending the fallback template")
 					results.WithLabelValues(ch.Name(), "template_fallback").Inc()
 					tpl, fallback = fb, true
-					continue
+					return retry.After(f, 0)
 				}
 			}
 			log.Warn("outside the 24-hour window and no fallback template")
-			return s.fail(ctx, j, out, ch.Name(), ReasonOutsideWindow, f, attempt)
+			return end(s.fail(ctx, j, out, ch.Name(), ReasonOutsideWindow, f, attempt))
 		case channels.OptedOut:
 			log.Info("customer opted out")
-			return s.optedOut(ctx, j, out, ch.Name(), f, attempt)
+			return end(s.optedOut(ctx, j, out, ch.Name(), f, attempt))
 		case channels.Permanent:
 			log.Warn("outbound refused")
-			return s.fail(ctx, j, out, ch.Name(), ReasonPermanent, f, attempt)
+			return end(s.fail(ctx, j, out, ch.Name(), ReasonPermanent, f, attempt))
 		}
 		if attempt >= s.o.MaxAttempts {
 			log.Error("outbound still failing; giving up")
-			return s.fail(ctx, j, out, ch.Name(), ReasonRetriesExhausted, f, attempt)
+			return end(s.fail(ctx, j, out, ch.Name(), ReasonRetriesExhausted, f, attempt))
 		}
-		wait := f.retryAfter
-		if wait <= 0 {
-			wait = s.backoff(attempt)
+		if f.retryAfter > 0 {
+			return retry.After(f, f.retryAfter)
 		}
-		if f.rateLimited {
-			l.pause(wait)
-		}
-		results.WithLabelValues(ch.Name(), "retried").Inc()
-		log.Warn("outbound retry", "in", wait)
-		if sleep(ctx, wait) != nil {
-			return false
-		}
-	}
+		return f
+	})
+	return err == nil && finished
 }
 
 // sentBefore looks the record up in the ledger, after reading the
 // ledger partition up to now. ok is false when ctx ended first.
 func (s *Deliverer) sentBefore(ctx context.Context, j job, out *wire.Outbound) (e sentEntry, found, ok bool) {
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.ledger.fresh(ctx, j.m.Partition, time.Now())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return e, false, false
-		}
+	policy := kafkaRetry
+	policy.OnRetry = func(_ int, err error, _ time.Duration) {
 		s.o.Logger.Warn("ledger catch-up failed; retrying", "partition", j.m.Partition, "err", err)
-		if sleep(ctx, backoff) != nil {
-			return e, false, false
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	}
+	if policy.Do(ctx, func(int) error { return s.ledger.fresh(ctx, j.m.Partition, time.Now()) }) != nil {
+		return e, false, false // it gives up only when ctx ends
 	}
 	e, found = s.ledger.get(out.Id)
 	return e, found, true
 }
 
-// backoff is the wait after the attempt-th failure: RetryBase doubling up
-// to RetryMax, ±20%.
-func (s *Deliverer) backoff(attempt int) time.Duration {
-	d := s.o.RetryBase
-	for i := 1; i < attempt && d < s.o.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.o.RetryMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
+// kafkaRetry is how the sender keeps at a Kafka read or write that must
+// happen before its record can finish: until it works, or ctx ends.
+var kafkaRetry = retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // sent records an accepted send in the ledger and reports it, in one
 // write. The write is not abandoned when ctx ends: it is what keeps the
@@ -547,29 +542,22 @@ func (s *Deliverer) sent(ctx context.Context, j job, out *wire.Outbound, ch chan
 		return false
 	}
 	msgs := append([]kafka.Message{entry}, eventRecords(sentEvents(out, e))...)
-	const grace = 15 * time.Second
 	wctx := context.WithoutCancel(ctx)
-	var stopped time.Time
-	backoff := 100 * time.Millisecond
-	for {
+	gctx, cancel := afterGrace(ctx, 15*time.Second)
+	defer cancel()
+	policy := retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second,
+		OnRetry: func(_ int, err error, _ time.Duration) {
+			s.o.Logger.Warn("ledger write failed; retrying", "id", out.Id, "err", err)
+		}}
+	err = policy.Do(gctx, func(int) error {
 		pctx, cancel := context.WithTimeout(wctx, 10*time.Second)
-		err := s.writer.write(pctx, msgs...)
-		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			if stopped.IsZero() {
-				stopped = time.Now()
-			} else if time.Since(stopped) > grace {
-				s.o.Logger.Error("sent but not recorded: the message may go out again after a restart",
-					"tenant", out.Tenant, "id", out.Id, "provider_id", e.ProviderID, "err", err)
-				return false
-			}
-		}
-		s.o.Logger.Warn("ledger write failed; retrying", "id", out.Id, "err", err)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 2*time.Second)
+		defer cancel()
+		return s.writer.write(pctx, msgs...)
+	})
+	if err != nil {
+		s.o.Logger.Error("sent but not recorded: the message may go out again after a restart",
+			"tenant", out.Tenant, "id", out.Id, "provider_id", e.ProviderID, "err", err)
+		return false
 	}
 	s.ledger.remember(out.Id, e)
 	if s.o.AfterLedgerWrite != nil && s.o.AfterLedgerWrite(out) {
@@ -600,19 +588,26 @@ func (s *Deliverer) optedOut(ctx context.Context, j job, out *wire.Outbound, cha
 	if s.o.OnOptOut == nil {
 		return true
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.o.OnOptOut(ctx, out)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-			return false
-		}
+	policy := kafkaRetry
+	policy.OnRetry = func(_ int, err error, _ time.Duration) {
 		s.o.Logger.Warn("opt-out hook failed; retrying", "tenant", out.Tenant, "id", out.Id, "err", err)
-		if sleep(ctx, backoff) != nil {
-			return false
-		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
+	return policy.Do(ctx, func(int) error {
+		err := s.o.OnOptOut(ctx, out)
+		if errors.Is(err, context.Canceled) {
+			return retry.Permanent(err)
+		}
+		return err
+	}) == nil
+}
+
+// afterGrace is a context that ends grace after ctx ends: for work that
+// must outlive a stop for a while, and not for ever.
+func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(g, func() { t.Stop() })
+	})
+	return g, func() { stop(); cancel() }
 }

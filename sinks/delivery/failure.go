@@ -20,6 +20,9 @@ type failure struct {
 	msg        string
 }
 
+// Error makes a failure the error of a retried attempt.
+func (f failure) Error() string { return f.msg }
+
 // classify reads a failed send. An error that is not a provider's
 // *channels.SendError is taken for a network failure: retried.
 func classify(err error) failure {

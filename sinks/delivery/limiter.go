@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/parleyhq/parley/internal/retry"
 )
 
 // DefaultRateLimit is the messages/second allowed per sender number when
@@ -68,7 +70,7 @@ func (l *lane) wait(ctx context.Context, perSecond float64) error {
 		if d <= 0 {
 			break
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -85,16 +87,4 @@ func (l *lane) pause(d time.Duration) {
 		l.pausedUntil = until
 	}
 	l.mu.Unlock()
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

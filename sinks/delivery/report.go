@@ -125,18 +125,13 @@ func (s *Deliverer) produce(ctx context.Context, msgs ...kafka.Message) bool {
 	if len(msgs) == 0 {
 		return true
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.writer.write(pctx, msgs...)
-		cancel()
-		if err == nil {
-			return true
-		}
+	policy := kafkaRetry
+	policy.OnRetry = func(_ int, err error, _ time.Duration) {
 		s.o.Logger.Warn("produce failed; retrying", "topic", msgs[0].Topic, "err", err)
-		if sleep(ctx, backoff) != nil {
-			return false
-		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
+	return policy.Do(ctx, func(int) error {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return s.writer.write(pctx, msgs...)
+	}) == nil
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/internal/retry"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -187,26 +188,23 @@ func (d *Notifier) deliver(ctx context.Context, m kafka.Message) bool {
 	}
 	body, _ := json.Marshal(p)
 	sig := Sign(t.Webhook.Secret.Reveal(), body)
-	backoff := d.o.Backoff
-	for attempt := 1; ; attempt++ {
-		err := d.post(ctx, t.Webhook.URL, body, sig, p)
-		if err == nil {
-			deliveries.WithLabelValues("ok").Inc()
-			return true
-		}
-		if attempt >= d.o.Attempts {
-			deliveries.WithLabelValues("failed").Inc()
-			d.o.Logger.Error("tenant webhook failed, giving up", "tenant", t.ID, "event", p.ID, "attempts", attempt, "err", err)
-			return true
-		}
-		deliveries.WithLabelValues("retried").Inc()
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return false
-		}
-		backoff = min(backoff*2, time.Minute)
+	attempts := 0
+	policy := retry.Backoff{Initial: d.o.Backoff, Max: time.Minute, MaxAttempts: d.o.Attempts,
+		OnRetry: func(int, error, time.Duration) { deliveries.WithLabelValues("retried").Inc() }}
+	err := policy.Do(ctx, func(attempt int) error {
+		attempts = attempt
+		return d.post(ctx, t.Webhook.URL, body, sig, p)
+	})
+	switch {
+	case err == nil:
+		deliveries.WithLabelValues("ok").Inc()
+	case attempts >= d.o.Attempts:
+		deliveries.WithLabelValues("failed").Inc()
+		d.o.Logger.Error("tenant webhook failed, giving up", "tenant", t.ID, "event", p.ID, "attempts", attempts, "err", err)
+	default:
+		return false // ctx ended: delivered again after a restart
 	}
+	return true
 }
 
 func (d *Notifier) post(ctx context.Context, url string, body []byte, sig string, p *Payload) error {
