@@ -19,10 +19,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/actors"
 	"github.com/parleyhq/parley/analytics"
@@ -223,37 +221,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}
 	providers := channels.NewRegistry(provs...)
 	sender := delivery.New(delivery.Options{
-		Consumer:  consumerOpts(),
-		Tenants:   reg,
-		Providers: providers,
-		RateLimit: func(t *tenants.Tenant, _ string) float64 {
-			if r := t.Outbound.RateLimit; r != nil {
-				return *r
-			}
-			return delivery.DefaultRateLimit
-		},
-		FallbackTemplate: func(tenant string) (*wire.Template, bool) {
-			t := reg.Get(tenant)
-			if t == nil || t.Outbound.FallbackTemplate == "" {
-				return nil, false
-			}
-			name := t.Outbound.FallbackTemplate
-			tpl := t.Templates[name]
-			return &wire.Template{Name: name, ContentSid: tpl.ContentSID, Language: tpl.Language, Variables: t.Outbound.FallbackVariables}, true
-		},
-		// The session learns of an unsubscribe through its own stream,
-		// like everything else that changes it.
-		OnOptOut: func(ctx context.Context, out *wire.Outbound) error {
-			in := &wire.Inbound{
-				Id: "optout/" + out.Id, Tenant: out.Tenant, Phone: out.Phone, Channel: out.Channel, ReceivedAtMs: time.Now().UnixMilli(),
-				Kind: &wire.Inbound_Command{Command: &wire.Command{Op: &wire.Command_OptOut{OptOut: &wire.OptOut{OutboundId: out.Id, ErrorCode: "21610"}}, Operator: "provider"}},
-			}
-			v, err := proto.Marshal(in)
-			if err != nil {
-				return err
-			}
-			return e.producer.Produce(ctx, kafka.Message{Topic: wire.TopicInbound, Key: wire.Key(out.Tenant, out.Phone), Value: v})
-		},
+		Consumer:    consumerOpts(),
+		Tenants:     reg,
+		Providers:   providers,
+		Producer:    e.producer,
 		Replication: cfg.Kafka.ReplicationFactor,
 		Logger:      e.log,
 	})

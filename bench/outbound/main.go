@@ -325,7 +325,7 @@ func run(limit float64, n, customers, partitions int, window time.Duration) (res
 
 	reg, err := tenants.NewRegistry([]tenants.Tenant{{ID: "bench", Twilio: &tenants.Twilio{
 		AccountSID: accountSID, AuthToken: authToken, From: from, APIBaseURL: prov.url(),
-	}}})
+	}, Outbound: tenants.OutboundConfig{RateLimit: &limit}}})
 	if err != nil {
 		return result{}, err
 	}
@@ -335,7 +335,6 @@ func run(limit float64, n, customers, partitions int, window time.Duration) (res
 		Tenants:  reg,
 		Providers: channels.NewRegistry(twilio.New(
 			&http.Client{Transport: tunedTransport(), Timeout: 15 * time.Second}, "https://parley.example.com")),
-		RateLimit:          func(*tenants.Tenant, string) float64 { return limit },
 		MaxConcurrentSends: 256,
 		Logger:             quiet,
 	})

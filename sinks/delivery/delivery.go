@@ -9,15 +9,16 @@
 //     Every customer with records in flight has its own queue, so a customer
 //     waiting out a retry, or a throttled sender number, holds up nobody
 //     else.
-//   - Rate: each sender number has a token bucket (Options.RateLimit,
-//     default 80 messages/s); a provider's rate-limit answer pauses the
-//     whole number for the time it asked.
+//   - Rate: each sender number has a token bucket (the tenant's
+//     outbound.rate_limit, default 80 messages/s); a provider's rate-limit
+//     answer pauses the whole number for the time it asked.
 //   - Retries: temporary failures (HTTP 429/5xx, Twilio 20429/63018, Meta
-//     throttling, network) are retried with exponential backoff and jitter,
-//     or after the provider's Retry-After, up to Options.MaxAttempts.
-//     Permanent ones are not: 21610 (unsubscribed) reports the customer
-//     opted out; 63016/131047 (outside the 24-hour window) sends the
-//     tenant's fallback template instead, if it has one.
+//     throttling, network) are retried with exponential backoff and jitter
+//     (internal/retry), or after the provider's Retry-After, up to
+//     Options.MaxAttempts. Permanent ones are not: 21610 (unsubscribed)
+//     reports the customer opted out and tells their session (an OptOut
+//     command on parley.inbound); 63016/131047 (outside the 24-hour window)
+//     sends the tenant's fallback template instead, if it has one.
 //   - Sent once: the provider's message id is written against the outbound
 //     id to a compacted ledger topic (acks=all) before the offset may be
 //     committed; a record that comes again — after a crash between send and
@@ -65,8 +66,15 @@ var (
 	})
 )
 
-// Options configure a Deliverer. Consumer.Brokers and Tenants are required;
-// everything else has a default.
+// Options configure a Deliverer. Consumer.Brokers, Tenants and Providers
+// are required; everything else has a default.
+//
+// What to do for a tenant is read from the tenant (tenants.OutboundConfig),
+// at every send, so a reloaded configuration applies at once: the rate
+// limit of its number (DefaultRateLimit unless set; 0: none), and the
+// fallback template sent in place of free text the provider refused as
+// outside the 24-hour window (Twilio 63016, Meta 131047; none: the
+// message fails).
 type Options struct {
 	Consumer bus.ConsumerOptions
 	Tenants  *tenants.Registry
@@ -74,13 +82,14 @@ type Options struct {
 	// the first that has a number for its tenant. A local provider (the
 	// simulator) delivers without rate limit, retries or ledger.
 	Providers *channels.Registry
+	// Producer tells the session that its customer unsubscribed (Twilio
+	// 21610): an OptOut command on parley.inbound, keyed by the session,
+	// produced after the events are written and before the record is
+	// committed, retried until it is written. The session learns of it
+	// through its own stream, like everything else that changes it. Nil:
+	// events only (benchmarks).
+	Producer Producer
 
-	// RateLimit gives the messages/second a sender number may send: number
-	// is "twilio:<From>" (e.g. "twilio:whatsapp:+14155238886") or
-	// "meta:<phone_number_id>". 0 (or less) means no limit. Nil means
-	// DefaultRateLimit for every number. It is asked before every send, so
-	// a reloaded configuration applies at once. See PerNumber.
-	RateLimit func(t *tenants.Tenant, number string) float64
 	// RateBurst is the token bucket's depth. Default 1: sends are spaced
 	// evenly, never bunched.
 	RateBurst int
@@ -102,16 +111,6 @@ type Options struct {
 	// Default 30s.
 	SendTimeout time.Duration
 
-	// FallbackTemplate is the template to send in place of free text that
-	// the provider refused as outside the 24-hour window (Twilio 63016,
-	// Meta 131047). ok false: no fallback; the message fails.
-	FallbackTemplate func(tenant string) (tpl *wire.Template, ok bool)
-	// OnOptOut is called when the provider says the customer unsubscribed
-	// (Twilio 21610), after the events are written and before the record
-	// is committed; an error is retried. Use it to tell the session (for
-	// instance a record on parley.inbound). Nil: events only.
-	OnOptOut func(ctx context.Context, out *wire.Outbound) error
-
 	// LedgerTopic is the compacted topic of sent ids. Default TopicSent.
 	LedgerTopic string
 	// LedgerRetention is how long sent ids are kept. Default 48h.
@@ -131,15 +130,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// PerNumber is a RateLimit: perSecond for the numbers in the map (0: no
-// limit), def for the others.
-func PerNumber(def float64, perNumber map[string]float64) func(*tenants.Tenant, string) float64 {
-	return func(_ *tenants.Tenant, number string) float64 {
-		if r, ok := perNumber[number]; ok {
-			return r
-		}
-		return def
-	}
+// Producer writes records to Kafka (acks=all), as bus.Producer does.
+type Producer interface {
+	Produce(ctx context.Context, msgs ...kafka.Message) error
 }
 
 // Deliverer delivers outbound records through the providers.
@@ -171,9 +164,6 @@ func New(o Options) *Deliverer {
 	}
 	if o.Consumer.Logger == nil {
 		o.Consumer.Logger = o.Logger
-	}
-	if o.RateLimit == nil {
-		o.RateLimit = func(*tenants.Tenant, string) float64 { return DefaultRateLimit }
 	}
 	if o.RateBurst <= 0 {
 		o.RateBurst = 1
@@ -447,7 +437,7 @@ func (s *Deliverer) send(ctx context.Context, j job, out *wire.Outbound, t *tena
 		log.Warn("outbound retry", "in", wait)
 	}
 	err := policy.Do(ctx, func(attempt int) error {
-		if err := l.wait(ctx, s.o.RateLimit(t, number)); err != nil {
+		if err := l.wait(ctx, rateLimit(t)); err != nil {
 			return end(false)
 		}
 		// Sent already — by this process before it died, or by the
@@ -484,13 +474,11 @@ func (s *Deliverer) send(ctx context.Context, j job, out *wire.Outbound, t *tena
 		log = s.o.Logger.With("tenant", t.ID, "id", out.Id, "channel", ch.Name(), "attempt", attempt, "code", f.code, "err", f.msg)
 		switch f.kind {
 		case channels.OutsideWindow:
-			if tpl == nil && s.o.FallbackTemplate != nil {
-				if fb, ok := s.o.FallbackTemplate(t.ID); ok && fb != nil {
-					log.Info("outside the 24-hour window; sending the fallback template")
-					results.WithLabelValues(ch.Name(), "template_fallback").Inc()
-					tpl, fallback = fb, true
-					return retry.After(f, 0)
-				}
+			if fb := fallbackTemplate(t); tpl == nil && fb != nil {
+				log.Info("outside the 24-hour window; sending the fallback template")
+				results.WithLabelValues(ch.Name(), "template_fallback").Inc()
+				tpl, fallback = fb, true
+				return retry.After(f, 0)
 			}
 			log.Warn("outside the 24-hour window and no fallback template")
 			return end(s.fail(ctx, j, out, ch.Name(), ReasonOutsideWindow, f, attempt))
@@ -575,8 +563,8 @@ func (s *Deliverer) fail(ctx context.Context, j job, out *wire.Outbound, channel
 }
 
 // optedOut reports an unsubscribed customer: a failed DeliveryReport with
-// the provider's code (21610), a ConversationChange "opted_out", the
-// OnOptOut hook, and a dead letter.
+// the provider's code (21610), a ConversationChange "opted_out" and a dead
+// letter, then tells the session (Options.Producer).
 func (s *Deliverer) optedOut(ctx context.Context, j job, out *wire.Outbound, channel string, f failure, attempts int) bool {
 	results.WithLabelValues(channel, "opted_out").Inc()
 	now := time.Now()
@@ -585,15 +573,20 @@ func (s *Deliverer) optedOut(ctx context.Context, j job, out *wire.Outbound, cha
 	if !s.produce(ctx, msgs...) {
 		return false
 	}
-	if s.o.OnOptOut == nil {
+	if s.o.Producer == nil {
 		return true
+	}
+	cmd, err := optOutCommand(out, now)
+	if err != nil {
+		s.o.Logger.Error("cannot encode an opt-out command", "id", out.Id, "err", err)
+		return false
 	}
 	policy := kafkaRetry
 	policy.OnRetry = func(_ int, err error, _ time.Duration) {
-		s.o.Logger.Warn("opt-out hook failed; retrying", "tenant", out.Tenant, "id", out.Id, "err", err)
+		s.o.Logger.Warn("telling the session of an opt-out failed; retrying", "tenant", out.Tenant, "id", out.Id, "err", err)
 	}
 	return policy.Do(ctx, func(int) error {
-		err := s.o.OnOptOut(ctx, out)
+		err := s.o.Producer.Produce(ctx, cmd)
 		if errors.Is(err, context.Canceled) {
 			return retry.Permanent(err)
 		}

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/twilio"
@@ -184,10 +187,21 @@ func TestUnsubscribedCustomerIsOptedOutNotRetried(t *testing.T) {
 	if cc := c.GetConversation(); cc.GetChange() != "opted_out" || !cc.GetByCustomer() || cc.GetConversationId() != "c-"+alex || c.Phone != alex || c.Tenant != "acme" {
 		t.Fatalf("opt-out event %v", c)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !slices.Equal(f.optedOut, []string{"acme|" + alex}) {
-		t.Fatalf("OnOptOut calls %v", f.optedOut)
+	// The session hears of it on its own stream: one OptOut command,
+	// after a failed try.
+	var recs []kafka.Message
+	eventually(t, 10*time.Second, "the opt-out command", func() bool { recs = f.inbound.records(); return len(recs) > 0 })
+	if len(recs) != 1 || recs[0].Topic != wire.TopicInbound || string(recs[0].Key) != string(wire.Key("acme", alex)) {
+		t.Fatalf("records to sessions %+v", recs)
+	}
+	in := &wire.Inbound{}
+	if err := proto.Unmarshal(recs[0].Value, in); err != nil {
+		t.Fatal(err)
+	}
+	cmd := in.GetCommand()
+	if in.Id != "optout/to an opted-out customer" || in.Tenant != "acme" || in.Phone != alex || in.Channel != "twilio" || in.ReceivedAtMs == 0 ||
+		cmd.GetOperator() != "provider" || cmd.GetOptOut().GetOutboundId() != "to an opted-out customer" || cmd.GetOptOut().GetErrorCode() != "21610" {
+		t.Fatalf("opt-out command %v", in)
 	}
 }
 
@@ -462,10 +476,13 @@ func TestSimulatorTenantDeliversToThePage(t *testing.T) {
 }
 
 func TestPerNumberRateLimit(t *testing.T) {
-	f := newFixture(t)
-	o := f.options()
-	o.RateLimit = PerNumber(0, map[string]float64{"twilio:" + twiliotest.SandboxFrom: 20})
-	f.run(t, o)
+	f := newFixture(t, func(tn *tenants.Tenant) {
+		if tn.ID == "acme" {
+			limit := 20.0
+			tn.Outbound.RateLimit = &limit
+		}
+	})
+	f.start(t)
 	// 21 messages from acme's number at 20/s (burst 1) take a second;
 	// bare's number is not limited and does not wait for acme's.
 	start := time.Now()

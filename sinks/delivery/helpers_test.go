@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,7 @@ const (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fixture is a real embedded broker, the local Twilio and Meta servers,
-// and tenants on each:
+// and tenants on each, none with a rate limit unless tune sets one:
 //
 //	acme     Twilio, fallback template fallbackSID
 //	bare     Twilio (same server, another number), no fallback template
@@ -50,25 +51,35 @@ type fixture struct {
 	hub      *sim.Hub
 	reg      *tenants.Registry
 	metaCfg  meta.Config
-
-	mu       sync.Mutex
-	optedOut []string
+	// inbound is what the sender produced to tell sessions.
+	inbound *recorder
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, tune ...func(*tenants.Tenant)) *fixture {
 	t.Helper()
 	b := kafkatest.Start(t, 4, wire.TopicOutbound, wire.TopicEvents)
-	f := &fixture{brokers: b.Addrs(), hub: sim.NewHub()}
+	f := &fixture{brokers: b.Addrs(), hub: sim.NewHub(), inbound: &recorder{}}
 	f.twilio = twiliotest.Start(t, twiliotest.TestAccountSID, twiliotest.TestAuthToken)
 	f.meta = metatest.Start(t, metatest.TestAccessToken)
 	f.metaCfg = f.meta.Config()
-	var err error
-	f.reg, err = tenants.NewRegistry([]tenants.Tenant{
-		{ID: "acme", Twilio: f.twilio.Config(twiliotest.SandboxFrom)},
+	unlimited := 0.0
+	ts := []tenants.Tenant{
+		{ID: "acme", Twilio: f.twilio.Config(twiliotest.SandboxFrom),
+			Templates: map[string]tenants.Template{"comeback": {ContentSID: fallbackSID}},
+			Outbound:  tenants.OutboundConfig{FallbackTemplate: "comeback", FallbackVariables: map[string]string{"1": "there"}}},
 		{ID: "bare", Twilio: f.twilio.Config("whatsapp:+14155230000")},
-		{ID: "wa", Meta: &f.metaCfg, Templates: map[string]tenants.Template{"reengage": {Language: "en_GB"}}},
+		{ID: "wa", Meta: &f.metaCfg, Templates: map[string]tenants.Template{"reengage": {Language: "en_GB"}},
+			Outbound: tenants.OutboundConfig{FallbackTemplate: "reengage", FallbackVariables: map[string]string{"2": "two", "1": "one", "10": "ten"}}},
 		{ID: "demo", Sim: true},
-	})
+	}
+	for i := range ts {
+		ts[i].Outbound.RateLimit = &unlimited
+		for _, fn := range tune {
+			fn(&ts[i])
+		}
+	}
+	var err error
+	f.reg, err = tenants.NewRegistry(ts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,27 +98,36 @@ func (f *fixture) options() Options {
 			meta.New(nil, 0),
 			sim.New(f.hub),
 		),
-		RateLimit:   func(*tenants.Tenant, string) float64 { return 0 },
+		Producer:    f.inbound,
 		RetryBase:   20 * time.Millisecond,
 		RetryMax:    100 * time.Millisecond,
 		MaxAttempts: 4,
-		FallbackTemplate: func(tenant string) (*wire.Template, bool) {
-			switch tenant {
-			case "acme":
-				return &wire.Template{ContentSid: fallbackSID, Variables: map[string]string{"1": "there"}}, true
-			case "wa":
-				return &wire.Template{Name: "reengage", Variables: map[string]string{"2": "two", "1": "one", "10": "ten"}}, true
-			}
-			return nil, false
-		},
-		OnOptOut: func(_ context.Context, out *wire.Outbound) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.optedOut = append(f.optedOut, out.Tenant+"|"+out.Phone)
-			return nil
-		},
-		Logger: quiet,
+		Logger:      quiet,
 	}
+}
+
+// recorder is a Producer that keeps what it is given; its first call
+// fails, as a broker that is briefly away does.
+type recorder struct {
+	mu    sync.Mutex
+	calls int
+	msgs  []kafka.Message
+}
+
+func (r *recorder) Produce(_ context.Context, msgs ...kafka.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.calls++; r.calls == 1 {
+		return errors.New("broker away")
+	}
+	r.msgs = append(r.msgs, msgs...)
+	return nil
+}
+
+func (r *recorder) records() []kafka.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs)
 }
 
 // run starts a sender until the test ends or stop is called; stop waits

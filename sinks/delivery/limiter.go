@@ -11,8 +11,8 @@ import (
 )
 
 // DefaultRateLimit is the messages/second allowed per sender number when
-// Options.RateLimit is nil: WhatsApp's default throughput for a business
-// number (Twilio and Meta both document 80 MPS).
+// the tenant sets no outbound.rate_limit: WhatsApp's default throughput
+// for a business number (Twilio and Meta both document 80 MPS).
 const DefaultRateLimit = 80
 
 // lanes are the sender numbers seen so far, each with its token bucket.
