@@ -290,6 +290,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 			if !r.Ok {
 				return errors.New(r.ErrorMessage)
 			}
+			// What the simulator page shows of the customer goes too.
+			e.Sim.Forget(tenant, phone)
 			return nil
 		},
 	})

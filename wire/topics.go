@@ -17,15 +17,33 @@ const (
 	TopicReplies = "parley.replies"
 )
 
-// Topics are every topic Parley uses, as Parley creates them: the
-// changelog compacted, the replies kept an hour (a caller waits seconds).
+// Topics are every topic Parley uses, as Parley creates them. Retention is
+// set here rather than left to the broker's default, because these
+// records carry customers' messages and an erasure (GDPR) must say how
+// long they stay (README, Security):
+//
+//   - inbound, outbound and events: 7 days, time for a stopped consumer
+//     (sender, sink) to catch up, and no longer;
+//   - the changelog: compacted; a segment rolls daily so an erased or
+//     expired session's older states are compacted away within about a
+//     day, and its tombstone is kept a day (delete.retention.ms) so a
+//     node restoring meanwhile sees it;
+//   - replies: an hour (a caller waits seconds).
+//
+// Parley sets these only on topics it creates; existing topics keep
+// theirs (kafka-configs.sh changes them).
 var Topics = map[string]map[string]string{
-	TopicInbound:  nil,
-	TopicOutbound: nil,
-	TopicEvents:   nil,
-	TopicSessions: {"cleanup.policy": "compact"},
+	TopicInbound:  {"retention.ms": week},
+	TopicOutbound: {"retention.ms": week},
+	TopicEvents:   {"retention.ms": week},
+	TopicSessions: {"cleanup.policy": "compact", "segment.ms": day, "delete.retention.ms": day},
 	TopicReplies:  {"retention.ms": "3600000"},
 }
+
+const (
+	day  = "86400000"
+	week = "604800000"
+)
 
 // Consumer groups, one per role.
 const (
