@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -36,8 +37,17 @@ type Options struct {
 	// QueryTimeout bounds one request's queries. Default 30s; an erasure
 	// gets ten times as long (mutations rewrite parts).
 	QueryTimeout time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// MaxRange bounds a request's from..to (default 400 days): a range of
+	// decades over raw rows is a denial of service, not a question.
+	MaxRange time.Duration
+	// MaxQueries bounds the analytics requests querying ClickHouse at
+	// once on this node (default 16); one more waits up to QueueWait
+	// (default 5s) for a place, then gets 503 busy. ClickHouse is shared
+	// with the sink, which must keep up.
+	MaxQueries int
+	QueueWait  time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
 	// FetchMedia downloads a customer's file by its reference in
 	// messages.media, with the tenant's provider credentials (the engine
 	// dispatches to Meta or Twilio); ErrMediaNotFound when the provider
@@ -63,8 +73,9 @@ var ErrMediaNotFound = errors.New("media not found")
 // from and to are RFC 3339, taken to the second; to defaults to now, from
 // to 7 days before to.
 type API struct {
-	o Options
-	q *Querier
+	o       Options
+	q       *Querier
+	queries chan struct{}
 }
 
 var _ api.Analytics = (*API)(nil)
@@ -86,7 +97,16 @@ func NewAPI(o Options) *API {
 	if o.Keys == nil {
 		o.Keys, _ = apikeys.New(nil)
 	}
-	return &API{o: o, q: NewQuerier(o.Store, o.Logger)}
+	if o.MaxRange <= 0 {
+		o.MaxRange = 400 * 24 * time.Hour
+	}
+	if o.MaxQueries <= 0 {
+		o.MaxQueries = 16
+	}
+	if o.QueueWait <= 0 {
+		o.QueueWait = 5 * time.Second
+	}
+	return &API{o: o, q: NewQuerier(o.Store, o.Logger), queries: make(chan struct{}, o.MaxQueries)}
 }
 
 // Querier is the API's querier.
@@ -136,6 +156,10 @@ func (a *API) rangeOf(ctx *fasthttp.RequestCtx) (chsink.Range, bool) {
 	if !ok {
 		return chsink.Range{}, false
 	}
+	if to.Sub(from) > a.o.MaxRange {
+		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "range_too_long", fmt.Sprintf("from..to may span at most %d days", int(a.o.MaxRange.Hours()/24)))
+		return chsink.Range{}, false
+	}
 	if !from.Before(to) {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_range", "from must be before to")
 		return chsink.Range{}, false
@@ -161,8 +185,21 @@ func limitOf(ctx *fasthttp.RequestCtx, def, max int) (int, bool) {
 	return n, true
 }
 
-func (a *API) queryContext(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
+// queryContext takes one of the MaxQueries places and bounds the
+// request's queries by d; cancel gives the place back. Without a place
+// within QueueWait it answers 503 busy and returns ok false.
+func (a *API) queryContext(ctx *fasthttp.RequestCtx, d time.Duration) (_ context.Context, cancel context.CancelFunc, ok bool) {
+	wait := time.NewTimer(a.o.QueueWait)
+	defer wait.Stop()
+	select {
+	case a.queries <- struct{}{}:
+	case <-wait.C:
+		ctx.Response.Header.Set("Retry-After", "1")
+		apikeys.WriteError(ctx, fasthttp.StatusServiceUnavailable, "busy", "too many analytics queries at once; retry shortly")
+		return nil, nil, false
+	}
+	qctx, stop := context.WithTimeout(context.Background(), d)
+	return qctx, func() { stop(); <-a.queries }, true
 }
 
 // fail answers a query error: 504 for a timeout, 500 otherwise. The
@@ -183,7 +220,10 @@ func (a *API) Summary(ctx *fasthttp.RequestCtx, c api.Call) {
 	if !ok {
 		return
 	}
-	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	qctx, cancel, ok := a.queryContext(ctx, a.o.QueryTimeout)
+	if !ok {
+		return
+	}
 	defer cancel()
 	s, err := a.q.Summary(qctx, t.ID, r, RulesOf(t))
 	if err != nil {
@@ -225,7 +265,10 @@ func (a *API) Timeseries(ctx *fasthttp.RequestCtx, c api.Call) {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "too_many_points", "the range has "+strconv.Itoa(n)+" "+string(step)+"s; at most "+strconv.Itoa(MaxPoints))
 		return
 	}
-	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	qctx, cancel, ok := a.queryContext(ctx, a.o.QueryTimeout)
+	if !ok {
+		return
+	}
 	defer cancel()
 	s, err := a.q.Timeseries(qctx, t.ID, metric, step, r, RulesOf(t))
 	if err != nil {
@@ -247,7 +290,10 @@ func (a *API) PowerUsers(ctx *fasthttp.RequestCtx, c api.Call) {
 	if !ok {
 		return
 	}
-	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	qctx, cancel, ok := a.queryContext(ctx, a.o.QueryTimeout)
+	if !ok {
+		return
+	}
 	defer cancel()
 	users, err := a.q.PowerUsers(qctx, t.ID, r, limit)
 	if err != nil {
@@ -281,7 +327,10 @@ func (a *API) Messages(ctx *fasthttp.RequestCtx, c api.Call) {
 		apikeys.WriteError(ctx, fasthttp.StatusBadRequest, "invalid_phone", chsink.ErrInvalidPhone.Error())
 		return
 	}
-	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	qctx, cancel, ok := a.queryContext(ctx, a.o.QueryTimeout)
+	if !ok {
+		return
+	}
 	defer cancel()
 	entries, err := a.q.Messages(qctx, t.ID, chsink.MessageFilter{Range: r, Phone: phone, Limit: limit})
 	if err != nil {
@@ -312,7 +361,10 @@ func (a *API) Forget(ctx *fasthttp.RequestCtx, c api.Call) {
 	if a.o.ForgetSession != nil {
 		forgetSession = func(context.Context) error { return a.o.ForgetSession(t.ID, phone) }
 	}
-	qctx, cancel := a.queryContext(10 * a.o.QueryTimeout)
+	qctx, cancel, ok := a.queryContext(ctx, 10*a.o.QueryTimeout)
+	if !ok {
+		return
+	}
 	defer cancel()
 	e, err := a.o.Store.Forget(qctx, t.ID, phone, "api:"+key.Label(), forgetSession)
 	if errors.Is(err, chsink.ErrSessionKept) {

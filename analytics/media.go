@@ -36,7 +36,10 @@ func (a *API) Media(ctx *fasthttp.RequestCtx, c api.Call) {
 		apikeys.WriteError(ctx, fasthttp.StatusNotFound, "media_not_found", "media are not available here")
 		return
 	}
-	qctx, cancel := a.queryContext(a.o.QueryTimeout)
+	qctx, cancel, ok := a.queryContext(ctx, a.o.QueryTimeout)
+	if !ok {
+		return
+	}
 	held, err := a.o.Store.HasMedia(qctx, t.ID, ref)
 	cancel()
 	if err != nil {
