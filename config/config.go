@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/parleyhq/parley/apikeys"
+	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/tenants"
 )
 
@@ -218,7 +219,12 @@ func (c *Config) Validate() error {
 	if c.ClickHouse.JanitorEvery < time.Second {
 		return fmt.Errorf("clickhouse.janitor_every %s: want 1s or more", c.ClickHouse.JanitorEvery)
 	}
-	if _, err = tenants.NewRegistry(c.Tenants); err != nil {
+	reg, err := tenants.NewRegistry(c.Tenants)
+	if err != nil {
+		return err
+	}
+	// Meta's one webhook tells numbers apart by phone_number_id.
+	if _, err := meta.IndexNumbers(reg); err != nil {
 		return err
 	}
 	_, err = apikeys.New(c.APIKeys)

@@ -71,6 +71,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad tenant id", "tenants:\n  - id: Acme Co\n    simulator: true\n", "tenant id"},
 		{"no channel", "tenants:\n  - id: acme\n", "no channel"},
 		{"duplicate tenant", "tenants:\n  - {id: a, simulator: true}\n  - {id: a, simulator: true}\n", "twice"},
+		{"two tenants on one meta number", "tenants:\n" +
+			"  - {id: a, meta: {phone_number_id: \"1065\", access_token: t, app_secret: s, verify_token: v}}\n" +
+			"  - {id: b, meta: {phone_number_id: \"1065\", access_token: t, app_secret: s, verify_token: v}}\n", "configured for tenants a and b"},
 		{"unknown brain", "tenants:\n  - {id: a, simulator: true, brain: {kind: magic}}\n", "brain"},
 		{"negative body cap", "http:\n  meta_max_body_bytes: -1\n", "meta_max_body_bytes"},
 		{"negative retention", "clickhouse:\n  retention_days: -1\n", "retention_days"},

@@ -229,15 +229,15 @@ func (t *Tenant) Validate() error {
 }
 
 // Registry finds tenants by id. It is read-only after construction and safe
-// for concurrent use.
+// for concurrent use. Indexes by a provider's numbers are the provider's
+// (channels/meta: Numbers).
 type Registry struct {
-	byID     map[string]*Tenant
-	byMetaID map[string]*Tenant
+	byID map[string]*Tenant
 }
 
 // NewRegistry validates the tenants and indexes them.
 func NewRegistry(list []Tenant) (*Registry, error) {
-	r := &Registry{byID: make(map[string]*Tenant, len(list)), byMetaID: map[string]*Tenant{}}
+	r := &Registry{byID: make(map[string]*Tenant, len(list))}
 	for i := range list {
 		t := &list[i]
 		if err := t.Validate(); err != nil {
@@ -247,22 +247,12 @@ func NewRegistry(list []Tenant) (*Registry, error) {
 			return nil, fmt.Errorf("tenant %s configured twice", t.ID)
 		}
 		r.byID[t.ID] = t
-		if t.Meta != nil {
-			if other, dup := r.byMetaID[t.Meta.PhoneNumberID]; dup {
-				return nil, fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s", t.Meta.PhoneNumberID, other.ID, t.ID)
-			}
-			r.byMetaID[t.Meta.PhoneNumberID] = t
-		}
 	}
 	return r, nil
 }
 
 // Get returns the tenant with that id, or nil.
 func (r *Registry) Get(id string) *Tenant { return r.byID[id] }
-
-// ByMetaNumber returns the tenant whose Meta phone_number_id it is: how a
-// Meta webhook, shared by many numbers, finds its tenant.
-func (r *Registry) ByMetaNumber(phoneNumberID string) *Tenant { return r.byMetaID[phoneNumberID] }
 
 // All returns the tenants sorted by id.
 func (r *Registry) All() []*Tenant {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/tenants"
@@ -27,6 +28,9 @@ const DefaultTemplateLanguage = "en"
 type Provider struct {
 	api     *Sender
 	maxBody int
+	// numbers is the phone_number_id index of the registry the webhook
+	// was last given (channels.Env.Tenants), built on first use.
+	numbers atomic.Pointer[Numbers]
 }
 
 var _ channels.Provider = (*Provider)(nil)
@@ -135,7 +139,21 @@ func (p *Provider) FetchMedia(ctx context.Context, t *tenants.Tenant, ref string
 	return p.api.FetchMedia(ctx, *t.Meta, id)
 }
 
+// numbersOf is the phone_number_id index of reg, built once per registry
+// (a registry is read-only).
+func (p *Provider) numbersOf(reg *tenants.Registry) (*Numbers, error) {
+	if n := p.numbers.Load(); n != nil && n.reg == reg {
+		return n, nil
+	}
+	n, err := IndexNumbers(reg)
+	if err != nil {
+		return nil, err
+	}
+	p.numbers.Store(n)
+	return n, nil
+}
+
 // Routes is the webhook.
 func (p *Provider) Routes() []channels.Route {
-	return []channels.Route{{Path: WebhookPath, Name: Channel, MaxBodyBytes: p.maxBody, Accept: acceptWebhook, Ack: ackWebhook}}
+	return []channels.Route{{Path: WebhookPath, Name: Channel, MaxBodyBytes: p.maxBody, Accept: p.acceptWebhook, Ack: ackWebhook}}
 }

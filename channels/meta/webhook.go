@@ -18,13 +18,20 @@ const WebhookPath = "/webhooks/meta"
 // acceptWebhook serves /webhooks/meta. GET is the subscription handshake;
 // POST carries messages and statuses, and the tenant of each change is
 // found by its phone_number_id.
-func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) {
+func (p *Provider) acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) {
 	switch {
 	case ctx.IsGet():
 		handshake(ctx, env)
 		return nil, true
 	case ctx.IsPost():
-		return events(ctx, env)
+		numbers, err := p.numbersOf(env.Tenants)
+		if err != nil {
+			// Config validation refuses such a registry
+			// (config.Config.Validate): only a test can get here.
+			ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
+			return nil, true
+		}
+		return events(ctx, env, numbers)
 	default:
 		ctx.Response.Header.Set("Allow", "GET, POST")
 		ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
@@ -51,21 +58,14 @@ func handshake(ctx *fasthttp.RequestCtx, env channels.Env) {
 	ctx.Error("verification failed", fasthttp.StatusForbidden)
 }
 
-func events(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound, bool) {
-	lookup := func(phoneNumberID string) (Number, bool) {
-		t := env.Tenants.ByMetaNumber(phoneNumberID)
-		if t == nil {
-			return Number{}, false
-		}
-		return Number{Tenant: t.ID, AppSecret: t.Meta.AppSecret}, true
-	}
+func events(ctx *fasthttp.RequestCtx, env channels.Env, numbers *Numbers) ([]*wire.Inbound, bool) {
 	body, signature := ctx.PostBody(), string(ctx.Request.Header.Peek(SignatureHeader))
 	if !SignedByAny(body, signature, appSecrets(env)) {
 		env.Logger.Warn("meta webhook", "accepted", 0, "status", fasthttp.StatusForbidden, "err", ErrBadSignature)
 		ctx.Error(ErrBadSignature.Error(), fasthttp.StatusForbidden)
 		return nil, true
 	}
-	recs, err := Accept(body, signature, lookup, time.Now(), internalids.New)
+	recs, err := Accept(body, signature, numbers.Lookup, time.Now(), internalids.New)
 	status := ResponseStatus(len(recs), err)
 	if err != nil {
 		env.Logger.Warn("meta webhook", "accepted", len(recs), "status", status, "err", err)

@@ -1,0 +1,39 @@
+package meta
+
+import (
+	"fmt"
+
+	"github.com/parleyhq/parley/tenants"
+)
+
+// Numbers finds the tenant of a Cloud API number by its phone_number_id:
+// how a Meta webhook, shared by every number, finds its tenant. It is
+// built from a tenant registry and read-only after.
+type Numbers struct {
+	reg  *tenants.Registry
+	byID map[string]Number
+}
+
+// IndexNumbers indexes reg's tenants with a Cloud API number by its
+// phone_number_id. Two tenants on one number are refused: a webhook could
+// not tell them apart.
+func IndexNumbers(reg *tenants.Registry) (*Numbers, error) {
+	n := &Numbers{reg: reg, byID: map[string]Number{}}
+	for _, t := range reg.All() {
+		if t.Meta == nil {
+			continue
+		}
+		if other, dup := n.byID[t.Meta.PhoneNumberID]; dup {
+			return nil, fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s", t.Meta.PhoneNumberID, other.Tenant, t.ID)
+		}
+		n.byID[t.Meta.PhoneNumberID] = Number{Tenant: t.ID, AppSecret: t.Meta.AppSecret}
+	}
+	return n, nil
+}
+
+// Lookup returns the number phoneNumberID and its tenant (Accept's
+// lookup).
+func (n *Numbers) Lookup(phoneNumberID string) (Number, bool) {
+	num, ok := n.byID[phoneNumberID]
+	return num, ok
+}
