@@ -37,11 +37,12 @@ func startMember(t *testing.T, brokers []string, node string) *member {
 	system := NewSystem()
 	demoBackend, rulesBrain := demo.New(), rules.New()
 	deps := &Deps{
-		Tenants:  reg,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Brains:   func(*tenants.Tenant) brain.Brain { return rulesBrain },
-		Backends: func(*tenants.Tenant) backend.Profiles { return demoBackend },
-		Now:      time.Now,
+		Tenants:   reg,
+		Providers: testProviders,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
+		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
+		Now:       time.Now,
 	}
 	placement := NewPlacement(system, SessionProps(deps))
 	deps.Placement = placement

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/brain"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
@@ -39,6 +41,9 @@ var (
 type Deps struct {
 	Tenants   *tenants.Registry
 	Placement *Placement
+	// Providers are the channels replies go out on: how long one text
+	// may be on a tenant's channel is its provider's to say.
+	Providers *channels.Registry
 	Logger    *slog.Logger
 	// Brains picks the brain that answers a tenant's customers.
 	Brains func(*tenants.Tenant) brain.Brain
@@ -234,7 +239,11 @@ func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType s
 // assistant may write up to 4,096), as several in order: the channel
 // would refuse it whole. Each part is logged as it is sent.
 func (s *session) replyInParts(o *outputs, in *wire.Inbound, text, queryType string) {
-	limit := s.tenant.TextLimit()
+	limit, ok := s.deps.Providers.TextLimit(s.tenant.Channel())
+	if !ok {
+		// No provider would send it: nothing to split for.
+		limit = channels.TextLimit{Max: math.MaxInt}
+	}
 	for _, part := range brain.Split(text, limit.Max, limit.Width) {
 		s.reply(o, in, part, part, queryType)
 	}

@@ -17,11 +17,17 @@ import (
 	"github.com/parleyhq/parley/backend/demo"
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/brain/rules"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/sim"
+	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
+
+// testProviders are the providers sessions split replies for.
+var testProviders = channels.NewRegistry(twilio.New(nil, ""), sim.New(sim.NewHub()))
 
 // sessions runs real session actors against a real embedded broker and
 // reads what they send to customers from parley.outbound.
@@ -110,6 +116,7 @@ func startSessionsOf(t *testing.T, idle time.Duration, tenant tenants.Tenant, b 
 	demoBackend := demo.New()
 	deps := &Deps{
 		Tenants:   reg,
+		Providers: testProviders,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Brains:    func(*tenants.Tenant) brain.Brain { return b },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
@@ -346,7 +353,7 @@ func TestLongAnswerIsSplitForTheChannel(t *testing.T) {
 			if len(parts) != tc.parts {
 				t.Fatalf("answer sent as %d messages, want %d", len(parts), tc.parts)
 			}
-			limit := tc.tenant.TextLimit()
+			limit, _ := testProviders.TextLimit(tc.tenant.Channel())
 			for _, p := range parts {
 				if n := limit.Len(p); n > limit.Max {
 					t.Fatalf("a message of %d characters; the channel takes %d", n, limit.Max)

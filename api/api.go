@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/apikeys"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/internal/e164"
 	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
@@ -39,6 +40,8 @@ type Options struct {
 	Producer Producer
 	Pending  *Pending
 	Keys     *apikeys.Set
+	// Providers say how long a text may be on each tenant's channel.
+	Providers *channels.Registry
 	// Timeout bounds the wait for the session's answer. Default 10s.
 	Timeout time.Duration
 }
@@ -60,13 +63,21 @@ func New(o Options) *API {
 }
 
 // MaxText is WhatsApp's limit for a text message: the longest question
-// the respond endpoint takes. Sends are limited by the tenant's channel
-// (tenants.Tenant.MaxText).
+// the respond endpoint takes. Sends are limited by the provider of the
+// tenant's channel (textLimit).
 const MaxText = 4096
 
+// textLimit is how long one text to t's customers may be: what the
+// provider of its channel takes, else MaxText.
+func (a *API) textLimit(t *tenants.Tenant) channels.TextLimit {
+	if l, ok := a.o.Providers.TextLimit(t.Channel()); ok {
+		return l
+	}
+	return channels.TextLimit{Max: MaxText}
+}
+
 // textTooLong says what the tenant's channel takes.
-func textTooLong(t *tenants.Tenant) string {
-	l := t.TextLimit()
+func textTooLong(t *tenants.Tenant, l channels.TextLimit) string {
 	msg := fmt.Sprintf("text is limited to %d characters on this tenant's channel (%s)", l.Max, t.Channel())
 	if l.UTF16 {
 		msg += ", an emoji counting as two"
@@ -108,6 +119,7 @@ func (a *API) send(ctx *fasthttp.RequestCtx, c Call) {
 		return
 	}
 	msg := &wire.SendMessage{}
+	limit := a.textLimit(t)
 	switch {
 	case req.Template != nil && req.Text != "":
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "send either text or template, not both")
@@ -129,11 +141,11 @@ func (a *API) send(ctx *fasthttp.RequestCtx, c Call) {
 	case strings.TrimSpace(req.Text) == "":
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "text or template is required")
 		return
-	case t.TextLimit().Len(req.Text) > t.TextLimit().Max:
+	case limit.Len(req.Text) > limit.Max:
 		// The tenant's channel would refuse it: Twilio takes 1,600
 		// characters (an emoji counting as two), WhatsApp through Meta
 		// 4,096.
-		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", textTooLong(t))
+		Error(ctx, fasthttp.StatusBadRequest, "text_too_long", textTooLong(t, limit))
 		return
 	default:
 		msg.Text = req.Text

@@ -36,7 +36,7 @@ type Provider interface {
 	// returns the provider's message id. A refusal is a *SendError.
 	Send(ctx context.Context, t *tenants.Tenant, out *wire.Outbound, tpl *wire.Template) (string, error)
 	// TextLimit is how long one text message may be.
-	TextLimit() tenants.TextLimit
+	TextLimit() TextLimit
 	// OwnsMedia reports whether ref, a reference in messages.media, names
 	// a file of this provider.
 	OwnsMedia(ref string) bool

@@ -155,6 +155,24 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		return bus.ConsumerOptions{Brokers: e.brokers, Logger: e.log, SessionTimeout: cfg.Kafka.SessionTimeout}
 	}
 
+	// The providers: one line each. Sessions split replies to their
+	// text limits, the sender sends through them. The simulator only in
+	// dev, or where the config allows it (its page lets anyone post as
+	// any phone).
+	sendClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		// Hundreds of sends in flight to one provider host: keep their
+		// connections instead of dialling for most of them.
+		MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+	}}
+	provs := []channels.Provider{
+		twilio.New(sendClient, cfg.HTTP.PublicBaseURL),
+		meta.New(sendClient, cfg.HTTP.MetaMaxBodyBytes),
+	}
+	if o.Embed || cfg.AllowSimulator {
+		provs = append(provs, sim.New(e.Sim))
+	}
+	providers := channels.NewRegistry(provs...)
+
 	// Session actors. API calls wait in pending for their session's answer,
 	// which comes back on parley.replies from whichever node holds it.
 	pending := api.NewPending()
@@ -171,10 +189,11 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}
 	e.system = actors.NewSystem()
 	deps := &actors.Deps{
-		Tenants:  reg,
-		Logger:   e.log,
-		Brains:   brains.For,
-		Backends: backends.Profiles,
+		Tenants:   reg,
+		Providers: providers,
+		Logger:    e.log,
+		Brains:    brains.For,
+		Backends:  backends.Profiles,
 	}
 	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
 	deps.Placement = placement
@@ -205,21 +224,6 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	})
 
 	// Sender.
-	sendClient := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-		// Hundreds of sends in flight to one provider host: keep their
-		// connections instead of dialling for most of them.
-		MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
-	}}
-	// The providers: one line each. The simulator only in dev, or where
-	// the config allows it (its page lets anyone post as any phone).
-	provs := []channels.Provider{
-		twilio.New(sendClient, cfg.HTTP.PublicBaseURL),
-		meta.New(sendClient, cfg.HTTP.MetaMaxBodyBytes),
-	}
-	if o.Embed || cfg.AllowSimulator {
-		provs = append(provs, sim.New(e.Sim))
-	}
-	providers := channels.NewRegistry(provs...)
 	sender := delivery.New(delivery.Options{
 		Consumer:    consumerOpts(),
 		Tenants:     reg,
@@ -268,7 +272,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}
 	// A caller whose session was on a node that died waits for the group
 	// to move it (the session timeout) and for its restore.
-	automation := api.New(api.Options{Tenants: reg, Producer: e.producer, Pending: pending, Keys: keys,
+	automation := api.New(api.Options{Tenants: reg, Providers: providers, Producer: e.producer, Pending: pending, Keys: keys,
 		Timeout: cfg.Kafka.SessionTimeout + 10*time.Second})
 	insights := analytics.NewAPI(analytics.Options{
 		Store:   e.store,

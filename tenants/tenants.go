@@ -103,51 +103,6 @@ type BrainConfig struct {
 	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
 }
 
-// TextLimit is how long one text message may be on a channel.
-type TextLimit struct {
-	// Max is the most units a message may have.
-	Max int
-	// UTF16 counts units as UTF-16 code units (an emoji is two), else
-	// runes.
-	UTF16 bool
-}
-
-// TwilioTextLimit is Twilio's limit on a Body: 1,600 characters (errors
-// 21617 and 21658), though WhatsApp itself takes 4,096. Twilio does not say
-// how it counts them and warns that non-GSM characters "can use more
-// space", so they are counted here the larger way, as UTF-16 units: never
-// too many for Twilio, at worst a message split a little early.
-var TwilioTextLimit = TextLimit{Max: 1600, UTF16: true}
-
-// WhatsAppTextLimit is WhatsApp's limit on a text message, through Meta.
-var WhatsAppTextLimit = TextLimit{Max: 4096}
-
-// Width is how many units r counts for.
-func (l TextLimit) Width(r rune) int {
-	if l.UTF16 && r > 0xFFFF {
-		return 2
-	}
-	return 1
-}
-
-// Len is how many units s counts for.
-func (l TextLimit) Len(s string) int {
-	n := 0
-	for _, r := range s {
-		n += l.Width(r)
-	}
-	return n
-}
-
-// TextLimit is the limit on one message to this tenant's customers on the
-// channel it goes out on.
-func (t *Tenant) TextLimit() TextLimit {
-	if t.Channel() == ChannelTwilio {
-		return TwilioTextLimit
-	}
-	return WhatsAppTextLimit
-}
-
 // Channel is the channel replies to this tenant's customers go out on.
 func (t *Tenant) Channel() string {
 	if t.Twilio != nil {

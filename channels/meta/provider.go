@@ -58,7 +58,7 @@ func (p *Provider) Number(t *tenants.Tenant) string {
 }
 
 // TextLimit is WhatsApp's 4,096 characters.
-func (p *Provider) TextLimit() tenants.TextLimit { return tenants.WhatsAppTextLimit }
+func (p *Provider) TextLimit() channels.TextLimit { return TextLimit }
 
 // Send sends out's text, or the template tpl: by its Meta name, or by the
 // Twilio Content SID the tenant's catalogue names, in the record's

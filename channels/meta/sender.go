@@ -43,7 +43,11 @@ var retryableCodes = map[int]bool{
 }
 
 // MaxTextLength is the longest text body WhatsApp accepts, in characters.
-const MaxTextLength = 4096 // tenants.WhatsAppTextLimit
+const MaxTextLength = 4096
+
+// TextLimit is WhatsApp's limit on a text message, through Meta: 4,096
+// characters.
+var TextLimit = channels.TextLimit{Max: MaxTextLength}
 
 // DefaultTimeout bounds one send when the http.Client given to NewSender
 // sets no Timeout.

@@ -40,8 +40,12 @@ func (p *Provider) Local() bool { return true }
 // Number is "": the simulator has no sender numbers.
 func (p *Provider) Number(*tenants.Tenant) string { return "" }
 
+// TextLimit is what the simulator takes in one message: WhatsApp's 4,096
+// characters, as through Meta.
+var TextLimit = channels.TextLimit{Max: 4096}
+
 // TextLimit is WhatsApp's.
-func (p *Provider) TextLimit() tenants.TextLimit { return tenants.WhatsAppTextLimit }
+func (p *Provider) TextLimit() channels.TextLimit { return TextLimit }
 
 // Send shows out on the page; a template as its name.
 func (p *Provider) Send(_ context.Context, _ *tenants.Tenant, out *wire.Outbound, tpl *wire.Template) (string, error) {

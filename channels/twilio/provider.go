@@ -41,7 +41,7 @@ func (p *Provider) Number(t *tenants.Tenant) string {
 }
 
 // TextLimit is Twilio's 1,600 characters.
-func (p *Provider) TextLimit() tenants.TextLimit { return tenants.TwilioTextLimit }
+func (p *Provider) TextLimit() channels.TextLimit { return TextLimit }
 
 // Send sends out's text, or the template tpl: by its Content SID, or by
 // the Meta name the tenant's catalogue has a Content SID for.

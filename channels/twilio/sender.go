@@ -66,6 +66,13 @@ func NewSender(httpClient *http.Client) *Sender {
 	return s
 }
 
+// TextLimit is Twilio's limit on a Body: 1,600 characters (errors 21617
+// and 21658), though WhatsApp itself takes 4,096. Twilio does not say how
+// it counts them and warns that non-GSM characters "can use more space",
+// so they are counted here the larger way, as UTF-16 units: never too
+// many for Twilio, at worst a message split a little early.
+var TextLimit = channels.TextLimit{Max: 1600, UTF16: true}
+
 // Send sends body to the customer's E.164 number (to, without "whatsapp:")
 // from the tenant's WhatsApp sender cfg.From, and returns Twilio's message
 // SID. statusCallback, when not empty, is where Twilio reports delivery.
@@ -79,7 +86,7 @@ func (s *Sender) Send(ctx context.Context, cfg *tenants.Twilio, to, body, status
 	if body == "" {
 		return "", refused("empty message body")
 	}
-	if l := tenants.TwilioTextLimit; l.Len(body) > l.Max {
+	if l := TextLimit; l.Len(body) > l.Max {
 		// Twilio would refuse it (21617); say why without the round trip.
 		return "", &channels.SendError{Provider: Channel, Code: CodeBodyTooLong, Message: fmt.Sprintf("message body has %d characters (UTF-16 units), Twilio takes at most %d", l.Len(body), l.Max)}
 	}

@@ -294,7 +294,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case msg.Body == "" && msg.ContentSID == "" && len(msg.MediaURLs) == 0:
 		writeError(w, http.StatusBadRequest, 21619, "A text message body, media URL or content SID is required.")
 		return
-	case tenants.TwilioTextLimit.Len(msg.Body) > tenants.TwilioTextLimit.Max:
+	case twilio.TextLimit.Len(msg.Body) > twilio.TextLimit.Max:
 		writeError(w, http.StatusBadRequest, 21617, "The concatenated message body exceeds the 1600 character limit.")
 		return
 	}
