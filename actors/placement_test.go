@@ -5,16 +5,11 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/parleyhq/parley/wire"
 )
 
-// counter is a test actor: it counts messages in its state and asks to be
-// passivated when idle, like a session.
+// counter is a test Keyed: it counts messages in its state and keeps the
+// count when passivated, like a session its state.
 type counter struct {
-	p     *Placement
 	id    string
 	count int
 	seen  chan<- [2]any
@@ -22,31 +17,33 @@ type counter struct {
 
 type hit struct{ id string }
 
-func (c *counter) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case hit:
-		if c.id == "" {
-			c.id = m.id
-			if st, ok := c.p.resume(m.id); ok {
-				c.count, _ = strconv.Atoi(string(st))
-			}
+// counters activates counters, resuming the count a predecessor left.
+func counters(seen chan<- [2]any) Activate {
+	return func(id string, dormant []byte) Keyed {
+		c := &counter{id: id, seen: seen}
+		if dormant != nil {
+			c.count, _ = strconv.Atoi(string(dormant))
 		}
-		c.count++
-		c.seen <- [2]any{m.id, c.count}
-		c.p.handled(c.id)
-	case *wire.Passivate:
-		if c.id != "" && c.p.passivate(c.id, ctx.Self(), []byte(strconv.Itoa(c.count))) {
-			ctx.Stop(ctx.Self())
-		}
+		return c
 	}
 }
+
+func (c *counter) Receive(msg any) {
+	m := msg.(hit)
+	if m.id != c.id {
+		panic("message for " + m.id + " reached " + c.id)
+	}
+	c.count++
+	c.seen <- [2]any{m.id, c.count}
+}
+
+func (c *counter) Passivate() []byte { return []byte(strconv.Itoa(c.count)) }
 
 func TestPlacementKeepsOrderAndStateAcrossPassivation(t *testing.T) {
 	system := NewSystem()
 	defer system.Shutdown()
 	seen := make(chan [2]any, 1000)
-	var p *Placement
-	p = NewPlacement(system, actor.PropsFromProducer(func() actor.Actor { return &counter{p: p, seen: seen} }))
+	p := NewPlacement(system, counters(seen))
 	defer p.StartSweeper(20 * time.Millisecond)()
 
 	ids := []string{"acme:+447700900001", "acme:+447700900002", "demo:+447700900001"}
@@ -87,8 +84,7 @@ func TestPlacementNeverStrandsMessagesWhilePassivating(t *testing.T) {
 	system := NewSystem()
 	defer system.Shutdown()
 	seen := make(chan [2]any, 100000)
-	var p *Placement
-	p = NewPlacement(system, actor.PropsFromProducer(func() actor.Actor { return &counter{p: p, seen: seen} }))
+	p := NewPlacement(system, counters(seen))
 	defer p.StartSweeper(20 * time.Millisecond)()
 	// Senders race the 20ms passivation timer: every message must still be
 	// handled exactly once, in order.
@@ -115,4 +111,13 @@ func TestPlacementNeverStrandsMessagesWhilePassivating(t *testing.T) {
 			t.Fatalf("message %d never handled", i)
 		}
 	}
+}
+
+// dormantState is what p keeps of id while it is dormant.
+func (p *Placement) dormantState(id string) ([]byte, bool) {
+	s := p.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.dormant[id]
+	return st, ok
 }

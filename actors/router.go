@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -62,25 +63,34 @@ type RouterOptions struct {
 // against the restored state. A crash at any point therefore neither loses
 // an acknowledged message nor sends a reply twice.
 //
-// The router owns the placement: when the group assigns it a partition, it
-// restores that partition's sessions from the changelog before any of its
-// records is handled; when a partition leaves, its sessions leave memory.
+// The router owns the placement of the sessions and the actor system they
+// run on: when the group assigns it a partition, it restores that
+// partition's sessions from the changelog before any of its records is
+// handled; when a partition leaves, its sessions leave memory. Data flows
+// one way, router to placement to session: each delivery carries its own
+// acknowledgement, which the session calls once it produced what the
+// record caused, and nothing of the router is reachable from a session.
 type Router struct {
 	o         RouterOptions
 	proc      *bus.Processor
+	system    *actor.ActorSystem
 	placement *Placement
+	idleAfter time.Duration
 	restoring atomic.Int32
 	// joined is set once the first assignment was restored (even an
 	// empty one): until then this member cannot answer for any session.
 	joined atomic.Bool
 }
 
-// NewRouter creates a router delivering to placement.
-func NewRouter(o RouterOptions, placement *Placement) *Router {
+// NewRouter creates a router and the placement of its sessions, which d
+// equips. Run starts them and stops them when it returns.
+func NewRouter(o RouterOptions, d Deps) *Router {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Router{o: o, placement: placement}
+	d = d.withDefaults()
+	system := NewSystem()
+	r := &Router{o: o, system: system, placement: NewSessions(system, d), idleAfter: d.IdleAfter}
 	r.proc = bus.NewProcessor(bus.ProcessorOptions{
 		Brokers:            o.Brokers,
 		Topic:              wire.TopicInbound,
@@ -97,8 +107,11 @@ func NewRouter(o RouterOptions, placement *Placement) *Router {
 	return r
 }
 
-// Run routes until ctx ends, then leaves the group.
+// Run routes until ctx ends, then leaves the group and stops the sessions.
+// Idle sessions are passivated meanwhile.
 func (r *Router) Run(ctx context.Context) error {
+	defer r.system.Shutdown()
+	defer r.placement.StartSweeper(r.idleAfter)()
 	// An assignment of no partition calls no callback: a member is ready
 	// once it is in the group, which polling shows soon enough.
 	go func() {
@@ -148,8 +161,8 @@ type delivery struct {
 
 // Deliver hands an inbound record of partition to its session, activating
 // it if needed; the session produces what it caused into out, in that
-// partition, then calls done. Records of one session are handled in the
-// order of Deliver calls.
+// partition, then calls done, the delivery's acknowledgement. Records of
+// one session are handled in the order of Deliver calls.
 func (p *Placement) Deliver(in *wire.Inbound, partition int32, out Output, done func()) {
 	p.Send(wire.ActorID(in.Tenant, in.Phone), &delivery{in: in, partition: partition, out: out, done: done})
 }

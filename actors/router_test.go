@@ -34,24 +34,22 @@ func startMember(t *testing.T, brokers []string, node string) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	system := NewSystem()
 	demoBackend, rulesBrain := demo.New(), rules.New()
-	deps := &Deps{
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	router := NewRouter(RouterOptions{Brokers: brokers, NodeID: node, Partitions: 2, SessionTimeout: 6 * time.Second, Logger: logger}, Deps{
 		Tenants:   reg,
 		Providers: testProviders,
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    logger,
 		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return demoBackend },
 		Now:       time.Now,
-	}
-	placement := NewPlacement(system, SessionProps(deps))
-	deps.Placement = placement
-	router := NewRouter(RouterOptions{Brokers: brokers, NodeID: node, Partitions: 2, SessionTimeout: 6 * time.Second, Logger: deps.Logger}, placement)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); _ = router.Run(ctx) }()
-	m := &member{router: router, placement: placement}
-	m.stop = func() { cancel(); <-ran; system.Shutdown() }
+	// The router owns its placement; the test reads it.
+	m := &member{router: router, placement: router.placement}
+	m.stop = func() { cancel(); <-ran }
 	return m
 }
 
@@ -178,7 +176,7 @@ func TestErasedSessionIsNotRestored(t *testing.T) {
 			if dormant != 1 {
 				t.Fatalf("restored %d sessions, want 1 (the erased one is a tombstone)", dormant)
 			}
-			if _, ok := m.placement.resume(wire.ActorID("demo", "+447700900002")); ok {
+			if _, ok := m.placement.dormantState(wire.ActorID("demo", "+447700900002")); ok {
 				t.Fatal("the erased session was restored")
 			}
 			return

@@ -39,8 +39,7 @@ var (
 
 // Deps is what session actors share.
 type Deps struct {
-	Tenants   *tenants.Registry
-	Placement *Placement
+	Tenants *tenants.Registry
 	// Providers are the channels replies go out on: how long one text
 	// may be on a tenant's channel is its provider's to say.
 	Providers *channels.Registry
@@ -52,30 +51,38 @@ type Deps struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// IdleAfter is how long a session actor stays live without messages
-	// before Placement.StartSweeper passivates it. Default 10 minutes.
+	// before the sweeper passivates it. Default 10 minutes.
 	IdleAfter time.Duration
 }
 
-// SessionProps are the props of every session actor; one value is shared by
-// all activations.
-func SessionProps(d *Deps) *actor.Props {
+// NewSessions creates the placement of session actors on system: each id
+// (tenant:+E164) is a session, resumed from what the placement kept of it.
+// The Router makes its own; benchmarks drive one directly (Deliver).
+func NewSessions(system *actor.ActorSystem, d Deps) *Placement {
+	deps := d.withDefaults()
+	return NewPlacement(system, func(id string, dormant []byte) Keyed { return newSession(&deps, id, dormant) })
+}
+
+// withDefaults fills the fields left zero.
+func (d Deps) withDefaults() Deps {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.IdleAfter == 0 {
 		d.IdleAfter = 10 * time.Minute
 	}
-	// The lock-free mailbox is ~200 bytes smaller per actor than the
-	// default one (bench/README.md, Sessions).
-	return actor.PropsFromProducer(func() actor.Actor { return &session{deps: d} },
-		actor.WithMailbox(actor.UnboundedLockfree()))
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
 }
 
-// session is the actor of one customer phone number at one tenant: a thin
-// shell that feeds events to the conversation core and carries out the
-// effects it returns. Everything the session remembers is the core's
-// State, so its encoding is the whole session: what a passivated session
-// leaves in the Placement and what the changelog carries to another node.
+// session is one customer phone number at one tenant, hosted by the
+// Placement in an actor of its own: a thin shell that feeds events to the
+// conversation core and carries out the effects it returns. Everything the
+// session remembers is the core's State, so its encoding is the whole
+// session: what a passivated session leaves in the Placement and what the
+// changelog carries to another node.
 type session struct {
 	deps   *Deps
 	id     string
@@ -84,28 +91,36 @@ type session struct {
 	state  *conversation.State
 }
 
-func (s *session) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *delivery:
-		s.deliver(m)
-		s.deps.Placement.handled(s.id)
-	case *wire.Passivate:
-		if s.id == "" {
-			ctx.Stop(ctx.Self())
-			return
-		}
-		// Idle: keep only the compact encoding of the state (a few hundred
-		// bytes) and give the actor's memory back.
-		enc := s.encodeState()
-		if isEmpty(enc) {
-			// Nothing worth keeping (never wrote, or erased): no dormant
-			// entry at all.
-			enc = nil
-		}
-		if s.deps.Placement.passivate(s.id, ctx.Self(), enc) {
-			ctx.Stop(ctx.Self())
+// newSession activates the session id, resuming dormant (its encoded
+// state) when there is one.
+func newSession(d *Deps, id string, dormant []byte) *session {
+	s := &session{deps: d, id: id, state: &conversation.State{}}
+	_, s.phone, _ = splitActorID(id)
+	if dormant != nil {
+		// A failed decode leaves the state as it was: new.
+		if err := s.state.UnmarshalBinary(dormant); err != nil {
+			d.Logger.Error("dormant session state unreadable; starting over", "session", id, "err", err)
 		}
 	}
+	return s
+}
+
+// Receive handles a delivery; each carries its own acknowledgement.
+func (s *session) Receive(msg any) {
+	if d, ok := msg.(*delivery); ok {
+		s.deliver(d)
+	}
+}
+
+// Passivate keeps only the compact encoding of the state (a few hundred
+// bytes) of an idle session, and nothing of one that holds nothing (never
+// wrote, or erased).
+func (s *session) Passivate() []byte {
+	enc := s.encodeState()
+	if isEmpty(enc) {
+		return nil
+	}
+	return enc
 }
 
 // encodeBuffers are scratch space for encodeState, which returns an
@@ -138,17 +153,6 @@ func (s *session) encodeState() []byte {
 // session's new state, to the delivery's transaction.
 func (s *session) deliver(d *delivery) {
 	in := d.in
-	if s.id == "" {
-		s.id = wire.ActorID(in.Tenant, in.Phone)
-		s.phone = in.Phone
-		s.state = &conversation.State{}
-		if enc, ok := s.deps.Placement.resume(s.id); ok {
-			// A failed decode leaves the state as it was: new.
-			if err := s.state.UnmarshalBinary(enc); err != nil {
-				s.deps.Logger.Error("dormant session state unreadable; starting over", "session", s.id, "err", err)
-			}
-		}
-	}
 	s.tenant = s.deps.Tenants.Get(in.Tenant)
 	if s.tenant == nil {
 		s.deps.Logger.Warn("inbound for unknown tenant", "tenant", in.Tenant)

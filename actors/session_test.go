@@ -114,7 +114,7 @@ func startSessionsOf(t *testing.T, idle time.Duration, tenant tenants.Tenant, b 
 	system := NewSystem()
 	t.Cleanup(system.Shutdown)
 	demoBackend := demo.New()
-	deps := &Deps{
+	deps := Deps{
 		Tenants:   reg,
 		Providers: testProviders,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -124,8 +124,7 @@ func startSessionsOf(t *testing.T, idle time.Duration, tenant tenants.Tenant, b 
 		Now:       func() time.Time { return s.now() },
 	}
 	s.out = &testOutput{t: t, cl: out, results: s.results}
-	s.placement = NewPlacement(system, SessionProps(deps))
-	deps.Placement = s.placement
+	s.placement = NewSessions(system, deps)
 	t.Cleanup(s.placement.StartSweeper(idle))
 	s.reader = kafka.NewReader(kafka.ReaderConfig{Brokers: broker.Addrs(), Topic: wire.TopicOutbound, Partition: 0, MaxWait: 50 * time.Millisecond})
 	t.Cleanup(func() { s.reader.Close() })

@@ -118,7 +118,7 @@ func TestRestoredSessionCarriesOn(t *testing.T) {
 	a := startSessions(t, 100*time.Millisecond)
 	signInSam(t, a)
 	a.waitDormant(t)
-	enc, ok := a.placement.resume(id)
+	enc, ok := a.placement.dormantState(id)
 	if !ok {
 		t.Fatal("no dormant state")
 	}

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
@@ -68,23 +66,21 @@ type Options struct {
 
 // Engine is a running Parley.
 type Engine struct {
-	cfg         *config.Config
-	log         *slog.Logger
-	broker      *bus.Embedded
-	chServer    *chserver.Server
-	store       *chsink.Store
-	producer    *bus.Producer
-	system      *actor.ActorSystem
-	http        *ingress.Server
-	ln          net.Listener
-	operator    *fasthttp.Server
-	operatorLn  net.Listener
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	brokers     []string
-	stopSweeper func()
-	chAddr      string
-	Sim         *sim.Hub
+	cfg        *config.Config
+	log        *slog.Logger
+	broker     *bus.Embedded
+	chServer   *chserver.Server
+	store      *chsink.Store
+	producer   *bus.Producer
+	http       *ingress.Server
+	ln         net.Listener
+	operator   *fasthttp.Server
+	operatorLn net.Listener
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	brokers    []string
+	chAddr     string
+	Sim        *sim.Hub
 }
 
 // Start brings every role up and returns once the engine accepts webhooks.
@@ -187,17 +183,6 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	if err != nil {
 		return nil, err
 	}
-	e.system = actors.NewSystem()
-	deps := &actors.Deps{
-		Tenants:   reg,
-		Providers: providers,
-		Logger:    e.log,
-		Brains:    brains.For,
-		Backends:  backends.Profiles,
-	}
-	placement := actors.NewPlacement(e.system, actors.SessionProps(deps))
-	deps.Placement = placement
-	e.stopSweeper = placement.StartSweeper(10 * time.Minute)
 	member := cfg.NodeID
 	if e.broker != nil {
 		// The embedded broker's data belongs to this one process, so its
@@ -216,7 +201,13 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		// transaction (docs/sessions.md).
 		Fault:         os.Getenv("PARLEY_FAULT"),
 		SkipChangelog: o.SkipChangelog,
-	}, placement)
+	}, actors.Deps{
+		Tenants:   reg,
+		Providers: providers,
+		Logger:    e.log,
+		Brains:    brains.For,
+		Backends:  backends.Profiles,
+	})
 	e.goRun("actors", func() error { return router.Run(runCtx) })
 	e.goRun("session-expiry", func() error {
 		router.RunExpiry(runCtx, e.producer, time.Hour, cfg.Kafka.ExpiredSessionRetention)
@@ -407,12 +398,6 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 	if e.producer != nil {
 		_ = e.producer.Close()
-	}
-	if e.stopSweeper != nil {
-		e.stopSweeper()
-	}
-	if e.system != nil {
-		e.system.Shutdown()
 	}
 	if e.store != nil {
 		e.store.Close()

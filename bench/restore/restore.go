@@ -73,12 +73,10 @@ func restoreChild(brokers []string, partitions int, mode string) error {
 	if err != nil {
 		return err
 	}
-	deps := &actors.Deps{
+	placement := actors.NewSessions(system, actors.Deps{
 		Tenants: reg,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
-	placement := actors.NewPlacement(system, actors.SessionProps(deps))
-	deps.Placement = placement
+	})
 
 	r := restoreResult{Mode: mode, Partitions: partitions}
 	r.Before = settle()

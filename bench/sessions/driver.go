@@ -20,6 +20,8 @@ import (
 	"github.com/parleyhq/parley/backend"
 	"github.com/parleyhq/parley/brain"
 	"github.com/parleyhq/parley/brain/rules"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/sim"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -100,7 +102,6 @@ func (p *discard) Produce(m *kgo.Record) {
 type bench struct {
 	system    *actor.ActorSystem
 	placement *actors.Placement
-	deps      *actors.Deps
 	producer  *discard
 	slots     []*slot
 	extra     []string
@@ -123,15 +124,14 @@ func newBench(slots int, extra []string, idle time.Duration) (*bench, error) {
 	rulesBrain := rules.New()
 	profiles := anyNumber{}
 	b.system = actors.NewSystem()
-	b.deps = &actors.Deps{
+	b.placement = actors.NewSessions(b.system, actors.Deps{
 		Tenants:   reg,
+		Providers: channels.NewRegistry(sim.New(sim.NewHub())),
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Brains:    func(*tenants.Tenant) brain.Brain { return rulesBrain },
 		Backends:  func(*tenants.Tenant) backend.Profiles { return profiles },
 		IdleAfter: idle,
-	}
-	b.placement = actors.NewPlacement(b.system, actors.SessionProps(b.deps))
-	b.deps.Placement = b.placement
+	})
 	return b, nil
 }
 

@@ -1,6 +1,6 @@
 // Command sessions measures what a session costs on one node: the real
-// session actor (actors.SessionProps) on the real placement
-// (actors.Placement), with the rules brain and a bench backend that has a
+// session actor on the real placement (actors.NewSessions, an
+// actors.Placement), with the rules brain and a bench backend that has a
 // profile for every number. Kafka is excluded: the producer discards the
 // records and acknowledges at once, so the memory measured is the
 // sessions' own.
@@ -38,7 +38,7 @@
 //  6. Resume check: -resume dormant sessions are written to again and must
 //     answer by name (still signed in after passivation).
 //
-// Latency is Send→Ack (Placement.Send to the session's Ack callback) and,
+// Latency is Send→Ack (Placement.Deliver to the delivery's acknowledgement) and,
 // for the streams' first messages, from the moment the session was due to
 // start: that figure includes any stall of the whole process, which
 // Send→Ack alone hides (coordinated omission).
