@@ -204,7 +204,12 @@ func (x *execution) run(e conversation.Effect) {
 	case conversation.SendCode:
 		// The code goes to the customer; the log keeps that a code was
 		// sent, never the code.
-		s.reply(x.o, x.in, e.Text, "[verification code sent]", querySignIn)
+		out := s.reply(x.o, x.in, e.Text, "[verification code sent]", querySignIn)
+		if box := s.deps.Secrets; box != nil {
+			// Nobody reading parley.outbound reads the code: the sender
+			// opens it just before sending.
+			out.SealedText, out.Text = box.Seal([]byte(e.Text), []byte(out.Id)), ""
+		}
 	case conversation.AskBrain:
 		x.ask(e)
 	case conversation.LookupProfiles:

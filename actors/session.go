@@ -22,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/conversation"
 	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -50,6 +51,9 @@ type Deps struct {
 	Backends func(*tenants.Tenant) backend.Profiles
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Secrets seal one-time codes on their way out (wire.Outbound
+	// sealed_text); nil sends them as text (tests).
+	Secrets *seal.Box
 	// IdleAfter is how long a session actor stays live without messages
 	// before the sweeper passivates it. Default 10 minutes.
 	IdleAfter time.Duration

@@ -34,6 +34,7 @@ import (
 	"github.com/parleyhq/parley/ingress"
 	"github.com/parleyhq/parley/internal/chserver"
 	"github.com/parleyhq/parley/internal/retry"
+	"github.com/parleyhq/parley/internal/seal"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/sinks/delivery"
 	"github.com/parleyhq/parley/sinks/webhooks"
@@ -183,6 +184,17 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	if err != nil {
 		return nil, err
 	}
+	// One-time codes cross parley.outbound sealed, with the key every
+	// node shares (PARLEY_SECRETS_KEY; parley dev keeps one in its data
+	// directory).
+	devDir := ""
+	if o.Embed {
+		devDir = cfg.DataDir
+	}
+	secrets, err := seal.FromEnv(devDir)
+	if err != nil {
+		return nil, err
+	}
 	member := cfg.NodeID
 	if e.broker != nil {
 		// The embedded broker's data belongs to this one process, so its
@@ -204,6 +216,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	}, actors.Deps{
 		Tenants:   reg,
 		Providers: providers,
+		Secrets:   secrets,
 		Logger:    e.log,
 		Brains:    brains.For,
 		Backends:  backends.Profiles,
@@ -219,6 +232,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		Consumer:    consumerOpts(),
 		Tenants:     reg,
 		Providers:   providers,
+		Secrets:     secrets,
 		Producer:    e.producer,
 		Replication: cfg.Kafka.ReplicationFactor,
 		Logger:      e.log,

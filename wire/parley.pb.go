@@ -1002,8 +1002,12 @@ type Outbound struct {
 	InReplyTo      string                 `protobuf:"bytes,7,opt,name=in_reply_to,json=inReplyTo,proto3" json:"in_reply_to,omitempty"` // the inbound event id this answers
 	CreatedAtMs    int64                  `protobuf:"varint,8,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
 	Template       *Template              `protobuf:"bytes,9,opt,name=template,proto3" json:"template,omitempty"` // set: send this template instead of text
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// sealed_text, when set, is the text sealed (internal/seal, AES-GCM,
+	// bound to id) and text is empty: a one-time code is never readable on
+	// parley.outbound. The sender opens it just before sending.
+	SealedText    []byte `protobuf:"bytes,10,opt,name=sealed_text,json=sealedText,proto3" json:"sealed_text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Outbound) Reset() {
@@ -1095,6 +1099,13 @@ func (x *Outbound) GetCreatedAtMs() int64 {
 func (x *Outbound) GetTemplate() *Template {
 	if x != nil {
 		return x.Template
+	}
+	return nil
+}
+
+func (x *Outbound) GetSealedText() []byte {
+	if x != nil {
+		return x.SealedText
 	}
 	return nil
 }
@@ -2193,7 +2204,7 @@ const file_parley_proto_rawDesc = "" +
 	"providerId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\x03 \x01(\tR\terrorCode\"\x96\x02\n" +
+	"error_code\x18\x03 \x01(\tR\terrorCode\"\xb7\x02\n" +
 	"\bOutbound\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -2203,7 +2214,10 @@ const file_parley_proto_rawDesc = "" +
 	"\x0fconversation_id\x18\x06 \x01(\tR\x0econversationId\x12\x1e\n" +
 	"\vin_reply_to\x18\a \x01(\tR\tinReplyTo\x12\"\n" +
 	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\x121\n" +
-	"\btemplate\x18\t \x01(\v2\x15.parley.wire.TemplateR\btemplate\"\xdd\x01\n" +
+	"\btemplate\x18\t \x01(\v2\x15.parley.wire.TemplateR\btemplate\x12\x1f\n" +
+	"\vsealed_text\x18\n" +
+	" \x01(\fR\n" +
+	"sealedText\"\xdd\x01\n" +
 	"\bTemplate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcontent_sid\x18\x02 \x01(\tR\n" +

@@ -19,6 +19,7 @@ import (
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/internal/seal"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
@@ -29,6 +30,7 @@ const usage = `usage:
   parley forget  --tenant T --phone +E164 --config FILE   erase a customer (GDPR)
   parley broker  [--addr 127.0.0.1:9092] [--data-dir .parley/broker]
                                    a development Kafka-protocol broker that several nodes share
+  parley keygen                    print a new PARLEY_SECRETS_KEY (every node of a cluster needs the same)
 `
 
 func main() {
@@ -49,6 +51,8 @@ func main() {
 		err = forget(args)
 	case "broker":
 		err = brokerCmd(args)
+	case "keygen":
+		fmt.Println(seal.NewKey())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/internal/chtest"
 	"github.com/parleyhq/parley/internal/clustertest"
 	"github.com/parleyhq/parley/internal/kafkatest"
+	"github.com/parleyhq/parley/internal/seal"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 )
 
@@ -71,7 +72,7 @@ tenants:
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "ACME_TWILIO_TOKEN="+twiliotest.TestAuthToken)
+	cmd.Env = append(os.Environ(), "ACME_TWILIO_TOKEN="+twiliotest.TestAuthToken, seal.EnvKey+"="+seal.NewKey())
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -43,6 +44,10 @@ type Options struct {
 
 // Cluster is a running broker, ClickHouse database, local Twilio, test
 // backend and the nodes.
+// clusterSecretsKey is the PARLEY_SECRETS_KEY of every test cluster's
+// nodes.
+var clusterSecretsKey = seal.NewKey()
+
 type Cluster struct {
 	t        testing.TB
 	Bin      string
@@ -329,7 +334,8 @@ func (c *Cluster) SetEnv(n *Node, kv ...string) {
 
 // baseEnv is what every node runs with besides the test's environment.
 func (c *Cluster) baseEnv() []string {
-	env := append([]string(nil), c.Opts.Env...)
+	// Every node shares the key that seals one-time codes on Kafka.
+	env := append([]string{seal.EnvKey + "=" + clusterSecretsKey}, c.Opts.Env...)
 	if c.Opts.Debug {
 		env = append(env, "PARLEY_DEBUG=1")
 	}

@@ -46,6 +46,7 @@ import (
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/internal/retry"
+	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -89,6 +90,8 @@ type Options struct {
 	// through its own stream, like everything else that changes it. Nil:
 	// events only (benchmarks).
 	Producer Producer
+	// Secrets open the texts sessions seal (one-time codes).
+	Secrets *seal.Box
 
 	// RateBurst is the token bucket's depth. Default 1: sends are spaced
 	// evenly, never bunched.
@@ -356,6 +359,17 @@ func (s *Deliverer) process(ctx context.Context, j job) bool {
 		results.WithLabelValues("unknown", "dead_lettered").Inc()
 		return s.produce(ctx, s.deadLetter(j.m, "", ReasonUndecodable, failure{kind: channels.Permanent, msg: err.Error()}, 0))
 	}
+	if len(out.SealedText) > 0 {
+		// A one-time code: sealed on the topic, opened only here, just
+		// before it goes to the provider.
+		plain, err := s.open(out)
+		if err != nil {
+			s.o.Logger.Error("dead-lettering sealed outbound that does not open", "tenant", out.Tenant, "id", out.Id, "err", err)
+			results.WithLabelValues(channelName(out.Channel), "dead_lettered").Inc()
+			return s.produce(ctx, s.deadLetter(j.m, out.Id, ReasonUnsealable, failure{kind: channels.Permanent, msg: err.Error()}, 0))
+		}
+		out.Text, out.SealedText = string(plain), nil
+	}
 	t := s.o.Tenants.Get(out.Tenant)
 	if t == nil {
 		s.o.Logger.Error("dead-lettering outbound for unknown tenant", "tenant", out.Tenant, "id", out.Id)
@@ -371,6 +385,14 @@ func (s *Deliverer) process(ctx context.Context, j job) bool {
 		return s.fail(ctx, j, out, channelName(out.Channel), ReasonNoChannel, f, 0)
 	}
 	return s.send(ctx, j, out, t, ch)
+}
+
+// open opens a sealed text with Options.Secrets.
+func (s *Deliverer) open(out *wire.Outbound) ([]byte, error) {
+	if s.o.Secrets == nil {
+		return nil, errors.New("a sealed text, and no secrets key configured")
+	}
+	return s.o.Secrets.Open(out.SealedText, []byte(out.Id))
 }
 
 // providerFor picks the provider of a record: the one it names, else the

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/channels/meta"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
+	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
@@ -569,5 +570,41 @@ func TestClassify(t *testing.T) {
 		if tc.f.kind != tc.kind || tc.f.code != tc.code || tc.f.rateLimited != tc.rateLimited {
 			t.Errorf("%s: got %v %s rateLimited=%v", tc.name, tc.f.kind, tc.f.code, tc.f.rateLimited)
 		}
+	}
+}
+
+// TestSealedTextsAreOpenedOnlyToSend: a one-time code crosses
+// parley.outbound sealed; the sender opens it with the shared key and the
+// provider gets the text. One sealed with a key the sender does not have
+// is dead-lettered (unsealable), never sent sealed or empty.
+func TestSealedTextsAreOpenedOnlyToSend(t *testing.T) {
+	f := newFixture(t)
+	mine, err := seal.FromEnv(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := seal.ParseKey(seal.NewKey())
+	other, _ := seal.New(k)
+	o := f.options()
+	o.Secrets = mine
+	f.run(t, o)
+	code := "Your Sparkle code is 481516"
+	f.produce(t, &wire.Outbound{Id: "code-1", Tenant: "acme", Phone: sam, Channel: "twilio", SealedText: mine.Seal([]byte(code), []byte("code-1"))})
+	f.produce(t, &wire.Outbound{Id: "code-2", Tenant: "acme", Phone: sam, Channel: "twilio", SealedText: other.Seal([]byte(code), []byte("code-2"))})
+	// Sealed for another record: does not open here either.
+	f.produce(t, &wire.Outbound{Id: "code-3", Tenant: "acme", Phone: sam, Channel: "twilio", SealedText: mine.Seal([]byte(code), []byte("code-1"))})
+	sent := f.twilio.WaitFor(1, 20*time.Second)
+	if sent[0].Body != code {
+		t.Fatalf("sent %q", sent[0].Body)
+	}
+	var dl []deadLetter
+	eventually(t, 20*time.Second, "two dead letters", func() bool { dl = f.deadLetters(t); return len(dl) == 2 })
+	for _, d := range dl {
+		if d.headers[HeaderReason] != ReasonUnsealable {
+			t.Fatalf("dead letter %+v", d.headers)
+		}
+	}
+	if n := f.twilio.Attempts(); n != 1 {
+		t.Fatalf("%d sends, want the one that opened", n)
 	}
 }

@@ -18,6 +18,7 @@ const TopicDeadLetters = "parley.outbound.dlq"
 // Dead-letter reasons (header HeaderReason).
 const (
 	ReasonUndecodable      = "undecodable"       // not a wire.Outbound
+	ReasonUnsealable       = "unsealable"        // a sealed text no configured key opens
 	ReasonUnknownTenant    = "unknown_tenant"    // no such tenant configured
 	ReasonNoChannel        = "no_channel"        // the tenant has no channel to send it on
 	ReasonOptedOut         = "opted_out"         // the customer unsubscribed (Twilio 21610)
