@@ -173,13 +173,28 @@ func (s *session) deliver(d *delivery) {
 		// the batch) and counted.
 		if p := recover(); p != nil {
 			*s.state = before
-			handled.WithLabelValues("poison", "dropped").Inc()
-			s.deps.Logger.Error("session panicked on a record; skipped it, state kept", "session", s.id, "inbound", in.GetId(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			handled.WithLabelValues("poison", "dead_lettered").Inc()
+			s.deps.Logger.Error("session panicked on a record; dead-lettered it, state kept", "session", s.id, "inbound", in.GetId(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.deadLetter(d, "panic", fmt.Sprint(p))
 			d.done()
 		}
 	}()
 	out, result := s.handle(in)
 	s.commit(d, out, result)
+}
+
+// deadLetter puts the delivery's record on the inbound dead-letter topic,
+// in its transaction (so with its offset), with why.
+func (s *session) deadLetter(d *delivery, reason, msg string) {
+	v, err := proto.Marshal(d.in)
+	if err != nil {
+		return // it was decoded from a record: it encodes
+	}
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	d.out.Produce(&kgo.Record{Topic: wire.TopicInboundDeadLetters, Key: wire.Key(d.in.Tenant, d.in.Phone), Value: v, Partition: d.partition,
+		Headers: []kgo.RecordHeader{{Key: wire.HeaderDeadLetterReason, Value: []byte(reason)}, {Key: wire.HeaderDeadLetterError, Value: []byte(strings.ToValidUTF8(msg, "?"))}}})
 }
 
 // outputs collects what one delivery produces. Records stay protobuf

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -50,11 +51,12 @@ type sessions struct {
 // each session (the tests of the changelog itself run a real router:
 // router_test.go).
 type testOutput struct {
-	t       *testing.T
-	cl      *kgo.Client
-	results chan *wire.CommandResult
-	mu      sync.Mutex
-	states  map[string][]byte
+	t           *testing.T
+	cl          *kgo.Client
+	results     chan *wire.CommandResult
+	mu          sync.Mutex
+	states      map[string][]byte
+	deadLetters []*kgo.Record
 }
 
 func (o *testOutput) Produce(r *kgo.Record) {
@@ -65,6 +67,10 @@ func (o *testOutput) Produce(r *kgo.Record) {
 			o.t.Error(err)
 		}
 		o.results <- res
+	case wire.TopicInboundDeadLetters:
+		o.mu.Lock()
+		o.deadLetters = append(o.deadLetters, r)
+		o.mu.Unlock()
 	case wire.TopicSessions:
 		o.mu.Lock()
 		if o.states == nil {
@@ -414,5 +420,23 @@ func TestPoisonRecordIsSkippedAndTheSessionKeepsItsState(t *testing.T) {
 	}
 	if r := s.say(t, "+447700900456", "hello"); len(r) != 1 || !strings.Contains(r[0], "Hello Sam") {
 		t.Fatalf("after the poison record replied %q", r)
+	}
+	// The record is kept, with why, on the dead-letter topic.
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	if len(s.out.deadLetters) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(s.out.deadLetters))
+	}
+	dl := s.out.deadLetters[0]
+	var in wire.Inbound
+	if err := proto.Unmarshal(dl.Value, &in); err != nil || in.GetMessage().GetText() != "boom" || !bytes.Equal(dl.Key, wire.Key("demo", "+447700900456")) {
+		t.Fatalf("dead letter %v %q: %v", &in, dl.Key, err)
+	}
+	headers := map[string]string{}
+	for _, h := range dl.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	if headers[wire.HeaderDeadLetterReason] != "panic" || headers[wire.HeaderDeadLetterError] != "poison" {
+		t.Fatalf("headers %v", headers)
 	}
 }

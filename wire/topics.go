@@ -15,6 +15,16 @@ const (
 	// TopicReplies carries the results of API commands back to the node
 	// whose caller waits for them, wherever the session lives.
 	TopicReplies = "parley.replies"
+	// TopicInboundDeadLetters keeps the inbound records a session could
+	// not handle (it panicked on them: poison records), with the reason
+	// in headers, so the partition moves on and nothing is lost.
+	TopicInboundDeadLetters = "parley.inbound.dlq"
+)
+
+// Headers of a dead letter: why it is one, and the error.
+const (
+	HeaderDeadLetterReason = "parley-dlq-reason"
+	HeaderDeadLetterError  = "parley-dlq-error"
 )
 
 // Topics are every topic Parley uses, as Parley creates them. Retention is
@@ -38,6 +48,8 @@ var Topics = map[string]map[string]string{
 	TopicEvents:   {"retention.ms": week},
 	TopicSessions: {"cleanup.policy": "compact", "segment.ms": day, "delete.retention.ms": day},
 	TopicReplies:  {"retention.ms": "3600000"},
+	// Dead letters wait for a person: kept as long as the inbound.
+	TopicInboundDeadLetters: {"retention.ms": week},
 }
 
 const (
