@@ -17,9 +17,11 @@ type Producer interface {
 	Produce(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// Expired lists the dormant sessions nobody wrote to since before cutoff:
-// what the owner erases after the retention of expired sessions.
-func (p *Placement) Expired(cutoff time.Time) []string {
+// Expired lists the dormant sessions nobody wrote to since before cutoff,
+// and the disposable ones (conversation.State.Disposable: the customer
+// never signed in) nobody wrote to since before disposableCutoff: what the
+// owner erases.
+func (p *Placement) Expired(cutoff, disposableCutoff time.Time) []string {
 	var ids []string
 	var st conversation.State
 	for i := range p.shards {
@@ -29,7 +31,8 @@ func (p *Placement) Expired(cutoff time.Time) []string {
 			if st.UnmarshalBinary(enc) != nil {
 				continue
 			}
-			if last := st.LastInbound(); !last.IsZero() && last.Before(cutoff) {
+			last := st.LastInbound()
+			if !last.IsZero() && (last.Before(cutoff) || !disposableCutoff.IsZero() && last.Before(disposableCutoff) && st.Disposable()) {
 				ids = append(ids, id)
 			}
 		}
@@ -39,12 +42,15 @@ func (p *Placement) Expired(cutoff time.Time) []string {
 }
 
 // RunExpiry erases, every `every`, the sessions of this member that nobody
-// wrote to for longer than retention. It does not change them itself: it
+// wrote to for longer than retention, and the disposable ones (never
+// signed in) idle for longer than disposable (0: only the retention):
+// every number that ever wrote, a stranger's too, would otherwise stay in
+// memory for the whole retention. It does not change them itself: it
 // sends each an Expire command through parley.inbound, like everything
 // else that changes a session, so the session decides in order with its
 // other records (a customer who just wrote keeps their session) and its
 // tombstone is written in the same transaction as its offset.
-func (r *Router) RunExpiry(ctx context.Context, p Producer, every, retention time.Duration) {
+func (r *Router) RunExpiry(ctx context.Context, p Producer, every, retention, disposable time.Duration) {
 	if every <= 0 || retention <= 0 {
 		return
 	}
@@ -56,7 +62,11 @@ func (r *Router) RunExpiry(ctx context.Context, p Producer, every, retention tim
 			return
 		case <-t.C:
 		}
-		n, err := r.expire(ctx, p, time.Now().Add(-retention))
+		var disposableCutoff time.Time
+		if disposable > 0 {
+			disposableCutoff = time.Now().Add(-disposable)
+		}
+		n, err := r.expire(ctx, p, time.Now().Add(-retention), disposableCutoff)
 		if err != nil {
 			r.o.Logger.Warn("expiring idle sessions failed; next pass retries", "err", err)
 		} else if n > 0 {
@@ -65,10 +75,10 @@ func (r *Router) RunExpiry(ctx context.Context, p Producer, every, retention tim
 	}
 }
 
-// expire sends an Expire command to every dormant session idle since
-// before cutoff and returns how many it sent.
-func (r *Router) expire(ctx context.Context, p Producer, cutoff time.Time) (int, error) {
-	idle := r.placement.Expired(cutoff)
+// expire sends an Expire command to every dormant session Expired names
+// and returns how many it sent.
+func (r *Router) expire(ctx context.Context, p Producer, cutoff, disposableCutoff time.Time) (int, error) {
+	idle := r.placement.Expired(cutoff, disposableCutoff)
 	msgs := make([]kafka.Message, 0, len(idle))
 	for _, id := range idle {
 		tenant, phone, ok := splitActorID(id)
@@ -77,7 +87,7 @@ func (r *Router) expire(ctx context.Context, p Producer, cutoff time.Time) (int,
 		}
 		in := &wire.Inbound{Id: "expire/" + ids.New(), Tenant: tenant, Phone: phone, ReceivedAtMs: time.Now().UnixMilli(),
 			Kind: &wire.Inbound_Command{Command: &wire.Command{Operator: "expiry",
-				Op: &wire.Command_Expire{Expire: &wire.Expire{IdleBeforeMs: cutoff.UnixMilli()}}}}}
+				Op: &wire.Command_Expire{Expire: &wire.Expire{IdleBeforeMs: cutoff.UnixMilli(), DisposableIdleBeforeMs: unixMilliOrZero(disposableCutoff)}}}}}
 		v, err := proto.Marshal(in)
 		if err != nil {
 			return 0, err
@@ -92,4 +102,11 @@ func (r *Router) expire(ctx context.Context, p Producer, cutoff time.Time) (int,
 		msgs = msgs[n:]
 	}
 	return len(idle), nil
+}
+
+func unixMilliOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

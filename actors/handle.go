@@ -92,7 +92,11 @@ func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 			// The owner found the session idle past the retention of
 			// expired sessions; the core decides, and an erased state
 			// leaves a tombstone on the changelog.
-			x.step(conversation.Expire{IdleBefore: time.UnixMilli(op.Expire.GetIdleBeforeMs())})
+			ev := conversation.Expire{IdleBefore: time.UnixMilli(op.Expire.GetIdleBeforeMs())}
+			if ms := op.Expire.GetDisposableIdleBeforeMs(); ms != 0 {
+				ev.DisposableIdleBefore = time.UnixMilli(ms)
+			}
+			x.step(ev)
 		default:
 			ev, ok := commandEvent(c)
 			if !ok {

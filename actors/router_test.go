@@ -228,38 +228,49 @@ func waitCommitted(t *testing.T, brokers []string, n int64) {
 }
 
 // Sessions idle past the retention are erased by their owner through their
-// own stream: the next owner restores only the ones still in use.
+// own stream: the next owner restores only the ones still in use. A
+// stranger's session (never signed in: disposable) goes after the short
+// bound already.
 func TestIdleSessionsExpireToTombstones(t *testing.T) {
-	b := startBrokerWithTopics(t)
-	p := bus.NewProducer(b, bus.ProducerOptions{})
-	t.Cleanup(func() { p.Close() })
-	for _, phone := range []string{"+447700900001", "+447700900002"} {
-		produceInbound(t, p, message(phone, "hello"))
-	}
-	a := startMember(t, b, "a")
-	repliesTo(t, b, 2, 30*time.Second)
-	waitCommitted(t, b, 2)
-	a.stop()
+	for _, tc := range []struct {
+		name                     string
+		cutoff, disposableCutoff time.Time
+	}{
+		{"past the retention", time.Now().Add(time.Minute), time.Time{}},
+		{"disposable, past the short bound", time.Now().Add(-30 * 24 * time.Hour), time.Now().Add(time.Minute)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBrokerWithTopics(t)
+			p := bus.NewProducer(b, bus.ProducerOptions{})
+			t.Cleanup(func() { p.Close() })
+			for _, phone := range []string{"+447700900001", "+447700900002"} {
+				produceInbound(t, p, message(phone, "hello"))
+			}
+			a := startMember(t, b, "a")
+			repliesTo(t, b, 2, 30*time.Second)
+			waitCommitted(t, b, 2)
+			a.stop()
 
-	m := startMember(t, b, "b")
-	if err := m.router.WaitReady(context.Background(), 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	// Both were last written to before the cutoff: both expire.
-	n, err := m.router.expire(context.Background(), p, time.Now().Add(time.Minute))
-	if err != nil || n != 2 {
-		t.Fatalf("expired %d sessions (%v), want 2", n, err)
-	}
-	// The two Expire commands are handled (tombstones) and committed.
-	waitCommitted(t, b, 4)
-	m.stop()
+			m := startMember(t, b, "b")
+			if err := m.router.WaitReady(context.Background(), 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			n, err := m.router.expire(context.Background(), p, tc.cutoff, tc.disposableCutoff)
+			if err != nil || n != 2 {
+				t.Fatalf("expired %d sessions (%v), want 2", n, err)
+			}
+			// The two Expire commands are handled (tombstones) and committed.
+			waitCommitted(t, b, 4)
+			m.stop()
 
-	c := startMember(t, b, "c")
-	defer c.stop()
-	if err := c.router.WaitReady(context.Background(), 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if _, dormant := c.placement.Counts(); dormant != 0 {
-		t.Fatalf("%d expired sessions restored, want 0", dormant)
+			c := startMember(t, b, "c")
+			defer c.stop()
+			if err := c.router.WaitReady(context.Background(), 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if _, dormant := c.placement.Counts(); dormant != 0 {
+				t.Fatalf("%d expired sessions restored, want 0", dormant)
+			}
+		})
 	}
 }

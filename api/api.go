@@ -278,6 +278,11 @@ func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what, op
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", `want {"status":"active|archived|closed"} or {"enabled":true|false}`)
 		return
 	}
+	// Under the tenant's rate limit like every command: a key could
+	// otherwise make sessions for any number of made-up phones.
+	if !a.allow(ctx, t) {
+		return
+	}
 	res, ok := a.command(ctx, t, phone, c)
 	if !ok {
 		return

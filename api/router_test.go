@@ -1,9 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/parleyhq/parley/apikeys"
@@ -104,5 +108,37 @@ func TestRouterServesEveryRoute(t *testing.T) {
 				t.Fatalf("Allow %q, want %q", got, tc.allow)
 			}
 		})
+	}
+}
+
+// refusingProducer is a broker that is away.
+type refusingProducer struct{}
+
+func (refusingProducer) Produce(context.Context, ...kafka.Message) error {
+	return errors.New("broker away")
+}
+
+// TestSteeringIsRateLimited: switching conversations' AI or status is
+// under the tenant's API rate limit, so a key cannot make sessions for any
+// number of made-up phones at wire speed.
+func TestSteeringIsRateLimited(t *testing.T) {
+	const agent = "router-agent-key-0002"
+	keys, _ := apikeys.New([]apikeys.Key{{Key: agent, Tenants: []string{"acme"}, Role: apikeys.RoleAgent, Name: "agent"}})
+	reg, _ := tenants.NewRegistry([]tenants.Tenant{{ID: "acme", Sim: true, APIRateLimit: 1}})
+	r := NewRouter(keys, reg, Routes(New(Options{Tenants: reg, Keys: keys, Producer: refusingProducer{}, Pending: NewPending()}), stubAnalytics{}))
+	statuses := []int{}
+	for i := range 3 {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI(fmt.Sprintf("/api/v1/tenants/acme/conversations/+49151123456%02d/ai", i))
+		ctx.Request.SetBodyString(`{"enabled":false}`)
+		ctx.Request.Header.Set("Authorization", "Bearer "+agent)
+		r.Handle(&ctx)
+		statuses = append(statuses, ctx.Response.StatusCode())
+	}
+	// The first is let through (and finds the broker away); the others,
+	// within the same second, are refused before anything is queued.
+	if statuses[0] != 503 || statuses[1] != 429 || statuses[2] != 429 {
+		t.Fatalf("statuses %v, want [503 429 429]", statuses)
 	}
 }

@@ -89,6 +89,12 @@ type Kafka struct {
 	// kept (in memory and on the parley.sessions changelog) before its
 	// owner erases it and leaves a tombstone. Default 30 days (720h).
 	ExpiredSessionRetention time.Duration `yaml:"expired_session_retention"`
+	// DisposableSessionRetention is how long a session that holds nothing
+	// worth keeping (the customer never signed in) is kept after the
+	// customer's last message: anyone can write from any number, and
+	// their sessions must not pile up in memory. Default 48h, the
+	// provider-id dedupe's memory.
+	DisposableSessionRetention time.Duration `yaml:"disposable_session_retention"`
 }
 
 // DefaultSessionTimeout is the group session timeout unless configured:
@@ -151,6 +157,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Kafka.SessionTimeout == 0 {
 		c.Kafka.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.Kafka.DisposableSessionRetention == 0 {
+		c.Kafka.DisposableSessionRetention = 48 * time.Hour
 	}
 	if c.Kafka.ExpiredSessionRetention == 0 {
 		c.Kafka.ExpiredSessionRetention = 30 * 24 * time.Hour

@@ -104,3 +104,44 @@ func TestExpire(t *testing.T) {
 		})
 	}
 }
+
+// TestExpireDisposable: a session that holds nothing worth keeping (the
+// customer never signed in) is erased once idle past the short bound; one
+// that signed in once, waits for a code or was taken over by a person is
+// kept until the long one.
+func TestExpireDisposable(t *testing.T) {
+	stranger := func() State { // wrote from a number no profile has
+		h := newHarness(t)
+		h.say("hi")
+		h.do(ProfilesFound{})
+		return h.s
+	}
+	waiting := func() State { h := newHarness(t); h.toCode(jane); return h.s }
+	aiOff := func() State { h := newHarness(t); h.say("hi"); h.do(ProfilesFound{}); h.do(SetAI{Enabled: false}); return h.s }
+	cases := []struct {
+		name   string
+		s      State
+		now    time.Duration // after t0
+		erased bool
+	}{
+		{"a stranger idle past the short bound", stranger(), 2 * time.Hour, true},
+		{"a stranger who wrote since", stranger(), 30 * time.Minute, false},
+		{"signed in", signedIn(t), 2 * time.Hour, false},
+		{"signed in once, the sign-in long over", signedIn(t), 10 * 24 * time.Hour, false},
+		{"a code waiting to be entered", waiting(), 2 * time.Hour, false},
+		{"taken over by a person", aiOff(), 2 * time.Hour, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			now := t0.Add(tc.now)
+			ev := Expire{IdleBefore: t0.Add(-30 * 24 * time.Hour), DisposableIdleBefore: now.Add(-time.Hour)}
+			after, eff := Step(DefaultPolicy(), tc.s, ev, now, Rand{})
+			if erased := reflect.DeepEqual(after, State{}); erased != tc.erased {
+				t.Fatalf("erased = %v, want %v (effects %v)", erased, tc.erased, eff)
+			}
+			if !tc.erased && !reflect.DeepEqual(after, tc.s) {
+				t.Fatal("a kept session changed")
+			}
+		})
+	}
+}

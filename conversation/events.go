@@ -95,11 +95,15 @@ type SetMemory struct {
 type Forget struct{}
 
 // Expire asks a session nobody wrote to since IdleBefore to forget
-// everything (its owner erases sessions idle past a retention). A session
+// everything (its owner erases sessions idle past a retention), and one
+// that holds nothing worth keeping (Disposable) to do so once idle since
+// DisposableIdleBefore, a much shorter bound: anyone can write from any
+// number, and sessions that never signed in must not pile up. A session
 // the customer wrote to since, or never wrote to, is kept (Dropped
 // unchanged).
 type Expire struct {
-	IdleBefore time.Time
+	IdleBefore           time.Time
+	DisposableIdleBefore time.Time
 }
 
 func (Expire) isEvent()         {}

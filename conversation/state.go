@@ -150,6 +150,18 @@ type State struct {
 	optedOut bool  // the customer unsubscribed; cleared when they write
 }
 
+// Disposable reports whether the session holds nothing worth keeping: the
+// customer never signed in, no code is waiting to be entered, no person
+// took the conversation over or changed its status, they did not
+// unsubscribe, and no API send's result is remembered. Such a session may
+// be expired early (Expire's DisposableIdleBefore): what it loses is a
+// dedupe ring and a window a new message reopens. A customer who signed in
+// once keeps their conversation until the long retention.
+func (s *State) Disposable() bool {
+	return s.authAt == 0 && s.codeHash == [32]byte{} && !s.aiOff && s.status == StatusActive &&
+		!s.optedOut && len(s.keyed) == 0
+}
+
 // Authenticated reports whether the customer is signed in at now: the
 // code was verified, less than SessionTTL ago, and the customer wrote
 // less than IdleTimeout ago.

@@ -46,7 +46,11 @@ func (s *State) Apply(p Policy, ev Event, now time.Time, r Rand) []Effect {
 		// Erasure: nothing of the customer stays.
 		*s = State{}
 	case Expire:
-		if s.lastInbound != 0 && s.lastInbound < e.IdleBefore.Unix() {
+		before := e.IdleBefore.Unix()
+		if !e.DisposableIdleBefore.IsZero() && s.Disposable() {
+			before = max(before, e.DisposableIdleBefore.Unix())
+		}
+		if s.lastInbound != 0 && s.lastInbound < before {
 			*s = State{}
 		} else {
 			c.emit(Dropped{Reason: DropUnchanged})

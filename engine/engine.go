@@ -223,7 +223,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	})
 	e.goRun("actors", func() error { return router.Run(runCtx) })
 	e.goRun("session-expiry", func() error {
-		router.RunExpiry(runCtx, e.producer, time.Hour, cfg.Kafka.ExpiredSessionRetention)
+		router.RunExpiry(runCtx, e.producer, time.Hour, cfg.Kafka.ExpiredSessionRetention, cfg.Kafka.DisposableSessionRetention)
 		return nil
 	})
 

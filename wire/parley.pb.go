@@ -398,10 +398,13 @@ func (*Forget) Descriptor() ([]byte, []int) {
 // its state and leave a tombstone in the changelog. The session checks
 // again when it handles it: a customer who wrote meanwhile keeps theirs.
 type Expire struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdleBeforeMs  int64                  `protobuf:"varint,1,opt,name=idle_before_ms,json=idleBeforeMs,proto3" json:"idle_before_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	IdleBeforeMs int64                  `protobuf:"varint,1,opt,name=idle_before_ms,json=idleBeforeMs,proto3" json:"idle_before_ms,omitempty"`
+	// disposable_idle_before_ms: a session that holds nothing worth keeping
+	// (conversation.State.Disposable) and was idle since then goes too.
+	DisposableIdleBeforeMs int64 `protobuf:"varint,2,opt,name=disposable_idle_before_ms,json=disposableIdleBeforeMs,proto3" json:"disposable_idle_before_ms,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Expire) Reset() {
@@ -437,6 +440,13 @@ func (*Expire) Descriptor() ([]byte, []int) {
 func (x *Expire) GetIdleBeforeMs() int64 {
 	if x != nil {
 		return x.IdleBeforeMs
+	}
+	return 0
+}
+
+func (x *Expire) GetDisposableIdleBeforeMs() int64 {
+	if x != nil {
+		return x.DisposableIdleBeforeMs
 	}
 	return 0
 }
@@ -2150,9 +2160,10 @@ const file_parley_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12'\n" +
 	"\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKeyB\x04\n" +
 	"\x02op\"\b\n" +
-	"\x06Forget\".\n" +
+	"\x06Forget\"i\n" +
 	"\x06Expire\x12$\n" +
-	"\x0eidle_before_ms\x18\x01 \x01(\x03R\fidleBeforeMs\"H\n" +
+	"\x0eidle_before_ms\x18\x01 \x01(\x03R\fidleBeforeMs\x129\n" +
+	"\x19disposable_idle_before_ms\x18\x02 \x01(\x03R\x16disposableIdleBeforeMs\"H\n" +
 	"\x06OptOut\x12\x1f\n" +
 	"\voutbound_id\x18\x01 \x01(\tR\n" +
 	"outboundId\x12\x1d\n" +
