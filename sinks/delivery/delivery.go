@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +44,7 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/internal/keyed"
 	"github.com/parleyhq/parley/internal/retry"
 	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/tenants"
@@ -151,9 +151,9 @@ type Deliverer struct {
 	writer *recordWriter
 	ledger *ledger
 
-	qmu    sync.Mutex
-	queues map[string]*keyQueue
-	wg     sync.WaitGroup
+	// keys sends each customer's records one after another (internal/keyed);
+	// the consumer's in-flight bound caps what it holds.
+	keys *keyed.Executor[job]
 }
 
 // New creates a sender.
@@ -205,9 +205,13 @@ func New(o Options) *Deliverer {
 		slots:    make(chan struct{}, o.MaxConcurrentSends),
 		// MaxAttempts is counted by send itself: a fallback template is
 		// sent even after the last attempt, as the answer to it.
-		retry:  retry.Backoff{Initial: o.RetryBase, Max: o.RetryMax, Jitter: 0.2},
-		queues: map[string]*keyQueue{},
+		retry: retry.Backoff{Initial: o.RetryBase, Max: o.RetryMax, Jitter: 0.2},
 	}
+	s.keys = keyed.New(keyed.Options{}, func(ctx context.Context, _ string, j job) {
+		if s.process(ctx, j) {
+			j.done()
+		}
+	})
 	return s
 }
 
@@ -224,9 +228,11 @@ func (s *Deliverer) Run(ctx context.Context) error {
 	defer s.writer.close()
 	go s.pruneLoop(ctx)
 	err := s.consumer.Run(ctx, func(_ context.Context, m kafka.Message, done func()) {
-		s.dispatch(ctx, job{m: m, done: done})
+		// A record queues behind the customer's earlier ones; nothing is
+		// refused (no backlog bound), so the error is always nil.
+		_ = s.keys.Submit(ctx, string(m.Key), job{m: m, done: done})
 	})
-	s.wg.Wait()
+	s.keys.Wait()
 	return err
 }
 
@@ -305,45 +311,6 @@ func (s *Deliverer) pruneLoop(ctx context.Context) {
 type job struct {
 	m    kafka.Message
 	done func()
-}
-
-// keyQueue holds one customer's records in order.
-type keyQueue struct{ jobs []job }
-
-// dispatch queues a record behind the customer's earlier ones. A customer
-// with records gets a goroutine that sends them one by one and ends when
-// the queue is empty; the consumer's in-flight bound caps their number.
-func (s *Deliverer) dispatch(ctx context.Context, j job) {
-	key := string(j.m.Key)
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	q := s.queues[key]
-	if q == nil {
-		q = &keyQueue{}
-		s.queues[key] = q
-		s.wg.Add(1)
-		go s.drain(ctx, key, q)
-	}
-	q.jobs = append(q.jobs, j)
-}
-
-func (s *Deliverer) drain(ctx context.Context, key string, q *keyQueue) {
-	defer s.wg.Done()
-	for {
-		s.qmu.Lock()
-		if len(q.jobs) == 0 || ctx.Err() != nil {
-			delete(s.queues, key)
-			s.qmu.Unlock()
-			return
-		}
-		j := q.jobs[0]
-		q.jobs[0] = job{}
-		q.jobs = q.jobs[1:]
-		s.qmu.Unlock()
-		if s.process(ctx, j) {
-			j.done()
-		}
-	}
 }
 
 // process handles one record. It reports true when the record is finished
