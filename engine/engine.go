@@ -249,8 +249,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 		return nil
 	})
 
-	// Tenant webhooks.
-	notifier := webhooks.New(webhooks.Options{Consumer: consumerOpts(), Tenants: reg, Logger: e.log})
+	// Tenant webhooks: queued per tenant, each endpoint behind a circuit
+	// breaker; what expires goes to wire.TopicWebhookDeadLetters.
+	notifier := webhooks.New(webhooks.Options{Consumer: consumerOpts(), Tenants: reg, Producer: e.producer, Logger: e.log})
 	e.goRun("webhooks", func() error { return notifier.Run(runCtx) })
 
 	// Ingress.

@@ -19,6 +19,9 @@ const (
 	// not handle (it panicked on them: poison records), with the reason
 	// in headers, so the partition moves on and nothing is lost.
 	TopicInboundDeadLetters = "parley.inbound.dlq"
+	// TopicWebhookDeadLetters holds the events the tenant webhooks gave
+	// up on (sinks/webhooks), as they were, with the reason in headers.
+	TopicWebhookDeadLetters = "parley.webhooks.dlq"
 )
 
 // Headers of a dead letter: why it is one, and the error.
@@ -38,7 +41,8 @@ const (
 //     expired session's older states are compacted away within about a
 //     day, and its tombstone is kept a day (delete.retention.ms) so a
 //     node restoring meanwhile sees it;
-//   - replies: an hour (a caller waits seconds).
+//   - replies: an hour (a caller waits seconds);
+//   - the webhooks' dead letters: 7 days, as the events they copy.
 //
 // Parley sets these only on topics it creates; existing topics keep
 // theirs (kafka-configs.sh changes them).
@@ -50,6 +54,7 @@ var Topics = map[string]map[string]string{
 	TopicReplies:  {"retention.ms": "3600000"},
 	// Dead letters wait for a person: kept as long as the inbound.
 	TopicInboundDeadLetters: {"retention.ms": week},
+	TopicWebhookDeadLetters: {"retention.ms": week},
 }
 
 const (
