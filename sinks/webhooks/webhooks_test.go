@@ -176,16 +176,22 @@ func serve(t *testing.T, e *endpoint) string {
 	return srv.URL
 }
 
-func registry(t *testing.T, urls map[string]string) *tenants.Registry {
+// setup starts the tenants' endpoints on loopback and a broker with the
+// events and dead-letter topics; it returns the options every notifier
+// of the test shares (brokers, tenants, producer) and the producer.
+func setup(t *testing.T, partitions int, eps map[string]*endpoint) (Options, *bus.Producer) {
 	var ts []tenants.Tenant
-	for id, url := range urls {
-		ts = append(ts, tenants.Tenant{ID: id, Sim: true, Webhook: &tenants.Webhook{URL: url, Secret: "whsec_test"}})
+	for id, ep := range eps {
+		ts = append(ts, tenants.Tenant{ID: id, Sim: true, Webhook: &tenants.Webhook{URL: serve(t, ep), Secret: "whsec_test"}})
 	}
 	reg, err := tenants.NewRegistry(ts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reg
+	b := kafkatest.Start(t, partitions, wire.TopicEvents, wire.TopicWebhookDeadLetters)
+	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
+	t.Cleanup(func() { p.Close() })
+	return Options{Consumer: bus.ConsumerOptions{Brokers: b.Addrs()}, Tenants: reg, Producer: p}, p
 }
 
 // received is a message.received event of a customer.
@@ -236,21 +242,17 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // TestDeadEndpointDoesNotDelayOtherTenants: one tenant's endpoint hangs
 // (every post times out) while its events are retried; another tenant's
-// events, written after them to the same partitions, are delivered at
-// once. Before per-tenant queues, 16 shared workers retried each dead
+// events, written after them to the same partitions over 1.6 s (while
+// the dead posts time out, are retried, and the breaker opens), are
+// delivered at once. Before per-tenant queues, 16 shared workers retried each dead
 // event inline (6 posts, seconds each) and the healthy tenant's customers
 // that shared a worker waited behind them.
 func TestDeadEndpointDoesNotDelayOtherTenants(t *testing.T) {
 	dead, live := &endpoint{hang: true}, &endpoint{}
-	reg := registry(t, map[string]string{"dead": serve(t, dead), "live": serve(t, live)})
-	b := kafkatest.Start(t, 2, wire.TopicEvents, wire.TopicWebhookDeadLetters)
-	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
-	defer p.Close()
-	start(t, Options{
-		Consumer: bus.ConsumerOptions{Brokers: b.Addrs()}, Tenants: reg, Producer: p,
-		HTTP:    &http.Client{Timeout: 300 * time.Millisecond},
-		Backoff: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCoolDown: time.Second, MaxAge: time.Minute,
-	})
+	o, p := setup(t, 2, map[string]*endpoint{"dead": dead, "live": live})
+	o.HTTP = &http.Client{Timeout: 300 * time.Millisecond}
+	o.Backoff, o.BreakerThreshold, o.BreakerCoolDown, o.MaxAge = 50*time.Millisecond, 3, time.Second, time.Minute
+	start(t, o)
 	var deadEvents []*wire.Event
 	for i := range 40 {
 		deadEvents = append(deadEvents, received(fmt.Sprintf("d%d", i), "dead", fmt.Sprintf("+4477009%05d", i%20)))
@@ -267,6 +269,7 @@ func TestDeadEndpointDoesNotDelayOtherTenants(t *testing.T) {
 		ev := received(fmt.Sprintf("l%d", i), "live", fmt.Sprintf("+4477008%05d", i))
 		sent[ev.Id] = time.Now()
 		produce(t, p, ev)
+		time.Sleep(40 * time.Millisecond) // over the dead posts, their retries and the open breaker
 	}
 	eventually(t, 10*time.Second, "the live tenant's events delivered", func() bool {
 		_, got := live.snapshot()
@@ -298,16 +301,11 @@ func TestDeadEndpointDoesNotDelayOtherTenants(t *testing.T) {
 // event is delivered, in order per customer, none lost or dead-lettered.
 func TestBreakerOpensAndRecovers(t *testing.T) {
 	ep := &endpoint{status: http.StatusServiceUnavailable}
-	reg := registry(t, map[string]string{"acme": serve(t, ep)})
-	b := kafkatest.Start(t, 2, wire.TopicEvents, wire.TopicWebhookDeadLetters)
-	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
-	defer p.Close()
+	o, p := setup(t, 2, map[string]*endpoint{"acme": ep})
 	before := value(deliveries.WithLabelValues("failed"))
-	start(t, Options{
-		Consumer: bus.ConsumerOptions{Brokers: b.Addrs()}, Tenants: reg, Producer: p,
-		Attempts: 100, Backoff: 20 * time.Millisecond, Lanes: 1,
-		BreakerThreshold: 3, BreakerCoolDown: time.Second, BreakerMaxCoolDown: time.Second, MaxAge: time.Minute,
-	})
+	o.Attempts, o.Backoff, o.Lanes, o.MaxAge = 100, 20*time.Millisecond, 1, time.Minute
+	o.BreakerThreshold, o.BreakerCoolDown, o.BreakerMaxCoolDown = 3, time.Second, time.Second
+	start(t, o)
 	var evs []*wire.Event
 	for i := range 10 {
 		evs = append(evs, received(fmt.Sprintf("e%d", i), "acme", fmt.Sprintf("+4477009%05d", i%3)))
@@ -387,18 +385,13 @@ func header(r *kgo.Record, key string) string {
 // dead-lettered.
 func TestBacklogAndAgeDeadLetter(t *testing.T) {
 	ep := &endpoint{status: http.StatusInternalServerError}
-	reg := registry(t, map[string]string{"acme": serve(t, ep)})
-	b := kafkatest.Start(t, 1, wire.TopicEvents, wire.TopicWebhookDeadLetters)
-	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
-	defer p.Close()
+	o, p := setup(t, 1, map[string]*endpoint{"acme": ep})
 	full := value(deadLetters.WithLabelValues(ReasonBacklogFull))
 	expired := value(deadLetters.WithLabelValues(ReasonExpired))
 	const maxAge = 3 * time.Second
-	start(t, Options{
-		Consumer: bus.ConsumerOptions{Brokers: b.Addrs()}, Tenants: reg, Producer: p,
-		Attempts: 100, Lanes: 1, Backlog: 3, MaxAge: maxAge,
-		BreakerThreshold: 1, BreakerCoolDown: time.Minute,
-	})
+	o.Attempts, o.Lanes, o.Backlog, o.MaxAge = 100, 1, 3, maxAge
+	o.BreakerThreshold, o.BreakerCoolDown = 1, time.Minute
+	start(t, o)
 	var evs []*wire.Event
 	for i := range 8 {
 		evs = append(evs, received(fmt.Sprintf("e%d", i), "acme", "+447700900456"))
@@ -410,11 +403,11 @@ func TestBacklogAndAgeDeadLetter(t *testing.T) {
 	})
 	time.Sleep(300 * time.Millisecond) // a commit or two
 	if time.Since(written) < maxAge {
-		if c := kafkatest.Committed(t, b.Addrs(), Group, wire.TopicEvents, 0); c > 0 {
+		if c := kafkatest.Committed(t, o.Consumer.Brokers, Group, wire.TopicEvents, 0); c > 0 {
 			t.Errorf("committed offset %d while the event at 0 is still queued", c)
 		}
 	}
-	recs := readDeadLetters(t, b.Addrs(), 8)
+	recs := readDeadLetters(t, o.Consumer.Brokers, 8)
 	reasons := map[string][]string{}
 	for _, r := range recs {
 		id := header(r, HeaderEventID)
@@ -434,7 +427,7 @@ func TestBacklogAndAgeDeadLetter(t *testing.T) {
 		t.Errorf("expired dead letters counted %v, want 3", d)
 	}
 	eventually(t, 5*time.Second, "every offset committed once all are dead-lettered", func() bool {
-		return kafkatest.Committed(t, b.Addrs(), Group, wire.TopicEvents, 0) == 8
+		return kafkatest.Committed(t, o.Consumer.Brokers, Group, wire.TopicEvents, 0) == 8
 	})
 	if r, _ := ep.snapshot(); len(r) != 1 {
 		t.Errorf("%d posts; want 1 (the breaker opened at the first failure)", len(r))
@@ -446,14 +439,8 @@ func TestBacklogAndAgeDeadLetter(t *testing.T) {
 // to the next one, which delivers them all.
 func TestQueuedEventsSurviveAStop(t *testing.T) {
 	ep := &endpoint{status: http.StatusBadGateway}
-	reg := registry(t, map[string]string{"acme": serve(t, ep)})
-	b := kafkatest.Start(t, 2, wire.TopicEvents, wire.TopicWebhookDeadLetters)
-	p := bus.NewProducer(b.Addrs(), bus.ProducerOptions{})
-	defer p.Close()
-	o := Options{
-		Consumer: bus.ConsumerOptions{Brokers: b.Addrs()}, Tenants: reg, Producer: p,
-		Attempts: 100, BreakerThreshold: 2, BreakerCoolDown: time.Minute,
-	}
+	o, p := setup(t, 2, map[string]*endpoint{"acme": ep})
+	o.Attempts, o.BreakerThreshold, o.BreakerCoolDown = 100, 2, time.Minute
 	stop := start(t, o)
 	var evs []*wire.Event
 	for i := range 12 {
