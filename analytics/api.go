@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley/api"
 	"github.com/parleyhq/parley/apikeys"
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/internal/e164"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/tenants"
@@ -56,8 +57,9 @@ type Options struct {
 }
 
 // ErrMediaNotFound is what FetchMedia returns for a file the provider does
-// not have (any more).
-var ErrMediaNotFound = errors.New("media not found")
+// not have (any more): the providers' own (channels.Registry.FetchMedia
+// can be FetchMedia as it is).
+var ErrMediaNotFound = channels.ErrMediaNotFound
 
 // API is the analytics JSON API: the handlers api.Routes mounts under
 // /api/v1 (the router has authorized the key and found the tenant):
