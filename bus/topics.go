@@ -49,6 +49,13 @@ func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, repli
 	return counts[wire.TopicInbound], nil
 }
 
+// EnsureTopic creates topic with configs unless it exists: for topics
+// whose settings come from a role's own options (the sender's ledger
+// retention). Parley's fixed topics are wire.Topics (EnsureParleyTopics).
+func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions, replication int, configs map[string]string) error {
+	return ensureTopics(ctx, brokers, partitions, replication, map[string]map[string]string{topic: configs})
+}
+
 func ensureTopics(ctx context.Context, brokers []string, partitions, replication int, specs map[string]map[string]string) error {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	req := &kafka.CreateTopicsRequest{}

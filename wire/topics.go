@@ -15,6 +15,15 @@ const (
 	// TopicReplies carries the results of API commands back to the node
 	// whose caller waits for them, wherever the session lives.
 	TopicReplies = "parley.replies"
+	// TopicOutboundSent is the sender's ledger: outbound id → what the
+	// provider answered, compacted, kept 48 hours, so that a redelivered
+	// record is never sent twice. sinks/delivery creates it (through
+	// bus.EnsureTopic) with the retention it is configured with.
+	TopicOutboundSent = "parley.outbound.sent"
+	// TopicOutboundDeadLetters keeps the outbound records the sender gave
+	// up on, byte for byte, with the reason in headers (created with the
+	// ledger, co-partitioned with parley.outbound).
+	TopicOutboundDeadLetters = "parley.outbound.dlq"
 	// TopicInboundDeadLetters keeps the inbound records a session could
 	// not handle (it panicked on them: poison records), with the reason
 	// in headers, so the partition moves on and nothing is lost.

@@ -114,11 +114,11 @@ type Options struct {
 	// Default 30s.
 	SendTimeout time.Duration
 
-	// LedgerTopic is the compacted topic of sent ids. Default TopicSent.
+	// LedgerTopic is the compacted topic of sent ids. Default wire.TopicOutboundSent.
 	LedgerTopic string
 	// LedgerRetention is how long sent ids are kept. Default 48h.
 	LedgerRetention time.Duration
-	// DeadLetterTopic defaults to TopicDeadLetters.
+	// DeadLetterTopic defaults to wire.TopicOutboundDeadLetters.
 	DeadLetterTopic string
 	// Replication of the topics the sender creates when they are
 	// missing (ledger, dead letters). Default 1; production: 3.
@@ -187,13 +187,13 @@ func New(o Options) *Deliverer {
 		o.SendTimeout = 30 * time.Second
 	}
 	if o.LedgerTopic == "" {
-		o.LedgerTopic = TopicSent
+		o.LedgerTopic = wire.TopicOutboundSent
 	}
 	if o.LedgerRetention <= 0 {
 		o.LedgerRetention = 48 * time.Hour
 	}
 	if o.DeadLetterTopic == "" {
-		o.DeadLetterTopic = TopicDeadLetters
+		o.DeadLetterTopic = wire.TopicOutboundDeadLetters
 	}
 	if o.Replication <= 0 {
 		o.Replication = 1
@@ -278,10 +278,11 @@ func (s *Deliverer) createTopics(ctx context.Context, client *kafka.Client) (int
 		ledgerConfig["min.insync.replicas"] = "2"
 		dlqConfig["min.insync.replicas"] = "2"
 	}
-	if err := ensureTopic(ctx, client, s.o.LedgerTopic, partitions, s.o.Replication, ledgerConfig); err != nil {
+	brokers := s.o.Consumer.Brokers
+	if err := bus.EnsureTopic(ctx, brokers, s.o.LedgerTopic, partitions, s.o.Replication, ledgerConfig); err != nil {
 		return 0, err
 	}
-	if err := ensureTopic(ctx, client, s.o.DeadLetterTopic, partitions, s.o.Replication, dlqConfig); err != nil {
+	if err := bus.EnsureTopic(ctx, brokers, s.o.DeadLetterTopic, partitions, s.o.Replication, dlqConfig); err != nil {
 		return 0, err
 	}
 	n, err := partitionCount(ctx, client, s.o.LedgerTopic)

@@ -260,7 +260,7 @@ func eventsByID(evs []*wire.Event) map[string]*wire.Event {
 func (f *fixture) deadLetters(t *testing.T) []deadLetter {
 	t.Helper()
 	var out []deadLetter
-	for _, m := range readTopic(t, f.brokers, TopicDeadLetters) {
+	for _, m := range readTopic(t, f.brokers, wire.TopicOutboundDeadLetters) {
 		d := deadLetter{headers: map[string]string{}, key: string(m.Key)}
 		for _, h := range m.Headers {
 			d.headers[h.Key] = string(h.Value)

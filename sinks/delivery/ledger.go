@@ -14,10 +14,6 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// TopicSent is the default ledger topic: outbound id → what the provider
-// answered, compacted, kept 48 hours.
-const TopicSent = "parley.outbound.sent"
-
 // sentEntry is one ledger record's value: a message the provider accepted.
 // It holds what the sender needs to report the send again without sending
 // it again.
@@ -297,22 +293,6 @@ func (l *ledger) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.entries)
-}
-
-// ensureTopic creates a topic with configs unless it exists.
-func ensureTopic(ctx context.Context, client *kafka.Client, name string, partitions, replication int, configs map[string]string) error {
-	tc := kafka.TopicConfig{Topic: name, NumPartitions: partitions, ReplicationFactor: replication}
-	for k, v := range configs {
-		tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
-	}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
-	}
-	if err := resp.Errors[name]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", name, err)
-	}
-	return nil
 }
 
 // partitionCount is the number of partitions of topic, 0 if it does not

@@ -11,10 +11,6 @@ import (
 	"github.com/parleyhq/parley/wire"
 )
 
-// TopicDeadLetters is the default dead-letter topic: outbound records the
-// sender gave up on, byte for byte, with the reason in headers.
-const TopicDeadLetters = "parley.outbound.dlq"
-
 // Dead-letter reasons (header HeaderReason).
 const (
 	ReasonUndecodable      = "undecodable"       // not a wire.Outbound
