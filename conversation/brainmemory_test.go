@@ -117,7 +117,13 @@ func TestExpireDisposable(t *testing.T) {
 		return h.s
 	}
 	waiting := func() State { h := newHarness(t); h.toCode(jane); return h.s }
-	aiOff := func() State { h := newHarness(t); h.say("hi"); h.do(ProfilesFound{}); h.do(SetAI{Enabled: false}); return h.s }
+	aiOff := func() State {
+		h := newHarness(t)
+		h.say("hi")
+		h.do(ProfilesFound{})
+		h.do(SetAI{Enabled: false})
+		return h.s
+	}
 	cases := []struct {
 		name   string
 		s      State
