@@ -53,6 +53,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/child"
+
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/parleyhq/parley/bench/internal/procstat"
@@ -243,16 +245,16 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 	res = targetResult{Target: target, Round: round}
 	w.provider.reset()
 	start := time.Now()
-	c, err := startChild("-serve", target, "-twilio-url", w.provider.URL(), "-backend-url", w.business.URL())
+	c, err := child.Start(child.Options{DropUnread: true}, "-serve", target, "-twilio-url", w.provider.URL(), "-backend-url", w.business.URL())
 	if err != nil {
 		return res, err
 	}
 	defer func() {
-		if serr := c.stop(60 * time.Second); serr != nil && err == nil {
+		if serr := c.Stop(60 * time.Second); serr != nil && err == nil {
 			err = fmt.Errorf("child exit: %w", serr)
 		}
 	}()
-	line, err := c.line(ctx, 3*time.Minute)
+	line, err := c.Line(ctx, 3*time.Minute)
 	if err != nil {
 		return res, err
 	}
@@ -315,7 +317,7 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 	}
 	read := func() clocks {
 		k := clocks{at: time.Now(), self: procstat.SelfCPU()}
-		k.child, _ = procstat.ProcessCPU(c.pid())
+		k.child, _ = procstat.ProcessCPU(c.Pid())
 		if chPID > 0 {
 			k.clickhouse, _ = procstat.ProcessCPU(chPID)
 		}
@@ -338,7 +340,7 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 		OnWindowStart: func() {
 			c0 = read()
 			if profile != "" {
-				c.send("cpu-start " + profile)
+				c.Send("cpu-start " + profile)
 			}
 			c0.rows = countRows()
 			if engine {
@@ -348,7 +350,7 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 		OnWindowEnd: func() {
 			c1 = read()
 			if profile != "" {
-				c.send("cpu-stop")
+				c.Send("cpu-stop")
 			}
 			c1.rows = countRows()
 			if engine {
@@ -424,7 +426,7 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 		res.Paced = runPaced(ctx, o, w, c, addr, profile, res, lr.Log)
 	}
 	// The profiles are complete once the child has stopped.
-	if err := c.stop(60 * time.Second); err != nil {
+	if err := c.Stop(60 * time.Second); err != nil {
 		return res, fmt.Errorf("child exit: %w", err)
 	}
 	if profile != "" {
@@ -444,7 +446,7 @@ func runTarget(ctx context.Context, o options, w *world, target string, round in
 // -paced-fraction of the rate the closed loop sustained, with the forms the
 // closed loop did not reach (new customers stay new), then waits for the
 // replies as the drain does.
-func runPaced(ctx context.Context, o options, w *world, c *child, addr, profile string, sat targetResult, satLog []loadgen.Sent) *pacedResult {
+func runPaced(ctx context.Context, o options, w *world, c *child.Process, addr, profile string, sat targetResult, satLog []loadgen.Sent) *pacedResult {
 	p := &pacedResult{Rate: o.pacedFraction * sat.SustainedPerSec}
 	if sat.CaughtUpS < 0 {
 		p.Skipped = "the replies of the closed loop had not caught up"
@@ -473,15 +475,15 @@ func runPaced(ctx context.Context, o options, w *world, c *child, addr, profile 
 		Addr: addr, Path: webhookPath, Conns: o.conns, Rate: p.Rate, Log: true,
 		Warmup: warmup, Duration: o.paced, Timeout: o.timeout,
 		OnWindowStart: func() {
-			c0, _ = procstat.ProcessCPU(c.pid())
+			c0, _ = procstat.ProcessCPU(c.Pid())
 			if profile != "" {
-				c.send("cpu-start " + p.Profile)
+				c.Send("cpu-start " + p.Profile)
 			}
 		},
 		OnWindowEnd: func() {
-			c1, _ = procstat.ProcessCPU(c.pid())
+			c1, _ = procstat.ProcessCPU(c.Pid())
 			if profile != "" {
-				c.send("cpu-stop")
+				c.Send("cpu-stop")
 			}
 		},
 	}, w.load.forms[off:])

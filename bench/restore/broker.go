@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/child"
+
 	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bus"
 )
@@ -31,7 +33,7 @@ func brokerChild(dir string) error {
 
 // broker is the parent's handle on the broker process.
 type broker struct {
-	c    *child
+	c    *child.Process
 	addr string
 	// Started is from exec to the broker answering a metadata request
 	// (bus.Ping) with parley.sessions in it: when a node could start.
@@ -40,18 +42,18 @@ type broker struct {
 
 func startBroker(ctx context.Context, dir string) (*broker, error) {
 	t0 := time.Now()
-	c, err := startChild("-role", "broker", "-dir", dir)
+	c, err := child.Start(child.Options{DropUnread: false}, "-role", "broker", "-dir", dir)
 	if err != nil {
 		return nil, err
 	}
-	l, err := c.line(ctx, 5*time.Minute)
+	l, err := c.Line(ctx, 5*time.Minute)
 	if err != nil {
-		c.kill()
+		c.Kill()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	addr, ok := strings.CutPrefix(l, "listening ")
 	if !ok {
-		c.kill()
+		c.Kill()
 		return nil, fmt.Errorf("%w: %q", errNoAddr, l)
 	}
 	for {
@@ -62,7 +64,7 @@ func startBroker(ctx context.Context, dir string) (*broker, error) {
 			break
 		}
 		if ctx.Err() != nil || time.Since(t0) > 5*time.Minute {
-			c.kill()
+			c.Kill()
 			return nil, fmt.Errorf("broker at %s does not answer: %w", addr, err)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -75,8 +77,8 @@ func (b *broker) brokers() []string { return []string{b.addr} }
 // stop stops the broker cleanly and says how long that took.
 func (b *broker) stop() (time.Duration, error) {
 	t0 := time.Now()
-	err := b.c.stop(2 * time.Minute)
+	err := b.c.Stop(2 * time.Minute)
 	return time.Since(t0), err
 }
 
-func (b *broker) rss() uint64 { return procstat.StatusBytes(fmt.Sprint(b.c.pid()), "VmRSS:") }
+func (b *broker) rss() uint64 { return procstat.StatusBytes(fmt.Sprint(b.c.Pid()), "VmRSS:") }

@@ -181,12 +181,12 @@ func run(o options) (*report, error) {
 	r.Config.MeanStateBytes = float64(ds.finalBytes) / float64(ds.sessions)
 	progress("built %d records (%d overwrites, %d erased keys) in %.1fs; mean final state %.0f B",
 		len(ds.records), ds.overwrites, ds.erased, g.Seconds, r.Config.MeanStateBytes)
-	cpuB := processCPU(b.c.pid())
+	cpuB := processCPU(b.c.Pid())
 	r.Write, err = write(ctx, b.brokers(), o.partitions, ds)
 	if err != nil {
 		return r, err
 	}
-	r.Write.BrokerCPUCores = (processCPU(b.c.pid()) - cpuB).Seconds() / r.Write.Seconds
+	r.Write.BrokerCPUCores = (processCPU(b.c.Pid()) - cpuB).Seconds() / r.Write.Seconds
 	ds = nil
 	runtime.GC()
 	r.Write.DataDirBytes = dirSize(o.brokerDir)
@@ -226,7 +226,7 @@ func run(o options) (*report, error) {
 			}
 			rs.StopS = d.Seconds()
 		} else {
-			b.c.kill()
+			b.c.Kill()
 		}
 		b = nil
 		t0 := time.Now()

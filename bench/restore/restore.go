@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/bench/internal/child"
+
 	"github.com/parleyhq/parley/actors"
 	"github.com/parleyhq/parley/bench/internal/procstat"
 	"github.com/parleyhq/parley/bus"
@@ -175,13 +177,13 @@ func settle() memPoint {
 // is when the child printed "restored", as the parent saw it.
 func runRestore(ctx context.Context, b *broker, partitions int, mode string) (r restoreResult, at time.Time, err error) {
 	brokers := b.brokers()
-	t0, busy0, bcpu0 := time.Now(), machineBusy(), processCPU(b.c.pid())
-	c, err := startChild("-role", "restore", "-brokers", strings.Join(brokers, ","), "-partitions", fmt.Sprint(partitions), "-mode", mode)
+	t0, busy0, bcpu0 := time.Now(), machineBusy(), processCPU(b.c.Pid())
+	c, err := child.Start(child.Options{DropUnread: false}, "-role", "restore", "-brokers", strings.Join(brokers, ","), "-partitions", fmt.Sprint(partitions), "-mode", mode)
 	if err != nil {
 		return r, at, err
 	}
-	defer c.stop(time.Minute)
-	l, err := c.line(ctx, 10*time.Minute)
+	defer c.Stop(time.Minute)
+	l, err := c.Line(ctx, 10*time.Minute)
 	if err != nil {
 		return r, at, fmt.Errorf("restore: %w", err)
 	}
@@ -190,11 +192,11 @@ func runRestore(ctx context.Context, b *broker, partitions int, mode string) (r 
 		return r, at, fmt.Errorf("restore child said %q", l)
 	}
 	wall := at.Sub(t0).Seconds()
-	ccpu, bcpu := processCPU(c.pid()), processCPU(b.c.pid())-bcpu0
+	ccpu, bcpu := processCPU(c.Pid()), processCPU(b.c.Pid())-bcpu0
 	busy := machineBusy() - busy0
 	bc := bcpu.Seconds() / wall
 	oc := max((busy-ccpu-bcpu).Seconds()/wall, 0)
-	l, err = c.line(ctx, 5*time.Minute)
+	l, err = c.Line(ctx, 5*time.Minute)
 	if err != nil {
 		return r, at, fmt.Errorf("restore: %w", err)
 	}
