@@ -113,11 +113,10 @@ func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 		return o, x.result
 	case *wire.Inbound_Status:
 		x.step(conversation.DeliveryStatus{ProviderID: k.Status.ProviderId, Status: k.Status.Status})
-		if x.outcome == "duplicate" {
-			handled.WithLabelValues("status", "duplicate").Inc()
-			return o, nil
+		if x.outcome == "" {
+			x.outcome = "ok"
 		}
-		handled.WithLabelValues("status", "ok").Inc()
+		handled.WithLabelValues("status", x.outcome).Inc() // ok, duplicate or unknown_status
 		return o, nil
 	default:
 		handled.WithLabelValues("unknown", "dropped").Inc()
@@ -189,8 +188,15 @@ func (x *execution) run(e conversation.Effect) {
 	s := x.s
 	switch e := e.(type) {
 	case conversation.Dropped:
-		if e.Reason == conversation.DropDuplicate {
+		switch e.Reason {
+		case conversation.DropDuplicate:
 			x.outcome = "duplicate"
+		case conversation.DropUnknownStatus:
+			// Counted (parley_messages_handled_total, outcome
+			// unknown_status) and logged, never stored as a delivery.
+			x.outcome = "unknown_status"
+			s.deps.Logger.Warn("delivery report with a status no provider documents; not stored",
+				"tenant", s.tenant.ID, "channel", x.in.GetChannel(), "provider_id", e.ProviderID, "status", x.in.GetStatus().GetStatus())
 		}
 	case conversation.LogInbound:
 		x.inboundLog = s.logInbound(x.o, x.in)

@@ -283,11 +283,12 @@ func TestAPISendRespectsTheWindow(t *testing.T) {
 	}
 }
 
-// A provider's redelivered status callback is recorded once.
+// A provider's redelivered status callback is recorded once, and a status
+// word no provider documents is not recorded at all.
 func TestRedeliveredStatusIsRecordedOnce(t *testing.T) {
 	s := startSessions(t, time.Minute)
 	const phone = "+447700900456"
-	for _, status := range []string{"sent", "delivered", "delivered", "read", "delivered", "read"} {
+	for _, status := range []string{"sent", "delivered", "teleported", "delivered", "read", "delivered", "read"} {
 		s.offset++
 		in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "twilio",
 			Kind: &wire.Inbound_Status{Status: &wire.DeliveryStatus{ProviderId: "SMabc", Status: status}}}

@@ -7,22 +7,29 @@ import (
 )
 
 func TestDeliveryStatus(t *testing.T) {
-	type report struct {
-		id, status string
-		dup        bool
-	}
+	const (
+		logged  = "logged"
+		dup     = "duplicate"
+		unknown = "unknown"
+	)
+	type report struct{ id, status, want string }
 	tests := []struct {
 		name    string
 		reports []report
 		last    string
 	}{
-		{"a message's statuses", []report{{"SM1", "sent", false}, {"SM1", "delivered", false}, {"SM1", "read", false}}, "read"},
-		{"redeliveries", []report{{"SM1", "sent", false}, {"SM1", "delivered", false}, {"SM1", "delivered", true},
-			{"SM1", "read", false}, {"SM1", "delivered", true}, {"SM1", "read", true}}, "read"},
-		{"same status of another message", []report{{"SM1", "delivered", false}, {"SM2", "delivered", false}}, "delivered"},
-		{"a late report is the latest", []report{{"SM1", "read", false}, {"SM1", "sent", false}}, "sent"},
-		{"id and status are not run together", []report{{"SM1", "0sent", false}, {"SM10", "sent", false}}, "sent"},
-		{"an empty status", []report{{"SM1", "", false}, {"SM1", "", true}}, ""},
+		{"a message's statuses", []report{{"SM1", "sent", logged}, {"SM1", "delivered", logged}, {"SM1", "read", logged}}, "read"},
+		{"redeliveries", []report{{"SM1", "sent", logged}, {"SM1", "delivered", logged}, {"SM1", "delivered", dup},
+			{"SM1", "read", logged}, {"SM1", "delivered", dup}, {"SM1", "read", dup}}, "read"},
+		{"same status of another message", []report{{"SM1", "delivered", logged}, {"SM2", "delivered", logged}}, "delivered"},
+		{"a late report is the latest", []report{{"SM1", "read", logged}, {"SM1", "sent", logged}}, "sent"},
+		{"Twilio's other documented words", []report{{"SM1", "queued", logged}, {"SM1", "undelivered", logged}, {"SM2", "partially_delivered", logged}}, "partially_delivered"},
+		{"Meta's deleted", []report{{"wamid.1", "deleted", logged}}, "deleted"},
+		// Words no provider documents are counted by the shell, never
+		// stored: the session is as it was.
+		{"an unknown word", []report{{"SM1", "sent", logged}, {"SM1", "teleported", unknown}}, "sent"},
+		{"an empty status", []report{{"SM1", "", unknown}}, ""},
+		{"case matters", []report{{"SM1", "Delivered", unknown}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -30,13 +37,17 @@ func TestDeliveryStatus(t *testing.T) {
 			for _, r := range tc.reports {
 				before, _ := h.s.MarshalBinary()
 				eff := h.do(DeliveryStatus{ProviderID: r.id, Status: r.status})
-				if !r.dup {
+				switch r.want {
+				case logged:
 					eqEff(t, eff, LogDelivery{ProviderID: r.id, Status: r.status})
 					continue
+				case dup:
+					eqEff(t, eff, Dropped{Reason: DropDuplicate, ProviderID: r.id})
+				case unknown:
+					eqEff(t, eff, Dropped{Reason: DropUnknownStatus, ProviderID: r.id})
 				}
-				eqEff(t, eff, Dropped{Reason: DropDuplicate, ProviderID: r.id})
 				if after, _ := h.s.MarshalBinary(); !bytes.Equal(before, after) {
-					t.Fatal("a redelivered report changed the session")
+					t.Fatalf("a %s report changed the session", r.want)
 				}
 			}
 			if h.s.LastDelivery() != tc.last {

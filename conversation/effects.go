@@ -50,6 +50,7 @@ const (
 	DropClosed         = "conversation_closed" // closed conversations are final
 	DropUnchanged      = "unchanged"           // status, AI or opt-out already as requested
 	DropInvalid        = "invalid"             // unknown status value or event type, result without a key
+	DropUnknownStatus  = "unknown_status"      // a delivery report with a status no provider documents
 )
 
 // LookupProfiles: ask the tenant's backend for the profiles using the
