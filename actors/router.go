@@ -39,6 +39,8 @@ var (
 // RouterOptions configure a Router.
 type RouterOptions struct {
 	Brokers []string
+	// Security reaches a TLS or SASL cluster; nil is plaintext.
+	Security *bus.Security
 	// NodeID names this member; its transactional id derives from it, so
 	// it must be stable across restarts and unique among live nodes.
 	NodeID string
@@ -93,6 +95,7 @@ func NewRouter(o RouterOptions, d Deps) *Router {
 	r := &Router{o: o, system: system, placement: NewSessions(system, d), idleAfter: d.IdleAfter}
 	r.proc = bus.NewProcessor(bus.ProcessorOptions{
 		Brokers:            o.Brokers,
+		Security:           o.Security,
 		Topic:              wire.TopicInbound,
 		Group:              wire.GroupActors,
 		TransactionalID:    "parley-sessions-" + o.NodeID,
@@ -219,7 +222,7 @@ func (r *Router) restore(ctx context.Context, parts []int32) error {
 	// changelog: another member may have handled them since.
 	r.placement.DropWhere(r.inPartitions(parts))
 	tombstones := 0
-	n, err := bus.ReadPartitions(ctx, r.o.Brokers, wire.TopicSessions, parts, r.o.TransactionTimeout+2*time.Second,
+	n, err := bus.ReadPartitions(ctx, r.o.Brokers, r.o.Security, wire.TopicSessions, parts, r.o.TransactionTimeout+2*time.Second,
 		func(_ int32, key, value []byte) {
 			tenant, phone, ok := wire.SplitKey(key)
 			if !ok {

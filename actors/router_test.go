@@ -197,7 +197,7 @@ func startBrokerWithTopics(t *testing.T) []string {
 	t.Cleanup(b.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := bus.EnsureParleyTopics(ctx, b.Addrs(), 2, 1); err != nil {
+	if _, err := bus.EnsureParleyTopics(ctx, b.Addrs(), nil, 2, 1); err != nil {
 		t.Fatal(err)
 	}
 	return b.Addrs()

@@ -18,18 +18,18 @@ import (
 // is open on those partitions: a member that died mid-transaction leaves
 // one open until the broker aborts it, and reading before then could miss
 // a commit that is still landing. It returns the records read.
-func ReadPartitions(ctx context.Context, brokers []string, topic string, partitions []int32, wait time.Duration, fn func(partition int32, key, value []byte)) (int, error) {
+func ReadPartitions(ctx context.Context, brokers []string, sec *Security, topic string, partitions []int32, wait time.Duration, fn func(partition int32, key, value []byte)) (int, error) {
 	if len(partitions) == 0 {
 		return 0, nil
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append(sec.KgoOpts(),
 		kgo.SeedBrokers(brokers...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.FetchMaxPartitionBytes(8<<20),
 		kgo.FetchMaxBytes(64<<20),
-	)
+	)...)
 	if err != nil {
 		return 0, err
 	}

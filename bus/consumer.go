@@ -54,7 +54,9 @@ type ConsumerOptions struct {
 	// SessionTimeout is the group session timeout. Default
 	// DefaultSessionTimeout.
 	SessionTimeout time.Duration
-	Logger         *slog.Logger
+	// Security reaches a TLS or SASL cluster; nil is plaintext.
+	Security *Security
+	Logger   *slog.Logger
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -78,7 +80,7 @@ func (o *ConsumerOptions) defaults() {
 // rebalance moves only the partitions that change owner; the others keep
 // running), and a session timeout short enough for a quick failover.
 func groupOpts(o ConsumerOptions) []kgo.Opt {
-	return []kgo.Opt{
+	return append(o.Security.KgoOpts(),
 		kgo.SeedBrokers(o.Brokers...),
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Topic),
@@ -88,10 +90,10 @@ func groupOpts(o ConsumerOptions) []kgo.Opt {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(o.SessionTimeout),
 		kgo.HeartbeatInterval(max(o.SessionTimeout/10, 100*time.Millisecond)),
-		kgo.FetchMaxWait(100 * time.Millisecond),
-		kgo.FetchMaxPartitionBytes(1 << 20),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.WithLogger(kgoLogger{o.Logger}),
-	}
+	)
 }
 
 // Consumer reads a topic in a consumer group and commits an offset only when

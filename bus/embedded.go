@@ -4,6 +4,7 @@
 package bus
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"time"
@@ -21,8 +22,27 @@ type Embedded struct {
 // port; kfake listens on loopback only). With a non-empty dataDir it keeps
 // topics, records and committed offsets across restarts, including kill -9.
 func StartEmbedded(dataDir string, port int) (*Embedded, error) {
+	return StartEmbeddedWith(EmbeddedOptions{DataDir: dataDir, Port: port})
+}
+
+// EmbeddedOptions configure an embedded broker.
+type EmbeddedOptions struct {
+	DataDir string
+	Port    int
+	// TLS, when set, makes the listener speak TLS only (its certificate;
+	// ClientAuth and ClientCAs to ask for client certificates).
+	TLS *tls.Config
+	// Users, when any, turns SASL on: every connection must log in as one
+	// of them (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) before anything else.
+	// Tests of the secured clients use it; the ports stay on loopback.
+	Users []SASL
+}
+
+// StartEmbeddedWith is StartEmbedded with TLS and SASL as the options say.
+func StartEmbeddedWith(o EmbeddedOptions) (*Embedded, error) {
+	dataDir := o.DataDir
 	opts := []kfake.Opt{
-		kfake.Ports(port),
+		kfake.Ports(o.Port),
 		kfake.DefaultNumPartitions(8),
 		// Apache Kafka's default group.min.session.timeout.ms, stated
 		// rather than inherited: nodes ask for their configured
@@ -43,6 +63,18 @@ func StartEmbedded(dataDir string, port int) (*Embedded, error) {
 		// protection from a replicated Kafka cluster, not from this
 		// development broker.
 		opts = append(opts, kfake.DataDir(dataDir))
+	}
+	if o.TLS != nil {
+		opts = append(opts, kfake.TLS(o.TLS))
+	}
+	if len(o.Users) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range o.Users {
+			if _, err := u.mechanism(); err != nil {
+				return nil, fmt.Errorf("embedded broker: %w", err)
+			}
+			opts = append(opts, kfake.Superuser(u.Mechanism, u.Username, u.Password))
+		}
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

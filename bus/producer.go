@@ -40,6 +40,8 @@ type ProducerOptions struct {
 	// Default 200: kafka-go allocates room for a full batch for every
 	// batch, and under webhook load batches are small.
 	BatchSize int
+	// Security reaches a TLS or SASL cluster; nil is plaintext.
+	Security *Security
 }
 
 // NewProducer writes to any topic (each record names its own) with
@@ -55,6 +57,7 @@ func NewProducer(brokers []string, o ProducerOptions) *Producer {
 	p := &Producer{}
 	p.w = &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
+		Transport:    o.Security.Transport(),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		Async:        true,

@@ -16,13 +16,13 @@ import (
 // follower runs in the background. Every node tails parley.replies: the
 // answer to a command comes back to the node whose caller waits for it,
 // wherever the session ran.
-func Tail(ctx context.Context, brokers []string, topic string, log *slog.Logger, fn func(key, value []byte)) error {
-	cl, err := kgo.NewClient(
+func Tail(ctx context.Context, brokers []string, sec *Security, topic string, log *slog.Logger, fn func(key, value []byte)) error {
+	cl, err := kgo.NewClient(append(sec.KgoOpts(),
 		kgo.SeedBrokers(brokers...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(100*time.Millisecond),
 		kgo.WithLogger(kgoLogger{log}),
-	)
+	)...)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/parleyhq/parley/wire"
 )
 
-// EnsureTopics creates the topics that are missing. It goes through
+// EnsureTopics creates the topics that are missing, over plaintext (tests
+// and benchmarks against the embedded broker). It goes through
 // kafka.Client rather than Conn.CreateTopics: after the latter, kafka-go's
 // writers fail for seconds on a stale metadata cache.
 func EnsureTopics(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
@@ -20,7 +21,7 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 	for _, t := range topics {
 		specs[t] = nil
 	}
-	return ensureTopics(ctx, brokers, partitions, replication, specs)
+	return ensureTopics(ctx, brokers, nil, partitions, replication, specs)
 }
 
 // EnsureParleyTopics creates every topic Parley uses (wire.Topics, the
@@ -29,11 +30,16 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 // partition of its messages, or a member would restore the wrong sessions.
 // It returns the partition count of parley.inbound, which may differ from
 // partitions when the topics already existed.
-func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, replication int) (int, error) {
-	if err := ensureTopics(ctx, brokers, partitions, replication, wire.Topics); err != nil {
+func EnsureParleyTopics(ctx context.Context, brokers []string, sec *Security, partitions, replication int) (int, error) {
+	// Metadata first: CreateTopics reports a failed connection (TLS, a
+	// login) only as "Broker Not Available".
+	client := sec.Client(brokers, 10*time.Second)
+	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
+		return 0, sec.explain(err)
+	}
+	if err := ensureTopics(ctx, brokers, sec, partitions, replication, wire.Topics); err != nil {
 		return 0, err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{wire.TopicInbound, wire.TopicSessions}})
 	if err != nil {
 		return 0, fmt.Errorf("topic metadata: %w", err)
@@ -52,12 +58,12 @@ func EnsureParleyTopics(ctx context.Context, brokers []string, partitions, repli
 // EnsureTopic creates topic with configs unless it exists: for topics
 // whose settings come from a role's own options (the sender's ledger
 // retention). Parley's fixed topics are wire.Topics (EnsureParleyTopics).
-func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions, replication int, configs map[string]string) error {
-	return ensureTopics(ctx, brokers, partitions, replication, map[string]map[string]string{topic: configs})
+func EnsureTopic(ctx context.Context, brokers []string, sec *Security, topic string, partitions, replication int, configs map[string]string) error {
+	return ensureTopics(ctx, brokers, sec, partitions, replication, map[string]map[string]string{topic: configs})
 }
 
-func ensureTopics(ctx context.Context, brokers []string, partitions, replication int, specs map[string]map[string]string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func ensureTopics(ctx context.Context, brokers []string, sec *Security, partitions, replication int, specs map[string]map[string]string) error {
+	client := sec.Client(brokers, 10*time.Second)
 	req := &kafka.CreateTopicsRequest{}
 	for t, configs := range specs {
 		tc := kafka.TopicConfig{
@@ -83,10 +89,10 @@ func ensureTopics(ctx context.Context, brokers []string, partitions, replication
 }
 
 // Ping reports whether a broker answers a metadata request.
-func Ping(ctx context.Context, brokers []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 2 * time.Second}
+func Ping(ctx context.Context, brokers []string, sec *Security) error {
+	client := sec.Client(brokers, 2*time.Second)
 	_, err := client.Metadata(ctx, &kafka.MetadataRequest{})
-	if err != nil {
+	if err = sec.explain(err); err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) {
 			return fmt.Errorf("broker unreachable: %w", err)

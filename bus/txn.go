@@ -40,8 +40,10 @@ func init() {
 // ProcessorOptions configure a Processor.
 type ProcessorOptions struct {
 	Brokers []string
-	Topic   string
-	Group   string
+	// Security reaches a TLS or SASL cluster; nil is plaintext.
+	Security *Security
+	Topic    string
+	Group    string
 	// TransactionalID names this member's producer. It must be stable
 	// across restarts of the same node (a restarted node fences and aborts
 	// the transaction its previous life left open at once) and unique
@@ -184,7 +186,7 @@ func NewProcessor(o ProcessorOptions) *Processor {
 
 func (p *Processor) client() (*kgo.GroupTransactSession, error) {
 	o := p.o
-	opts := append(groupOpts(ConsumerOptions{Brokers: o.Brokers, Topic: o.Topic, Group: o.Group, SessionTimeout: o.SessionTimeout, Logger: o.Logger}),
+	opts := append(groupOpts(ConsumerOptions{Brokers: o.Brokers, Security: o.Security, Topic: o.Topic, Group: o.Group, SessionTimeout: o.SessionTimeout, Logger: o.Logger}),
 		kgo.TransactionalID(o.TransactionalID),
 		kgo.TransactionTimeout(o.TransactionTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),

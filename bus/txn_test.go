@@ -149,7 +149,7 @@ func TestReadPartitionsSkipsAbortedTransactions(t *testing.T) {
 	write(true, &kgo.Record{Topic: "log", Partition: 1, Key: []byte("b"), Value: nil})
 
 	last := map[string]string{}
-	n, err := ReadPartitions(ctx, brokers, "log", []int32{0, 1}, 5*time.Second, func(_ int32, k, v []byte) {
+	n, err := ReadPartitions(ctx, brokers, nil, "log", []int32{0, 1}, 5*time.Second, func(_ int32, k, v []byte) {
 		if v == nil {
 			delete(last, string(k))
 			return

@@ -95,6 +95,11 @@ type Kafka struct {
 	// their sessions must not pile up in memory. Default 48h, the
 	// provider-id dedupe's memory.
 	DisposableSessionRetention time.Duration `yaml:"disposable_session_retention"`
+	// TLS and SASL secure every connection to the brokers (producer,
+	// consumer groups, the sessions' transactions, topic creation,
+	// readiness). Both off: plaintext, as the embedded broker speaks.
+	TLS  TLS  `yaml:"tls"`
+	SASL SASL `yaml:"sasl"`
 }
 
 // DefaultSessionTimeout is the group session timeout unless configured:
@@ -115,6 +120,9 @@ type ClickHouse struct {
 	Database string         `yaml:"database"`
 	Username string         `yaml:"username"`
 	Password tenants.Secret `yaml:"password"`
+	// TLS connects over the server's secure native port (9440 usually)
+	// instead of the plaintext one.
+	TLS TLS `yaml:"tls"`
 	// RetentionDays is how many days events are kept (every table but
 	// the erasure audit). Default 30; 0 keeps everything.
 	RetentionDays *int `yaml:"retention_days"`
@@ -221,6 +229,17 @@ func (c *Config) Validate() error {
 	}
 	if len(c.NodeID) > maxNodeID || !nodeIDOK.MatchString(c.NodeID) {
 		return fmt.Errorf("node_id %q: want 1 to %d letters, digits, '.', '_' or '-'", c.NodeID, maxNodeID)
+	}
+	if err := c.Kafka.SASL.validate(); err != nil {
+		return err
+	}
+	// The TLS files are read now, so a wrong path or a broken file stops
+	// the process at start with the setting named, not at the first dial.
+	if _, err := c.Kafka.TLS.Build("kafka.tls"); err != nil {
+		return err
+	}
+	if _, err := c.ClickHouse.TLS.Build("clickhouse.tls"); err != nil {
+		return err
 	}
 	if c.ClickHouse.Retention() < 0 {
 		return fmt.Errorf("clickhouse.retention_days %d: want 0 (keep everything) or more", c.ClickHouse.Retention())

@@ -59,6 +59,7 @@ type Engine struct {
 	ln         net.Listener
 	operatorLn net.Listener
 	brokers    []string
+	kafkaSec   *bus.Security
 	chAddr     string
 	Sim        *sim.Hub
 }
@@ -130,16 +131,41 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 }
 
 // StoreConfig is the ClickHouse store's configuration for cfg, at addr
-// (cfg's, or the local server's that `parley dev` started).
-func StoreConfig(cfg *config.Config, addr string, log *slog.Logger) chsink.Config {
+// (cfg's, or the local server's that `parley dev` started), its TLS files
+// loaded.
+func StoreConfig(cfg *config.Config, addr string, log *slog.Logger) (chsink.Config, error) {
+	tc, err := cfg.ClickHouse.TLS.Build("clickhouse.tls")
+	if err != nil {
+		return chsink.Config{}, err
+	}
 	return chsink.Config{
 		Addr:          addr,
 		Database:      cfg.ClickHouse.Database,
 		Username:      cfg.ClickHouse.Username,
 		Password:      cfg.ClickHouse.Password.Reveal(),
+		TLS:           tc,
 		RetentionDays: cfg.ClickHouse.Retention(),
 		Logger:        log,
+	}, nil
+}
+
+// KafkaSecurity is how cfg's Kafka clients reach the brokers (kafka.tls,
+// kafka.sasl, their files loaded): nil for plaintext. Every client the
+// engine and the CLI make takes it.
+func KafkaSecurity(cfg *config.Config) (*bus.Security, error) {
+	k := cfg.Kafka
+	tc, err := k.TLS.Build("kafka.tls")
+	if err != nil {
+		return nil, err
 	}
+	if tc == nil && k.SASL.Mechanism == "" {
+		return nil, nil
+	}
+	s := &bus.Security{TLS: tc}
+	if k.SASL.Mechanism != "" {
+		s.SASL = &bus.SASL{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Reveal()}
+	}
+	return s, s.Validate()
 }
 
 // URL is the base URL the HTTP server listens on.

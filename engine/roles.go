@@ -66,6 +66,9 @@ func (e *Engine) devDir() string {
 func (e *Engine) startKafka(ctx context.Context) (partitions int, err error) {
 	cfg := e.cfg
 	e.brokers = cfg.Kafka.Brokers
+	if e.kafkaSec, err = KafkaSecurity(cfg); err != nil {
+		return 0, err
+	}
 	if len(e.brokers) == 0 {
 		if !e.o.Embed {
 			return 0, errors.New("kafka.brokers is empty: configure brokers, or use `parley dev` to embed one")
@@ -75,14 +78,15 @@ func (e *Engine) startKafka(ctx context.Context) (partitions int, err error) {
 		}
 		e.roles.Defer("embedded broker", e.broker.Close)
 		e.brokers = e.broker.Addrs()
+		e.kafkaSec = nil // the embedded broker speaks plaintext on loopback
 	}
 	if err := waitFor(ctx, 30*time.Second, func(c context.Context) (err error) {
-		partitions, err = bus.EnsureParleyTopics(c, e.brokers, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor)
+		partitions, err = bus.EnsureParleyTopics(c, e.brokers, e.kafkaSec, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor)
 		return err
 	}); err != nil {
 		return 0, err
 	}
-	e.producer = bus.NewProducer(e.brokers, bus.ProducerOptions{})
+	e.producer = bus.NewProducer(e.brokers, bus.ProducerOptions{Security: e.kafkaSec})
 	e.roles.Defer("producer", func() { _ = e.producer.Close() })
 	return partitions, nil
 }
@@ -101,7 +105,14 @@ func (e *Engine) startClickHouse(ctx context.Context) (err error) {
 		e.roles.Defer("clickhouse server", func() { _ = e.chServer.Stop() })
 		e.chAddr = e.chServer.Addr()
 	}
-	if e.store, err = chsink.Open(ctx, StoreConfig(e.cfg, e.chAddr, e.log)); err != nil {
+	storeCfg, err := StoreConfig(e.cfg, e.chAddr, e.log)
+	if err != nil {
+		return err
+	}
+	if e.chServer != nil {
+		storeCfg.TLS = nil // the local child server listens in plaintext on loopback
+	}
+	if e.store, err = chsink.Open(ctx, storeCfg); err != nil {
 		return err
 	}
 	e.roles.Defer("clickhouse store", func() { _ = e.store.Close() })
@@ -130,7 +141,7 @@ func (e *Engine) providers() *channels.Registry {
 
 // consumer is the options of a role's Kafka consumer.
 func (e *Engine) consumer() bus.ConsumerOptions {
-	return bus.ConsumerOptions{Brokers: e.brokers, Logger: e.log, SessionTimeout: e.cfg.Kafka.SessionTimeout}
+	return bus.ConsumerOptions{Brokers: e.brokers, Security: e.kafkaSec, Logger: e.log, SessionTimeout: e.cfg.Kafka.SessionTimeout}
 }
 
 // followReplies follows parley.replies: API calls wait in pending for
@@ -140,7 +151,7 @@ func (e *Engine) followReplies() (*api.Pending, error) {
 	pending := api.NewPending()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.roles.Defer("replies", cancel)
-	if err := bus.Tail(ctx, e.brokers, wire.TopicReplies, e.log, pending.ResolveRecord); err != nil {
+	if err := bus.Tail(ctx, e.brokers, e.kafkaSec, wire.TopicReplies, e.log, pending.ResolveRecord); err != nil {
 		return nil, fmt.Errorf("follow %s: %w", wire.TopicReplies, err)
 	}
 	return pending, nil
@@ -160,6 +171,7 @@ func (e *Engine) startSessions(partitions int, deps actors.Deps) *actors.Router 
 	}
 	router := actors.NewRouter(actors.RouterOptions{
 		Brokers:        e.brokers,
+		Security:       e.kafkaSec,
 		NodeID:         member,
 		Partitions:     partitions,
 		SessionTimeout: cfg.Kafka.SessionTimeout,
@@ -237,7 +249,7 @@ func (e *Engine) startHTTP(f frontDoor) (err error) {
 		Producer:      e.producer,
 		Logger:        e.log,
 		Checks: []ingress.Check{
-			{Name: "kafka", Fn: func(c context.Context) error { return bus.Ping(c, e.brokers) }},
+			{Name: "kafka", Fn: func(c context.Context) error { return bus.Ping(c, e.brokers, e.kafkaSec) }},
 			{Name: "clickhouse", Fn: e.store.Ping},
 			{Name: "sessions", Fn: f.router.Ready},
 		},

@@ -58,7 +58,7 @@ func startBroker(ctx context.Context, dir string) (*broker, error) {
 	}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := bus.Ping(pctx, []string{addr})
+		err := bus.Ping(pctx, []string{addr}, nil)
 		cancel()
 		if err == nil {
 			break

@@ -145,7 +145,7 @@ func e2eOnce(ctx context.Context, order, bin, dir, tag, brokerDir, kaddr, cfg st
 			err := dialOK(kaddr)
 			if err == nil {
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				err = bus.Ping(pctx, []string{kaddr})
+				err = bus.Ping(pctx, []string{kaddr}, nil)
 				cancel()
 			}
 			if err == nil {

@@ -165,7 +165,7 @@ func run(o options) (*report, error) {
 		}
 	}()
 	progress("broker up at %s in %v", b.addr, b.Started.Round(time.Millisecond))
-	if _, err := bus.EnsureParleyTopics(ctx, b.brokers(), o.partitions, 1); err != nil {
+	if _, err := bus.EnsureParleyTopics(ctx, b.brokers(), nil, o.partitions, 1); err != nil {
 		return nil, err
 	}
 	progress("building %d sessions' states with the core (%d goroutines)", o.sessions, runtime.GOMAXPROCS(0))

@@ -90,7 +90,7 @@ func restoreChild(brokers []string, partitions int, mode string) error {
 	runtime.ReadMemStats(&ms0)
 	cpu0 := processCPU(os.Getpid())
 	t0 := time.Now()
-	n, err := bus.ReadPartitions(context.Background(), brokers, wire.TopicSessions, parts, 12*time.Second,
+	n, err := bus.ReadPartitions(context.Background(), brokers, nil, wire.TopicSessions, parts, 12*time.Second,
 		func(_ int32, key, value []byte) {
 			// As actors.Router.restore does.
 			tenant, phone, ok := wire.SplitKey(key)

@@ -86,7 +86,11 @@ func forget(args []string) error {
 	if *actor == "" {
 		*actor = "cli:" + currentUser()
 	}
-	store, err := chsink.Open(ctx, engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger()))
+	storeCfg, err := engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger())
+	if err != nil {
+		return err
+	}
+	store, err := chsink.Open(ctx, storeCfg)
 	if err != nil {
 		return err
 	}
@@ -98,8 +102,12 @@ func forget(args []string) error {
 	// the rows.
 	var queueSession func(context.Context) error
 	if len(cfg.Kafka.Brokers) > 0 {
+		sec, err := engine.KafkaSecurity(cfg)
+		if err != nil {
+			return err
+		}
 		queueSession = func(ctx context.Context) error {
-			return forgetSession(ctx, cfg.Kafka.Brokers, *tenant, *phone, *actor)
+			return forgetSession(ctx, cfg.Kafka.Brokers, sec, *tenant, *phone, *actor)
 		}
 	}
 	e, err := store.Forget(ctx, *tenant, *phone, *actor, queueSession)
@@ -124,8 +132,8 @@ func printDeleted(e *chsink.Erasure) {
 }
 
 // forgetSession queues the erasure of a customer's session.
-func forgetSession(ctx context.Context, brokers []string, tenant, phone, actor string) error {
-	p := bus.NewProducer(brokers, bus.ProducerOptions{})
+func forgetSession(ctx context.Context, brokers []string, sec *bus.Security, tenant, phone, actor string) error {
+	p := bus.NewProducer(brokers, bus.ProducerOptions{Security: sec})
 	defer p.Close()
 	in := &wire.Inbound{Id: "forget/" + ids.New(), Tenant: tenant, Phone: phone, Channel: "api", ReceivedAtMs: time.Now().UnixMilli(),
 		Kind: &wire.Inbound_Command{Command: &wire.Command{Op: &wire.Command_Forget{Forget: &wire.Forget{}}, Operator: actor}}}

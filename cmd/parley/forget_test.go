@@ -23,10 +23,10 @@ func TestForgetQueuesTheSessionsErasure(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := bus.EnsureParleyTopics(ctx, b.Addrs(), 1, 1); err != nil {
+	if _, err := bus.EnsureParleyTopics(ctx, b.Addrs(), nil, 1, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := forgetSession(ctx, b.Addrs(), "acme", "+447700900123", "cli:test"); err != nil {
+	if err := forgetSession(ctx, b.Addrs(), nil, "acme", "+447700900123", "cli:test"); err != nil {
 		t.Fatal(err)
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), Topic: wire.TopicInbound, Partition: 0})

@@ -144,7 +144,11 @@ func migrate(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	// Open migrates the schema.
-	store, err := chsink.Open(ctx, engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger()))
+	storeCfg, err := engine.StoreConfig(cfg, cfg.ClickHouse.Addr, logger())
+	if err != nil {
+		return err
+	}
+	store, err := chsink.Open(ctx, storeCfg)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,13 @@ type Options struct {
 	// free port.
 	TCPPort  int
 	HTTPPort int
+	// CertFile and KeyFile (PEM), when set, open a secure native port
+	// (TLS) besides the plaintext one: TLSPort, 0 picking a free one.
+	// With CAFile, clients must present a certificate it signed.
+	CertFile, KeyFile, CAFile string
+	TLSPort                   int
+	// Password is the "default" user's; empty: none.
+	Password string
 	// StartTimeout bounds the wait for /ping. Default 30s.
 	StartTimeout time.Duration
 }
@@ -83,7 +90,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 	// Ports picked here can be taken by someone else before the server
 	// binds them; then pick again. Ports the caller chose are kept.
-	pick := o.TCPPort == 0 || o.HTTPPort == 0
+	pick := o.TCPPort == 0 || o.HTTPPort == 0 || (o.CertFile != "" && o.TLSPort == 0)
 	var s *Server
 	err = retry.Backoff{MaxAttempts: 3}.Do(ctx, func(int) (err error) {
 		ro := o
@@ -95,6 +102,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if ro.HTTPPort == 0 {
 			for ro.HTTPPort == 0 || ro.HTTPPort == ro.TCPPort {
 				if ro.HTTPPort, err = freePort(); err != nil {
+					return retry.Permanent(err)
+				}
+			}
+		}
+		if ro.CertFile != "" && ro.TLSPort == 0 {
+			for ro.TLSPort == 0 || ro.TLSPort == ro.TCPPort || ro.TLSPort == ro.HTTPPort {
+				if ro.TLSPort, err = freePort(); err != nil {
 					return retry.Permanent(err)
 				}
 			}
@@ -190,6 +204,15 @@ func (s *Server) waitReady(ctx context.Context) error {
 
 // Addr is the native protocol address, host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.opts.TCPPort)) }
+
+// TLSAddr is the secure native protocol address (TLS), host:port; empty
+// without Options.CertFile.
+func (s *Server) TLSAddr() string {
+	if s.opts.TLSPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.opts.TLSPort))
+}
 
 // HTTPURL is the base URL of the HTTP interface.
 func (s *Server) HTTPURL() string {

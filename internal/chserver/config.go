@@ -33,6 +33,25 @@ var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap
     <listen_host>127.0.0.1</listen_host>
     <tcp_port>{{.TCPPort}}</tcp_port>
     <http_port>{{.HTTPPort}}</http_port>
+{{- if .CertFile}}
+    <tcp_port_secure>{{.TLSPort}}</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>{{x .CertFile}}</certificateFile>
+            <privateKeyFile>{{x .KeyFile}}</privateKeyFile>
+{{- if .CAFile}}
+            <caConfig>{{x .CAFile}}</caConfig>
+            <verificationMode>strict</verificationMode>
+{{- else}}
+            <verificationMode>none</verificationMode>
+{{- end}}
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
+{{- end}}
     <path>{{x .Dir}}/data/</path>
     <tmp_path>{{x .Dir}}/tmp/</tmp_path>
     <user_files_path>{{x .Dir}}/user_files/</user_files_path>
@@ -55,7 +74,7 @@ var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap
 // it as an obsolete, ignored setting. poll_interval 1 (default 10): an idle
 // native connection notices a shutdown within a second instead of holding
 // the server's exit for ten (a connection pool always has idle ones).
-var usersTemplate = template.Must(template.New("users").Parse(`<?xml version="1.0"?>
+var usersTemplate = template.Must(template.New("users").Funcs(template.FuncMap{"x": xmlEscape}).Parse(`<?xml version="1.0"?>
 <!-- Written by Parley (internal/chserver); rewritten at every start. -->
 <yandex>
     <profiles>
@@ -67,7 +86,7 @@ var usersTemplate = template.Must(template.New("users").Parse(`<?xml version="1.
     </profiles>
     <users>
         <default>
-            <password></password>
+            <password>{{x .Password}}</password>
             <networks>
                 <ip>127.0.0.1</ip>
                 <ip>::1</ip>

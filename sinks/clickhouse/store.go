@@ -19,6 +19,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,9 @@ type Config struct {
 	Database string
 	Username string
 	Password string
+	// TLS, when set, connects over TLS (the server's secure native port,
+	// 9440 usually): RootCAs, an optional client certificate, ServerName.
+	TLS *tls.Config
 	// RetentionDays, when positive, deletes events (every table but the
 	// audit) older than that many days: by TTL on servers that have it
 	// (19.6 and later), and on every server by the janitor, which drops
@@ -110,6 +114,7 @@ func connect(ctx context.Context, cfg Config, database string) (driver.Conn, err
 	conn, err := ch.Open(&ch.Options{
 		Addr: []string{cfg.Addr},
 		Auth: ch.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
+		TLS:  cfg.TLS,
 		// Short dial timeout: a sink retrying against a server that is
 		// down should fail fast and back off, not hang for 30s.
 		DialTimeout: 5 * time.Second,

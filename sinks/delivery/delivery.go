@@ -239,7 +239,8 @@ func (s *Deliverer) Run(ctx context.Context) error {
 // setup creates the sender's topics and its ledger, retrying while the
 // brokers are unreachable.
 func (s *Deliverer) setup(ctx context.Context) error {
-	client := &kafka.Client{Addr: kafka.TCP(s.o.Consumer.Brokers...), Timeout: 10 * time.Second}
+	sec := s.o.Consumer.Security
+	client := sec.Client(s.o.Consumer.Brokers, 10*time.Second)
 	policy := retry.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 10,
 		OnRetry: func(_ int, err error, _ time.Duration) { s.o.Logger.Warn("sender setup failed; retrying", "err", err) }}
 	return policy.Do(ctx, func(int) error {
@@ -247,12 +248,12 @@ func (s *Deliverer) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		w, err := newRecordWriter(s.o.Consumer.Brokers, s.o.LedgerTopic)
+		w, err := newRecordWriter(s.o.Consumer.Brokers, sec, s.o.LedgerTopic)
 		if err != nil {
 			return retry.Permanent(err)
 		}
 		s.writer = w
-		s.ledger = newLedger(s.o.Consumer.Brokers, w, s.o.LedgerTopic, partitions, s.o.LedgerRetention, s.o.Logger)
+		s.ledger = newLedger(sec.Client(s.o.Consumer.Brokers, 10*time.Second), w, s.o.LedgerTopic, partitions, s.o.LedgerRetention, s.o.Logger)
 		return nil
 	})
 }
@@ -279,10 +280,10 @@ func (s *Deliverer) createTopics(ctx context.Context, client *kafka.Client) (int
 		dlqConfig["min.insync.replicas"] = "2"
 	}
 	brokers := s.o.Consumer.Brokers
-	if err := bus.EnsureTopic(ctx, brokers, s.o.LedgerTopic, partitions, s.o.Replication, ledgerConfig); err != nil {
+	if err := bus.EnsureTopic(ctx, brokers, s.o.Consumer.Security, s.o.LedgerTopic, partitions, s.o.Replication, ledgerConfig); err != nil {
 		return 0, err
 	}
-	if err := bus.EnsureTopic(ctx, brokers, s.o.DeadLetterTopic, partitions, s.o.Replication, dlqConfig); err != nil {
+	if err := bus.EnsureTopic(ctx, brokers, s.o.Consumer.Security, s.o.DeadLetterTopic, partitions, s.o.Replication, dlqConfig); err != nil {
 		return 0, err
 	}
 	n, err := partitionCount(ctx, client, s.o.LedgerTopic)

@@ -65,12 +65,12 @@ type ledgerPart struct {
 	syncedAt time.Time // start of the last complete catch-up; guarded by turn
 }
 
-func newLedger(brokers []string, w *recordWriter, topic string, partitions int, retention time.Duration, log *slog.Logger) *ledger {
+func newLedger(client *kafka.Client, w *recordWriter, topic string, partitions int, retention time.Duration, log *slog.Logger) *ledger {
 	return &ledger{
 		topic:      topic,
 		partitions: partitions,
 		retention:  retention,
-		client:     &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second},
+		client:     client,
 		w:          w,
 		log:        log,
 		entries:    map[string]sentEntry{},

@@ -7,6 +7,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parleyhq/parley/bus"
 )
 
 // recordWriter writes everything the sender produces — ledger entries,
@@ -23,9 +25,9 @@ type recordWriter struct {
 	cl *kgo.Client
 }
 
-func newRecordWriter(brokers []string, ledgerTopic string) (*recordWriter, error) {
+func newRecordWriter(brokers []string, sec *bus.Security, ledgerTopic string) (*recordWriter, error) {
 	keyed := kgo.StickyKeyPartitioner(nil) // Java's murmur2, as kafka.Murmur2Balancer
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append(sec.KgoOpts(),
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// No linger: a lone send is recorded at once; under load the
@@ -41,7 +43,7 @@ func newRecordWriter(brokers []string, ledgerTopic string) (*recordWriter, error
 		})),
 		kgo.ProduceRequestTimeout(10*time.Second),
 		kgo.RecordDeliveryTimeout(30*time.Second),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
