@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/parley
 PKGS     := ./...
 
-.PHONY: build run test test-short vet fmt fmtcheck fuzz bench clickhouse clean
+.PHONY: build run test test-short vet fmt fmtcheck fuzz bench clickhouse helm helm-check clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/parley
@@ -19,9 +19,23 @@ run: clickhouse build
 clickhouse:
 	@scripts/ensure-clickhouse.sh
 
-test: clickhouse fmtcheck
+test: clickhouse fmtcheck helm-check
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Helm v4 built from the Go module proxy into bin/tools, once (a few minutes
+# of compiling on two cores; later runs find it).
+HELM := bin/tools/helm
+helm:
+	@scripts/ensure-helm.sh
+
+# The chart lints and renders, and its manifests decode strictly with the
+# official Kubernetes API types (deploy/helm/check: a module of its own, so
+# Parley's module does not pull k8s.io/api).
+helm-check: helm
+	$(HELM) lint --strict deploy/helm/parley
+	$(HELM) template parley deploy/helm/parley >/dev/null
+	cd deploy/helm/check && $(GO) vet ./... && HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./...
 
 test-short:
 	$(GO) test -count=1 $(PKGS)
