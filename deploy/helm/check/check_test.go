@@ -298,7 +298,7 @@ func checkChart(t *testing.T, r *rendered, set string) {
 // checkConfig parses the rendered parley.yaml with Parley's own parser,
 // the ${VAR}s set as the env Secret would.
 func checkConfig(t *testing.T, raw string, r *rendered) {
-	for _, v := range []string{"KAFKA_PASSWORD", "CLICKHOUSE_PASSWORD", "PARLEY_ADMIN_KEY"} {
+	for _, v := range []string{"KAFKA_PASSWORD", "CLICKHOUSE_PASSWORD", "PARLEY_ADMIN_KEY", "ACME_TWILIO_TOKEN"} {
 		t.Setenv(v, "secret-value-0123456789")
 	}
 	t.Setenv("POD_NAME", "parley-2")
