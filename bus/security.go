@@ -189,8 +189,12 @@ func (s *Security) explain(err error) error {
 	}
 	switch {
 	case s != nil && s.SASL != nil:
-		return fmt.Errorf("kafka: the broker hung up on the %s login of user %q: wrong username or password (kafka.sasl), or a mechanism it does not allow? (%w)",
-			s.SASL.Mechanism, s.SASL.Username, err)
+		cert := ""
+		if s.TLS != nil && len(s.TLS.Certificates) == 0 {
+			cert = ", or a client certificate it wants (kafka.tls.cert_file)"
+		}
+		return fmt.Errorf("kafka: the broker hung up on the %s login of user %q: wrong username or password (kafka.sasl), a mechanism it does not allow%s? (%w)",
+			s.SASL.Mechanism, s.SASL.Username, cert, err)
 	case s == nil || s.TLS == nil:
 		return fmt.Errorf("kafka: the broker hung up at once: does it want TLS (kafka.tls) or a SASL login (kafka.sasl)? (%w)", err)
 	}
