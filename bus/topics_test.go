@@ -24,7 +24,7 @@ func TestTopicsAreCreatedWithTheirRetention(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := bus.EnsureParleyTopics(ctx, b.Addrs(), 2, 1); err != nil {
+	if _, err := bus.EnsureParleyTopics(ctx, b.Addrs(), nil, 2, 1); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
