@@ -220,6 +220,9 @@ func TestComposeCluster(t *testing.T) {
 		if p.StopGracePeriod != "30s" {
 			t.Fatalf("%s: stop_grace_period %q", name, p.StopGracePeriod)
 		}
+		if p.Environment["PARLEY_SECRETS_KEY"] == "" || p.Environment["PARLEY_SECRETS_KEY"] != c.Services["parley-1"].Environment["PARLEY_SECRETS_KEY"] {
+			t.Fatalf("%s: PARLEY_SECRETS_KEY unset or not the other nodes' (every node seals with the same key)", name)
+		}
 		if strings.Join(p.Command, " ") != "serve --config /etc/parley/parley.yaml" || !slices.Contains(p.Volumes, "./parley.yaml:/etc/parley/parley.yaml:ro") {
 			t.Fatalf("%s: command %v volumes %v", name, p.Command, p.Volumes)
 		}

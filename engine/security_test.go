@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/internal/chtest"
+	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/internal/tlstest"
 )
 
@@ -45,6 +46,7 @@ func TestEngineOverTLSAndSASL(t *testing.T) {
 	t.Setenv("ACME_TWILIO_TOKEN", acmeToken)
 	t.Setenv("KAFKA_PASSWORD", kafkaPassword)
 	t.Setenv("CLICKHOUSE_PASSWORD", chPassword)
+	t.Setenv(seal.EnvKey, seal.NewKey())
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 http:
   public_base_url: %s
