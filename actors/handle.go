@@ -21,6 +21,9 @@ import (
 const (
 	querySignIn    = "sign_in"
 	queryHumanOnly = "human"
+	// queryGroup labels a message written in a WhatsApp group: logged,
+	// never answered one to one.
+	queryGroup = "group_message"
 )
 
 // policyOf maps a tenant's session settings onto the core's policy; zero
@@ -57,7 +60,7 @@ func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
-		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text})
+		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text, Group: k.Message.GroupId != ""})
 	case *wire.Inbound_Command:
 		c := k.Command
 		switch op := c.Op.(type) {
@@ -205,6 +208,9 @@ func (x *execution) run(e conversation.Effect) {
 		}
 		if e.Human {
 			x.inboundLog.QueryType = queryHumanOnly
+		}
+		if e.Group {
+			x.inboundLog.QueryType = queryGroup
 		}
 	case conversation.AuthEvent:
 		x.authSeq++

@@ -441,3 +441,33 @@ func TestPoisonRecordIsSkippedAndTheSessionKeepsItsState(t *testing.T) {
 		t.Fatalf("headers %v", headers)
 	}
 }
+
+// A message written in a group is logged (query type group_message) and
+// never answered one to one.
+func TestGroupMessageIsLoggedNotAnswered(t *testing.T) {
+	s := startSessions(t, time.Minute)
+	const phone = "+447700900456"
+	s.offset++
+	in := &wire.Inbound{Id: ids.New(), Tenant: "demo", Phone: phone, Channel: "meta",
+		Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{ProviderId: "wamid.g1", Text: "hi all", GroupId: "Y2FwaV9ncm91cDox"}}}
+	s.placement.Send(wire.ActorID("demo", phone), s.delivery(in))
+	select {
+	case <-s.acks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("group message never acknowledged")
+	}
+	for _, out := range drain(t, s.reader, 300*time.Millisecond, func() *wire.Outbound { return &wire.Outbound{} }) {
+		t.Fatalf("a group message was answered: %q", out.Text)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: wire.TopicEvents, Partition: 0, MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	var logged []string
+	for _, ev := range drain(t, r, 500*time.Millisecond, func() *wire.Event { return &wire.Event{} }) {
+		if m := ev.GetMessage(); m != nil {
+			logged = append(logged, m.Direction+" "+m.QueryType+" "+m.Body)
+		}
+	}
+	if strings.Join(logged, ",") != "in group_message hi all" {
+		t.Fatalf("message log %q", logged)
+	}
+}

@@ -94,3 +94,29 @@ func TestCompact(t *testing.T) {
 		t.Fatalf("expired entries kept: %d ids, %d codes", len(h.s.seen), len(h.s.codesSent))
 	}
 }
+
+// TestGroupMessagesAreLoggedOnly: a message written in a group is logged
+// and nothing else happens: no sign-in, no reply, no window or
+// conversation of the one-to-one chat; a redelivery is still a duplicate.
+func TestGroupMessagesAreLoggedOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(h *harness)
+	}{
+		{"a stranger", func(*harness) {}},
+		{"signed in", func(h *harness) { h.signIn(jane) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.setup(h)
+			h.wait(time.Hour)
+			before := h.s.Clone()
+			eff := h.do(Inbound{ProviderID: "wamid.group1", Text: "what time do you open?", Group: true})
+			eqEff(t, eff, LogInbound{ProviderID: "wamid.group1", Group: true})
+			if h.s.WindowOpen(h.now) != before.WindowOpen(h.now) || h.s.ConversationID() != before.ConversationID() || h.s.LastInbound() != before.LastInbound() {
+				t.Fatal("a group message moved the one-to-one window or conversation")
+			}
+			eqEff(t, h.do(Inbound{ProviderID: "wamid.group1", Text: "what time do you open?", Group: true}), Dropped{Reason: DropDuplicate, ProviderID: "wamid.group1"})
+		})
+	}
+}

@@ -32,6 +32,7 @@ type LogInbound struct {
 	ProviderID string
 	Human      bool
 	Code       bool
+	Group      bool // a group message (Inbound.Group): logged only
 }
 
 // Dropped: the event had no effect, for the reason given (one of the

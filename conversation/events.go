@@ -12,6 +12,11 @@ type Event interface{ isEvent() }
 type Inbound struct {
 	ProviderID string
 	Text       string
+	// Group: written in a WhatsApp group the business is in, not to the
+	// business one to one. It is logged (LogInbound with Group) and
+	// nothing else: no reply, no sign-in, and the one-to-one window and
+	// conversation are left as they are.
+	Group bool
 }
 
 // Profile is one of the tenant's customer profiles that uses the phone

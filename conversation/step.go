@@ -102,6 +102,12 @@ func (c *step) inbound(e Inbound) {
 		s.pruneSeen(c.t, ttl)
 		s.remember(h, c.t, c.p.DedupeMax)
 	}
+	if e.Group {
+		// Said in a group, not to the business: answering it privately
+		// would answer the wrong conversation.
+		c.emit(LogInbound{ProviderID: e.ProviderID, Group: true})
+		return
+	}
 	// Writing again is the customer opting back in (a redelivery of a
 	// message from before the opt-out, dropped above, is not).
 	s.optedOut = false

@@ -742,7 +742,11 @@ type CustomerMessage struct {
 	// The reply button or list row the customer chose: its id (Meta's
 	// button_reply/list_reply id, a template button's payload; Twilio's
 	// ButtonPayload or ListId). Text holds what the customer saw.
-	ReplyId       string `protobuf:"bytes,7,opt,name=reply_id,json=replyId,proto3" json:"reply_id,omitempty"`
+	ReplyId string `protobuf:"bytes,7,opt,name=reply_id,json=replyId,proto3" json:"reply_id,omitempty"`
+	// group_id: the message was written in a WhatsApp group the business
+	// number is in (Meta's group_id), not to the business one to one. It is
+	// logged, never answered privately.
+	GroupId       string `protobuf:"bytes,8,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -822,6 +826,13 @@ func (x *CustomerMessage) GetLocation() *Location {
 func (x *CustomerMessage) GetReplyId() string {
 	if x != nil {
 		return x.ReplyId
+	}
+	return ""
+}
+
+func (x *CustomerMessage) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
 	}
 	return ""
 }
@@ -2193,7 +2204,7 @@ const file_parley_proto_rawDesc = "" +
 	"\x0fconversation_id\x18\b \x01(\tR\x0econversationId\x12&\n" +
 	"\x0fwindow_until_ms\x18\t \x01(\x03R\rwindowUntilMs\x12\x1a\n" +
 	"\breplayed\x18\n" +
-	" \x01(\bR\breplayed\"\xf1\x01\n" +
+	" \x01(\bR\breplayed\"\x8c\x02\n" +
 	"\x0fCustomerMessage\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x12\n" +
@@ -2202,7 +2213,8 @@ const file_parley_proto_rawDesc = "" +
 	"\x02to\x18\x04 \x01(\tR\x02to\x12(\n" +
 	"\x05media\x18\x05 \x03(\v2\x12.parley.wire.MediaR\x05media\x121\n" +
 	"\blocation\x18\x06 \x01(\v2\x15.parley.wire.LocationR\blocation\x12\x19\n" +
-	"\breply_id\x18\a \x01(\tR\areplyId\"<\n" +
+	"\breply_id\x18\a \x01(\tR\areplyId\x12\x19\n" +
+	"\bgroup_id\x18\b \x01(\tR\agroupId\"<\n" +
 	"\x05Media\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"Z\n" +

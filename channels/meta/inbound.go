@@ -62,6 +62,8 @@ var (
 	// path, so dots only between other characters: "..", "." or a
 	// trailing dot would make the path climb out of the API version.
 	mediaID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,63})?$`)
+	// groupID is a group's id: base64-like text, bounded.
+	groupID = regexp.MustCompile(`^[A-Za-z0-9_=+/.-]{1,256}$`)
 	// status is a lower-case status word. Statuses Meta adds later pass
 	// through to the session, which ignores those it does not know.
 	status = regexp.MustCompile(`^[a-z][a-z_-]{0,31}$`)
@@ -343,10 +345,14 @@ func normalizeMessage(m *Message, contacts []Contact, to string) (string, *wire.
 	if err != nil {
 		return "", nil, err
 	}
+	if m.GroupID != "" && !groupID.MatchString(m.GroupID) {
+		return "", nil, malformed("group_id %q", clip(m.GroupID))
+	}
 	msg := &wire.CustomerMessage{
 		ProviderId:  m.ID,
 		ProfileName: profileName(contacts, phone),
 		To:          to,
+		GroupId:     m.GroupID,
 	}
 	media := func(kind string, o *MediaObject) error {
 		if o == nil {

@@ -45,6 +45,14 @@ var payloads = []providertest.IncomingCase{
 		ProviderId: "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
 		Text:       "Does it come in another color?", ProfileName: "Sheena Nelson", To: acmeTo,
 	}))},
+	// A message written in a group the business is in (Meta's groups
+	// webhook): it carries the group, so the session logs it and does not
+	// answer the sender one to one.
+	{Label: "group message", Data: "group_message.json", Inbound: one(msgIn("acme", "+16505551234", &wire.CustomerMessage{
+		ProviderId: "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJHUk9VUDAwMDAwMDAwMDAwMQA=",
+		Text:       "Is the shop open on Sunday?", ProfileName: "Sheena Nelson", To: acmeTo,
+		GroupId: "Y2FwaV9ncm91cDoxNjUwNTU1MTIzNDoxMjAzNjM0MDQ4NzE5NzQyOTM=",
+	}))},
 	{Label: "image message", Data: "image_message.json", Inbound: one(msgIn("acme", "+34600123456", &wire.CustomerMessage{
 		ProviderId: "wamid.HBgLMzQ2MDAxMjM0NTYVAgASGBQzQUNCMjA1QzA3QjY0RDQ5QjI4NwA=",
 		Text:       "¿Tenéis este corte? 💇", ProfileName: "Zoë", To: acmeTo,

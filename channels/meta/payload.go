@@ -75,8 +75,11 @@ type Contact struct {
 // Message is one message a customer sent. Type says which of the typed
 // fields is set.
 type Message struct {
-	From      string `json:"from"` // wa_id of the sender
-	ID        string `json:"id"`   // "wamid.…"
+	From string `json:"from"` // wa_id of the sender
+	ID   string `json:"id"`   // "wamid.…"
+	// GroupID is set for a message written in a group the business
+	// number is in (Meta's groups webhook).
+	GroupID   string `json:"group_id,omitempty"`
 	Timestamp string `json:"timestamp"`
 	Type      string `json:"type"`
 
