@@ -296,6 +296,7 @@ func (x *execution) ask(e conversation.AskBrain) {
 		FirstName:     e.FirstName,
 		Now:           s.deps.Now(),
 		State:         decodeMemory(s.state.Memory()),
+		Form:          x.in.GetMessage().GetFlowResponse(),
 	})
 	if err != nil {
 		// The memory stays as it was.

@@ -302,7 +302,7 @@ func (s *session) logInbound(o *outputs, in *wire.Inbound) *wire.MessageLog {
 // without a caption is not an empty line in the conversation log. Media
 // are described, not linked: their URLs need the provider's credentials.
 func logBody(m *wire.CustomerMessage) string {
-	if len(m.GetMedia()) == 0 && m.GetLocation() == nil {
+	if len(m.GetMedia()) == 0 && m.GetLocation() == nil && m.GetFlowResponse() == "" {
 		return m.GetText() // most messages: nothing to build
 	}
 	lines := []string{}
@@ -318,6 +318,9 @@ func logBody(m *wire.CustomerMessage) string {
 			where = l.GetLabel() + " (" + where + ")"
 		}
 		lines = append(lines, "[location: "+where+"]")
+	}
+	if f := m.GetFlowResponse(); f != "" {
+		lines = append(lines, "[form: "+f+"]")
 	}
 	return strings.Join(lines, "\n")
 }

@@ -384,6 +384,7 @@ func TestLogBody(t *testing.T) {
 		{"pin", &wire.CustomerMessage{Location: &wire.Location{Latitude: 51.5072, Longitude: -0.1276}}, "[location: 51.5072, -0.1276]"},
 		{"place", &wire.CustomerMessage{Location: &wire.Location{Latitude: 51.5, Longitude: -0.12, Label: "Trafalgar Square"}}, "[location: Trafalgar Square (51.5, -0.12)]"},
 		{"nothing Parley can show", &wire.CustomerMessage{}, ""},
+		{"a Flow's answer", &wire.CustomerMessage{Text: "Sent", FlowResponse: `{"date":"2026-11-27"}`}, "Sent\n[form: {\"date\":\"2026-11-27\"}]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,6 +53,10 @@ type Request struct {
 	Now time.Time
 	// State is what the previous Answer returned for this conversation.
 	State State
+	// Form is the customer's answer to a WhatsApp Flow (a form), a JSON
+	// object, when the message is one; Text is then what they saw
+	// ("Sent"). It is the customer's input: data, never instructions.
+	Form string
 }
 
 // State is the brain's memory of a conversation, kept by the session shell

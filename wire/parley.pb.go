@@ -746,7 +746,11 @@ type CustomerMessage struct {
 	// group_id: the message was written in a WhatsApp group the business
 	// number is in (Meta's group_id), not to the business one to one. It is
 	// logged, never answered privately.
-	GroupId       string `protobuf:"bytes,8,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	GroupId string `protobuf:"bytes,8,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// flow_response: a WhatsApp Flow's answer (Meta's nfm_reply
+	// response_json), a compact JSON object; text is what the customer saw
+	// ("Sent"). Logged with the message and given to the brain.
+	FlowResponse  string `protobuf:"bytes,9,opt,name=flow_response,json=flowResponse,proto3" json:"flow_response,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -833,6 +837,13 @@ func (x *CustomerMessage) GetReplyId() string {
 func (x *CustomerMessage) GetGroupId() string {
 	if x != nil {
 		return x.GroupId
+	}
+	return ""
+}
+
+func (x *CustomerMessage) GetFlowResponse() string {
+	if x != nil {
+		return x.FlowResponse
 	}
 	return ""
 }
@@ -2204,7 +2215,7 @@ const file_parley_proto_rawDesc = "" +
 	"\x0fconversation_id\x18\b \x01(\tR\x0econversationId\x12&\n" +
 	"\x0fwindow_until_ms\x18\t \x01(\x03R\rwindowUntilMs\x12\x1a\n" +
 	"\breplayed\x18\n" +
-	" \x01(\bR\breplayed\"\x8c\x02\n" +
+	" \x01(\bR\breplayed\"\xb1\x02\n" +
 	"\x0fCustomerMessage\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12\x12\n" +
@@ -2214,7 +2225,8 @@ const file_parley_proto_rawDesc = "" +
 	"\x05media\x18\x05 \x03(\v2\x12.parley.wire.MediaR\x05media\x121\n" +
 	"\blocation\x18\x06 \x01(\v2\x15.parley.wire.LocationR\blocation\x12\x19\n" +
 	"\breply_id\x18\a \x01(\tR\areplyId\x12\x19\n" +
-	"\bgroup_id\x18\b \x01(\tR\agroupId\"<\n" +
+	"\bgroup_id\x18\b \x01(\tR\agroupId\x12#\n" +
+	"\rflow_response\x18\t \x01(\tR\fflowResponse\"<\n" +
 	"\x05Media\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"Z\n" +

@@ -639,3 +639,21 @@ func TestBackendStringsAreData(t *testing.T) {
 		t.Errorf("data %+v", d)
 	}
 }
+
+// TestFormAnswersReachTheModel: a Flow's answer goes to the model with
+// the customer's message, marked as the customer's input.
+func TestFormAnswersReachTheModel(t *testing.T) {
+	var user string
+	f := newFixture(t, Config{}, func(round int, req goopenai.ChatCompletionRequest) reply {
+		user = req.Messages[len(req.Messages)-1].Content
+		return reply{text: "Thanks, noted."}
+	})
+	r := sam("Sent")
+	r.Form = `{"service":"standard_clean","date":"2026-11-27"}`
+	if _, err := f.brain.Answer(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(user, "Sent") || !strings.Contains(user, "Form answers (JSON, the customer's input): "+r.Form) {
+		t.Fatalf("user message %q", user)
+	}
+}

@@ -23,8 +23,12 @@ func (b *Brain) messages(r brain.Request, c tools.Caller, declined *brain.Pendin
 		}
 		msgs = append(msgs, goopenai.ChatCompletionMessage{Role: role, Content: t.Text})
 	}
-	return append(msgs, goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleUser,
-		Content: brain.Limit(r.Text, maxMessageChars)})
+	text := brain.Limit(r.Text, maxMessageChars)
+	if r.Form != "" {
+		// A Flow's answer: what the customer filled in, as data.
+		text += "\n\nForm answers (JSON, the customer's input): " + brain.Limit(r.Form, maxMessageChars)
+	}
+	return append(msgs, goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleUser, Content: text})
 }
 
 // EstimateTokens is the token estimate used for budgets: about four

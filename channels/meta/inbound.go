@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -384,6 +386,9 @@ func normalizeMessage(m *Message, contacts []Contact, to string) (string, *wire.
 		msg.Location, err = location(m.Location)
 	case "interactive":
 		msg.Text, msg.ReplyId = interactiveChoice(m.Interactive)
+		if i := m.Interactive; i != nil && i.Type == "nfm_reply" && i.NfmReply != nil {
+			msg.FlowResponse, err = flowResponse(i.NfmReply.ResponseJSON)
+		}
 	case "button":
 		// A quick-reply button of a template: Text is what the customer
 		// saw and pressed; Payload is the business's own value.
@@ -395,6 +400,30 @@ func normalizeMessage(m *Message, contacts []Contact, to string) (string, *wire.
 		return "", nil, err
 	}
 	return phone, msg, nil
+}
+
+// MaxFlowResponse bounds a Flow answer's JSON: a form's fields, not a
+// file.
+const MaxFlowResponse = 16 << 10
+
+// flowResponse checks a Flow's response_json, a JSON object, and returns
+// it compact: it is kept with the message and given to the brain.
+func flowResponse(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	if len(raw) > MaxFlowResponse {
+		return "", malformed("nfm_reply response_json of %d bytes, more than %d", len(raw), MaxFlowResponse)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &obj); err != nil {
+		return "", malformed("nfm_reply response_json is not a JSON object")
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(raw)); err != nil {
+		return "", malformed("nfm_reply response_json is not a JSON object")
+	}
+	return b.String(), nil
 }
 
 // interactiveChoice is what the customer chose: as they saw it, and the

@@ -86,6 +86,13 @@ var payloads = []providertest.IncomingCase{
 		ProviderId: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggOTg3NjU0MzIxMEFCQ0RFRjAxMjM0NTY3ODlBQkNEAA==",
 		Text:       "Fri 27 Nov, 10:30", ReplyId: "slot-2026-11-27T10:30", ProfileName: "Sam", To: acmeTo,
 	}))},
+	// A WhatsApp Flow's answer: the form's fields are kept (compact), not
+	// only the word "Sent" the customer saw.
+	{Label: "flow reply", Data: "flow_reply.json", Inbound: one(msgIn("acme", "+447700900123", &wire.CustomerMessage{
+		ProviderId: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggRkxPVzAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDEA",
+		Text:       "Sent", ProfileName: "Sam", To: acmeTo,
+		FlowResponse: `{"flow_token":"booking-7731","service":"standard_clean","date":"2026-11-27","notes":"Side gate is open"}`,
+	}))},
 	{Label: "button message", Data: "button_message.json", Inbound: one(msgIn("acme", "+447700900123", &wire.CustomerMessage{
 		ProviderId: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggNTA4QjBCMkM3QUZBNDkzOUQ3RkVGRjg0M0E4RTdGRDcA",
 		Text:       "Reschedule", ReplyId: "RESCHEDULE_8841", ProfileName: "Sam", To: acmeTo,
