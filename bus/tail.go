@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -79,4 +80,107 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, e
 		}
 	}
 	return nil, fmt.Errorf("topic %s not found", topic)
+}
+
+// Follow reads every partition of topic from its start (committed records
+// only) and calls fn for each record, then keeps following it until ctx
+// ends. It returns once it read what the topic held when it was called
+// (calling caughtUp first), or with an error; the follower runs in the
+// background after. fn runs on one goroutine; a nil value is a
+// tombstone. Every node follows the compacted parley.config this way:
+// tenants and keys as they are, then each change as it comes.
+func Follow(ctx context.Context, brokers []string, topic string, log *slog.Logger, fn func(key, value []byte), caughtUp func()) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.WithLogger(kgoLogger{log}),
+	)
+	if err != nil {
+		return err
+	}
+	parts, err := partitionsOf(ctx, cl, topic)
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	ends, err := listEnds(ctx, cl, topic, parts, 1)
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	starts := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{}
+	for _, p := range parts {
+		starts[p] = kgo.NewOffset().AtStart()
+		if ends[p] > 0 {
+			remaining[p] = ends[p]
+		}
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts})
+	ready := make(chan struct{})
+	signal := func() {
+		if ready != nil {
+			if caughtUp != nil {
+				caughtUp()
+			}
+			close(ready)
+			ready = nil
+		}
+	}
+	done := ready
+	go func() {
+		defer cl.Close()
+		idle := 0
+		if len(remaining) == 0 {
+			signal()
+		}
+		for {
+			fetches := cl.PollFetches(ctx)
+			if ctx.Err() != nil || fetches.IsClientClosed() {
+				return
+			}
+			fetches.EachError(func(t string, p int32, err error) {
+				var eof *kgo.ErrFirstReadEOF
+				if !errors.As(err, &eof) {
+					log.Warn("follow fetch failed", "topic", t, "partition", p, "err", err)
+				}
+			})
+			got := false
+			fetches.EachRecord(func(r *kgo.Record) {
+				got = true
+				if !r.Attrs.IsControl() {
+					fn(r.Key, r.Value)
+				}
+				if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+					delete(remaining, r.Partition)
+				}
+			})
+			if ready == nil {
+				continue
+			}
+			switch {
+			case got:
+				idle = 0
+			case len(remaining) > 0:
+				// Compaction can remove the records just before the end
+				// offset: a partition with nothing more to give is read.
+				if idle++; idle >= 5 {
+					clear(remaining)
+				}
+			}
+			if len(remaining) == 0 {
+				signal()
+			}
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -66,9 +66,13 @@ func ensureTopics(ctx context.Context, brokers []string, sec *Security, partitio
 	client := sec.Client(brokers, 10*time.Second)
 	req := &kafka.CreateTopicsRequest{}
 	for t, configs := range specs {
+		n := partitions
+		if fixed, ok := wire.TopicPartitions[t]; ok {
+			n = fixed
+		}
 		tc := kafka.TopicConfig{
 			Topic:             t,
-			NumPartitions:     partitions,
+			NumPartitions:     n,
 			ReplicationFactor: replication,
 		}
 		for k, v := range configs {

@@ -20,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/internal/seal"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/tenants/configlog"
 )
 
 // Where `parley dev` serves the demo business over HTTP, and the bearer
@@ -62,6 +63,7 @@ type Engine struct {
 	kafkaSec   *bus.Security
 	chAddr     string
 	Sim        *sim.Hub
+	tenantLog  *configlog.Log
 }
 
 // Start brings every role up, in the order data flows back from the
@@ -100,12 +102,15 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	if err != nil {
 		return nil, err
 	}
-	backends, err := newBackends(reg)
+	backends, err := newBackends(reg, e.log)
 	if err != nil {
 		return nil, err
 	}
-	brains, err := newBrains(reg, backends)
+	brains, err := newBrains(reg, backends, e.log)
 	if err != nil {
+		return nil, err
+	}
+	if e.tenantLog, err = e.followConfig(reg, secrets); err != nil {
 		return nil, err
 	}
 	providers := e.providers()

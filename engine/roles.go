@@ -32,6 +32,7 @@ import (
 	"github.com/parleyhq/parley/sinks/delivery"
 	"github.com/parleyhq/parley/sinks/webhooks"
 	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/tenants/configlog"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -142,6 +143,18 @@ func (e *Engine) providers() *channels.Registry {
 // consumer is the options of a role's Kafka consumer.
 func (e *Engine) consumer() bus.ConsumerOptions {
 	return bus.ConsumerOptions{Brokers: e.brokers, Security: e.kafkaSec, Logger: e.log, SessionTimeout: e.cfg.Kafka.SessionTimeout}
+}
+
+// followConfig loads the tenants of parley.config into reg beside the
+// file's, writes the file's to it, and follows it: tenants changed on any
+// node apply here within a second.
+func (e *Engine) followConfig(reg *tenants.Registry, secrets *seal.Box) (*configlog.Log, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.roles.Defer("config", cancel)
+	return configlog.Start(ctx, configlog.Options{
+		Brokers: e.brokers, Producer: e.producer, Box: secrets, Registry: reg, File: e.cfg.Tenants,
+		Logger: e.log, AllowSimulator: e.o.Embed || e.cfg.AllowSimulator,
+	})
 }
 
 // followReplies follows parley.replies: API calls wait in pending for

@@ -3,10 +3,13 @@
 package tenants
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 )
@@ -183,38 +186,143 @@ func (t *Tenant) Validate() error {
 	return nil
 }
 
-// Registry finds tenants by id. It is read-only after construction and safe
-// for concurrent use. Indexes by a provider's numbers are the provider's
-// (channels/meta: Numbers).
+// Registry finds tenants by id. It is safe for concurrent use and can be
+// changed at runtime (parley.config, tenants/configlog): each change
+// builds a new snapshot and swaps it in atomically, so readers (the
+// webhook hot path) never lock. A *Tenant it returns is never modified:
+// a change replaces it. Indexes by a provider's numbers are the
+// provider's (channels/meta: Numbers), rebuilt when Version changes.
 type Registry struct {
-	byID map[string]*Tenant
+	snap atomic.Pointer[snapshot]
+	mu   sync.Mutex // serialises writers
+}
+
+// snapshot is one immutable state of the registry.
+type snapshot struct {
+	version uint64
+	byID    map[string]*Tenant
+	sorted  []*Tenant
 }
 
 // NewRegistry validates the tenants and indexes them.
 func NewRegistry(list []Tenant) (*Registry, error) {
-	r := &Registry{byID: make(map[string]*Tenant, len(list))}
+	byID := make(map[string]*Tenant, len(list))
 	for i := range list {
 		t := &list[i]
 		if err := t.Validate(); err != nil {
 			return nil, err
 		}
-		if _, dup := r.byID[t.ID]; dup {
+		if _, dup := byID[t.ID]; dup {
 			return nil, fmt.Errorf("tenant %s configured twice", t.ID)
 		}
-		r.byID[t.ID] = t
+		byID[t.ID] = t
 	}
+	if err := checkNumbers(byID); err != nil {
+		return nil, err
+	}
+	r := &Registry{}
+	r.snap.Store(newSnapshot(1, byID))
 	return r, nil
 }
 
-// Get returns the tenant with that id, or nil.
-func (r *Registry) Get(id string) *Tenant { return r.byID[id] }
-
-// All returns the tenants sorted by id.
-func (r *Registry) All() []*Tenant {
-	out := make([]*Tenant, 0, len(r.byID))
-	for _, t := range r.byID {
-		out = append(out, t)
+func newSnapshot(version uint64, byID map[string]*Tenant) *snapshot {
+	sorted := make([]*Tenant, 0, len(byID))
+	for _, t := range byID {
+		sorted = append(sorted, t)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
+	return &snapshot{version: version, byID: byID, sorted: sorted}
+}
+
+// ErrNumberTaken says a Meta phone_number_id is already another tenant's:
+// a webhook could not tell the two apart.
+var ErrNumberTaken = errors.New("number already connected to another tenant")
+
+// checkNumbers refuses two tenants on one Meta phone_number_id.
+func checkNumbers(byID map[string]*Tenant) error {
+	seen := make(map[string]string)
+	for _, t := range byID {
+		if t.Meta == nil {
+			continue
+		}
+		if other, dup := seen[t.Meta.PhoneNumberID]; dup {
+			a, b := other, t.ID
+			if b < a {
+				a, b = b, a
+			}
+			return fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s: %w", t.Meta.PhoneNumberID, a, b, ErrNumberTaken)
+		}
+		seen[t.Meta.PhoneNumberID] = t.ID
+	}
+	return nil
+}
+
+// Get returns the tenant with that id, or nil.
+func (r *Registry) Get(id string) *Tenant { return r.snap.Load().byID[id] }
+
+// All returns the tenants sorted by id. The slice is shared: do not
+// modify it.
+func (r *Registry) All() []*Tenant { return r.snap.Load().sorted }
+
+// Len is the number of tenants.
+func (r *Registry) Len() int { return len(r.snap.Load().byID) }
+
+// Version changes with every change of the registry: indexes built from
+// it are stale once it moved.
+func (r *Registry) Version() uint64 { return r.snap.Load().version }
+
+// Apply validates and applies one batch of changes: puts (new or
+// replaced tenants) and deletes (ids), in one swap. It refuses the whole
+// batch if a tenant is invalid or two tenants would share a Meta number.
+func (r *Registry) Apply(puts []Tenant, deletes []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.snap.Load()
+	byID := make(map[string]*Tenant, len(old.byID)+len(puts))
+	for id, t := range old.byID {
+		byID[id] = t
+	}
+	for _, id := range deletes {
+		delete(byID, id)
+	}
+	for i := range puts {
+		t := puts[i]
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		byID[t.ID] = &t
+	}
+	if err := checkNumbers(byID); err != nil {
+		return err
+	}
+	r.snap.Store(newSnapshot(old.version+1, byID))
+	return nil
+}
+
+// Check reports whether t could be put now: valid, and on no Meta number
+// of another tenant (ErrNumberTaken).
+func (r *Registry) Check(t Tenant) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if t.Meta == nil {
+		return nil
+	}
+	for _, o := range r.All() {
+		if o.ID != t.ID && o.Meta != nil && o.Meta.PhoneNumberID == t.Meta.PhoneNumberID {
+			return fmt.Errorf("meta phone_number_id %s is tenant %s's: %w", t.Meta.PhoneNumberID, o.ID, ErrNumberTaken)
+		}
+	}
+	return nil
+}
+
+// Put adds or replaces one tenant.
+func (r *Registry) Put(t Tenant) error { return r.Apply([]Tenant{t}, nil) }
+
+// Delete removes a tenant; it reports whether there was one.
+func (r *Registry) Delete(id string) bool {
+	if r.Get(id) == nil {
+		return false
+	}
+	return r.Apply(nil, []string{id}) == nil
 }

@@ -31,6 +31,11 @@ const (
 	// TopicWebhookDeadLetters holds the events the tenant webhooks gave
 	// up on (sinks/webhooks), as they were, with the reason in headers.
 	TopicWebhookDeadLetters = "parley.webhooks.dlq"
+	// TopicConfig is the runtime configuration every node follows from
+	// its start: compacted, one record per tenant (key "tenant/<id>")
+	// and per API key ("key/<id>"), a tombstone once it was deleted.
+	// Channel secrets in it are sealed (tenants/configlog).
+	TopicConfig = "parley.config"
 )
 
 // Headers of a dead letter: why it is one, and the error.
@@ -51,7 +56,9 @@ const (
 //     day, and its tombstone is kept a day (delete.retention.ms) so a
 //     node restoring meanwhile sees it;
 //   - replies: an hour (a caller waits seconds);
-//   - the webhooks' dead letters: 7 days, as the events they copy.
+//   - the webhooks' dead letters: 7 days, as the events they copy;
+//   - the configuration: compacted, kept for ever (a deleted tenant's
+//     tombstone a day, as the changelog's).
 //
 // Parley sets these only on topics it creates; existing topics keep
 // theirs (kafka-configs.sh changes them).
@@ -64,7 +71,13 @@ var Topics = map[string]map[string]string{
 	// Dead letters wait for a person: kept as long as the inbound.
 	TopicInboundDeadLetters: {"retention.ms": week},
 	TopicWebhookDeadLetters: {"retention.ms": week},
+	TopicConfig:             {"cleanup.policy": "compact", "delete.retention.ms": day},
 }
+
+// TopicPartitions are the topics created with a partition count of their
+// own rather than kafka.partitions: the configuration is small and wants
+// one order for all its changes.
+var TopicPartitions = map[string]int{TopicConfig: 1}
 
 const (
 	day  = "86400000"

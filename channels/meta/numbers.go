@@ -2,23 +2,29 @@ package meta
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/parleyhq/parley/tenants"
 )
 
 // Numbers finds the tenant of a Cloud API number by its phone_number_id:
 // how a Meta webhook, shared by every number, finds its tenant. It is
-// built from a tenant registry and read-only after.
+// built from one version of a tenant registry and read-only after; the
+// provider builds a new one when the registry changed.
 type Numbers struct {
-	reg  *tenants.Registry
-	byID map[string]Number
+	reg     *tenants.Registry
+	version uint64
+	byID    map[string]Number
+	// secrets are the distinct app secrets of the numbers: a webhook's
+	// signature is checked against them before its body is read.
+	secrets []string
 }
 
 // IndexNumbers indexes reg's tenants with a Cloud API number by its
 // phone_number_id. Two tenants on one number are refused: a webhook could
 // not tell them apart.
 func IndexNumbers(reg *tenants.Registry) (*Numbers, error) {
-	n := &Numbers{reg: reg, byID: map[string]Number{}}
+	n := &Numbers{reg: reg, version: reg.Version(), byID: map[string]Number{}}
 	for _, t := range reg.All() {
 		if t.Meta == nil {
 			continue
@@ -27,6 +33,9 @@ func IndexNumbers(reg *tenants.Registry) (*Numbers, error) {
 			return nil, fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s", t.Meta.PhoneNumberID, other.Tenant, t.ID)
 		}
 		n.byID[t.Meta.PhoneNumberID] = Number{Tenant: t.ID, AppSecret: t.Meta.AppSecret}
+		if t.Meta.AppSecret != "" && !slices.Contains(n.secrets, t.Meta.AppSecret) {
+			n.secrets = append(n.secrets, t.Meta.AppSecret)
+		}
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -33,12 +34,40 @@ func TestNumbersFindTheTenantOfEachNumber(t *testing.T) {
 	}
 }
 
+// Two tenants on one number: the registry refuses them (a webhook could
+// not tell them apart), from the file and at runtime.
 func TestNumbersRefuseTwoTenantsOnOneNumber(t *testing.T) {
-	reg, err := tenants.NewRegistry([]tenants.Tenant{metaTenant("acme", "1065"), metaTenant("beta", "1065")})
+	_, err := tenants.NewRegistry([]tenants.Tenant{metaTenant("acme", "1065"), metaTenant("beta", "1065")})
+	if err == nil || !strings.Contains(err.Error(), "configured for tenants acme and beta") {
+		t.Fatalf("err = %v", err)
+	}
+	reg, err := tenants.NewRegistry([]tenants.Tenant{metaTenant("acme", "1065")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := meta.IndexNumbers(reg); err == nil || !strings.Contains(err.Error(), "configured for tenants acme and beta") {
-		t.Fatalf("err = %v", err)
+	if err := reg.Put(metaTenant("beta", "1065")); !errors.Is(err, tenants.ErrNumberTaken) {
+		t.Fatalf("Put of a second tenant on the number: %v", err)
+	}
+}
+
+// The index follows the registry as it changes at runtime.
+func TestNumbersFollowTheRegistry(t *testing.T) {
+	reg, err := tenants.NewRegistry([]tenants.Tenant{metaTenant("acme", "1065")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := meta.New(nil, 0)
+	if _, ok := p.LookupNumber(reg, "2077"); ok {
+		t.Fatal("2077 found before it was connected")
+	}
+	if err := reg.Put(metaTenant("beta", "2077")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := p.LookupNumber(reg, "2077"); !ok || got.Tenant != "beta" {
+		t.Fatalf("after Put: %+v %v", got, ok)
+	}
+	reg.Delete("beta")
+	if _, ok := p.LookupNumber(reg, "2077"); ok {
+		t.Fatal("2077 found after its tenant was deleted")
 	}
 }

@@ -139,10 +139,10 @@ func (p *Provider) FetchMedia(ctx context.Context, t *tenants.Tenant, ref string
 	return p.api.FetchMedia(ctx, *t.Meta, id)
 }
 
-// numbersOf is the phone_number_id index of reg, built once per registry
-// (a registry is read-only).
+// numbersOf is the phone_number_id index of reg, built once per version
+// of the registry (it changes at runtime: parley.config).
 func (p *Provider) numbersOf(reg *tenants.Registry) (*Numbers, error) {
-	if n := p.numbers.Load(); n != nil && n.reg == reg {
+	if n := p.numbers.Load(); n != nil && n.reg == reg && n.version == reg.Version() {
 		return n, nil
 	}
 	n, err := IndexNumbers(reg)

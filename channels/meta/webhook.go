@@ -2,7 +2,6 @@ package meta
 
 import (
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -60,7 +59,7 @@ func handshake(ctx *fasthttp.RequestCtx, env channels.Env) {
 
 func events(ctx *fasthttp.RequestCtx, env channels.Env, numbers *Numbers) ([]*wire.Inbound, bool) {
 	body, signature := ctx.PostBody(), string(ctx.Request.Header.Peek(SignatureHeader))
-	if !SignedByAny(body, signature, appSecrets(env)) {
+	if !SignedByAny(body, signature, numbers.secrets) {
 		env.Logger.Warn("meta webhook", "accepted", 0, "status", fasthttp.StatusForbidden, "err", ErrBadSignature)
 		ctx.Error(ErrBadSignature.Error(), fasthttp.StatusForbidden)
 		return nil, true
@@ -82,15 +81,4 @@ func events(ctx *fasthttp.RequestCtx, env channels.Env, numbers *Numbers) ([]*wi
 func ackWebhook(ctx *fasthttp.RequestCtx, _ []*wire.Inbound) {
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("ok")
-}
-
-// appSecrets are the distinct app secrets of the Meta tenants.
-func appSecrets(env channels.Env) []string {
-	var out []string
-	for _, t := range env.Tenants.All() {
-		if t.Meta != nil && t.Meta.AppSecret != "" && !slices.Contains(out, t.Meta.AppSecret) {
-			out = append(out, t.Meta.AppSecret)
-		}
-	}
-	return out
 }

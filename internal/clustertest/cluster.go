@@ -48,6 +48,9 @@ type Options struct {
 // nodes.
 var clusterSecretsKey = seal.NewKey()
 
+// SecretsKey is the PARLEY_SECRETS_KEY the nodes share.
+func SecretsKey() string { return clusterSecretsKey }
+
 type Cluster struct {
 	t        testing.TB
 	Bin      string

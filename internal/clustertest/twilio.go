@@ -154,12 +154,18 @@ func (c *Cluster) PostTwilioMessage(n *Node, phone, body string) (string, error)
 // message is acknowledged). The error is for no answer at all (the node
 // is down or died during the request).
 func (c *Cluster) PostTwilioSID(n *Node, phone, body, sid string) (int, error) {
+	return c.PostTwilioTenant(n, Tenant, phone, body, sid)
+}
+
+// PostTwilioTenant is PostTwilioSID for another tenant on the same local
+// Twilio account and sender.
+func (c *Cluster) PostTwilioTenant(n *Node, tenant, phone, body, sid string) (int, error) {
 	form := url.Values{
 		"MessageSid": {sid}, "SmsMessageSid": {sid}, "AccountSid": {twiliotest.TestAccountSID},
 		"From": {"whatsapp:" + phone}, "To": {twiliotest.SandboxFrom},
 		"Body": {body}, "NumMedia": {"0"}, "ProfileName": {FirstName},
 	}
-	path := "/webhooks/twilio/" + Tenant
+	path := "/webhooks/twilio/" + tenant
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL()+path, strings.NewReader(form.Encode()))
