@@ -89,8 +89,8 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, e
 // background after. fn runs on one goroutine; a nil value is a
 // tombstone. Every node follows the compacted parley.config this way:
 // tenants and keys as they are, then each change as it comes.
-func Follow(ctx context.Context, brokers []string, topic string, log *slog.Logger, fn func(key, value []byte), caughtUp func()) error {
-	cl, err := kgo.NewClient(
+func Follow(ctx context.Context, brokers []string, sec *Security, topic string, log *slog.Logger, fn func(key, value []byte), caughtUp func()) error {
+	cl, err := kgo.NewClient(append(sec.KgoOpts(),
 		kgo.SeedBrokers(brokers...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
@@ -98,7 +98,7 @@ func Follow(ctx context.Context, brokers []string, topic string, log *slog.Logge
 		kgo.FetchMaxPartitionBytes(8<<20),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.WithLogger(kgoLogger{log}),
-	)
+	)...)
 	if err != nil {
 		return err
 	}

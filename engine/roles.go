@@ -152,7 +152,7 @@ func (e *Engine) followConfig(reg *tenants.Registry, secrets *seal.Box) (*config
 	ctx, cancel := context.WithCancel(context.Background())
 	e.roles.Defer("config", cancel)
 	return configlog.Start(ctx, configlog.Options{
-		Brokers: e.brokers, Producer: e.producer, Box: secrets, Registry: reg, File: e.cfg.Tenants,
+		Brokers: e.brokers, Security: e.kafkaSec, Producer: e.producer, Box: secrets, Registry: reg, File: e.cfg.Tenants,
 		Logger: e.log, AllowSimulator: e.o.Embed || e.cfg.AllowSimulator,
 	})
 }

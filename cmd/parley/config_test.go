@@ -56,7 +56,7 @@ func configBytes(t *testing.T, brokers []string) []byte {
 	var raw []byte
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := bus.Follow(ctx, brokers, wire.TopicConfig, slog.New(slog.DiscardHandler), func(k, v []byte) {
+	if err := bus.Follow(ctx, brokers, nil, wire.TopicConfig, slog.New(slog.DiscardHandler), func(k, v []byte) {
 		mu.Lock()
 		raw = append(append(raw, k...), v...)
 		mu.Unlock()

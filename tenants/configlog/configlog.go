@@ -137,6 +137,7 @@ func DecodeTenant(box *seal.Box, key, value []byte) (tenants.Tenant, error) {
 // Options say what to follow and where to apply it.
 type Options struct {
 	Brokers  []string
+	Security *bus.Security // nil: plaintext
 	Producer *bus.Producer
 	Box      *seal.Box
 	// Registry is the tenants of the file; the topic's are added to it.
@@ -174,7 +175,7 @@ func Start(ctx context.Context, o Options) (*Log, error) {
 	seen := map[string]*tenants.Tenant{} // id -> latest (nil: deleted)
 	live := false
 	started := time.Now()
-	err := bus.Follow(ctx, o.Brokers, wire.TopicConfig, o.Logger, func(key, value []byte) {
+	err := bus.Follow(ctx, o.Brokers, o.Security, wire.TopicConfig, o.Logger, func(key, value []byte) {
 		id, ok := strings.CutPrefix(string(key), PrefixTenant)
 		if !ok {
 			return // keys: the key set follows them

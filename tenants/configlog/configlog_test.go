@@ -133,7 +133,7 @@ func parleyBroker(t testing.TB) []string {
 	br := kafkatest.Start(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := bus.EnsureParleyTopics(ctx, br.Addrs(), 4, 1); err != nil {
+	if _, err := bus.EnsureParleyTopics(ctx, br.Addrs(), nil, 4, 1); err != nil {
 		t.Fatal(err)
 	}
 	return br.Addrs()
@@ -245,7 +245,7 @@ func readAll(t *testing.T, brokers []string) []byte {
 	var raw []byte
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := bus.Follow(ctx, brokers, wire.TopicConfig, slog.New(slog.DiscardHandler), func(k, v []byte) {
+	err := bus.Follow(ctx, brokers, nil, wire.TopicConfig, slog.New(slog.DiscardHandler), func(k, v []byte) {
 		mu.Lock()
 		raw = append(append(raw, k...), v...)
 		mu.Unlock()
