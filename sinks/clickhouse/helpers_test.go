@@ -123,6 +123,19 @@ func optimize(t *testing.T, s *Store) {
 	}
 }
 
+// optimizedTo runs OPTIMIZE FINAL until the tables hold n rows as stored
+// (duplicates collapsed). ClickHouse skips an OPTIMIZE without a word
+// when a background merge holds the parts it would merge, so one call
+// is not always the last merge.
+func optimizedTo(t *testing.T, s *Store, n uint64) {
+	t.Helper()
+	eventually(t, 30*time.Second, "OPTIMIZE FINAL collapses the duplicates", func() (bool, string) {
+		optimize(t, s)
+		c := count(t, s)
+		return c.raw == n && c.final == n, fmt.Sprintf("%+v", c)
+	})
+}
+
 // eventually polls cond every 20ms until it holds or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()

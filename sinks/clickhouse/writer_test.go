@@ -82,10 +82,7 @@ func TestReplayedEventsCollapse(t *testing.T) {
 	if c.final != n || c.distinct != n || c.raw < n {
 		t.Fatalf("before merge: %+v, want final and distinct %d", c, n)
 	}
-	optimize(t, s)
-	if c := count(t, s); c.raw != n || c.final != n {
-		t.Fatalf("after OPTIMIZE FINAL: %+v, want %d rows", c, n)
-	}
+	optimizedTo(t, s, n)
 }
 
 func TestWriteEventsRejectsInvalidBatchWhole(t *testing.T) {
