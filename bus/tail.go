@@ -18,23 +18,8 @@ import (
 // answer to a command comes back to the node whose caller waits for it,
 // wherever the session ran.
 func Tail(ctx context.Context, brokers []string, sec *Security, topic string, log *slog.Logger, fn func(key, value []byte)) error {
-	cl, err := kgo.NewClient(append(sec.KgoOpts(),
-		kgo.SeedBrokers(brokers...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.WithLogger(kgoLogger{log}),
-	)...)
+	cl, parts, ends, err := openTopic(ctx, brokers, sec, topic, log)
 	if err != nil {
-		return err
-	}
-	parts, err := partitionsOf(ctx, cl, topic)
-	if err != nil {
-		cl.Close()
-		return err
-	}
-	ends, err := listEnds(ctx, cl, topic, parts, 1)
-	if err != nil {
-		cl.Close()
 		return err
 	}
 	starts := map[int32]kgo.Offset{}
@@ -56,6 +41,33 @@ func Tail(ctx context.Context, brokers []string, sec *Security, topic string, lo
 		}
 	}()
 	return nil
+}
+
+// openTopic is a client reading committed records of topic, with extra
+// options, and the topic's partitions and their end offsets: where Tail
+// starts and where Follow has caught up.
+func openTopic(ctx context.Context, brokers []string, sec *Security, topic string, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, []int32, map[int32]int64, error) {
+	opts := append(sec.KgoOpts(),
+		kgo.SeedBrokers(brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.WithLogger(kgoLogger{log}),
+	)
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	parts, err := partitionsOf(ctx, cl, topic)
+	if err != nil {
+		cl.Close()
+		return nil, nil, nil, err
+	}
+	ends, err := listEnds(ctx, cl, topic, parts, 1)
+	if err != nil {
+		cl.Close()
+		return nil, nil, nil, err
+	}
+	return cl, parts, ends, nil
 }
 
 // partitionsOf lists the partitions of topic.
@@ -90,26 +102,12 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, e
 // tombstone. Every node follows the compacted parley.config this way:
 // tenants and keys as they are, then each change as it comes.
 func Follow(ctx context.Context, brokers []string, sec *Security, topic string, log *slog.Logger, fn func(key, value []byte), caughtUp func()) error {
-	cl, err := kgo.NewClient(append(sec.KgoOpts(),
-		kgo.SeedBrokers(brokers...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, parts, ends, err := openTopic(ctx, brokers, sec, topic, log,
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
 		kgo.FetchMaxPartitionBytes(8<<20),
 		kgo.FetchMaxBytes(64<<20),
-		kgo.WithLogger(kgoLogger{log}),
-	)...)
+	)
 	if err != nil {
-		return err
-	}
-	parts, err := partitionsOf(ctx, cl, topic)
-	if err != nil {
-		cl.Close()
-		return err
-	}
-	ends, err := listEnds(ctx, cl, topic, parts, 1)
-	if err != nil {
-		cl.Close()
 		return err
 	}
 	starts := map[int32]kgo.Offset{}
