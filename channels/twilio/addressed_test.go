@@ -30,23 +30,30 @@ func TestCheckAddressed(t *testing.T) {
 		return v
 	}
 	for _, tc := range []struct {
-		name string
-		form url.Values
-		ok   bool
+		name   string
+		form   url.Values
+		ok     bool
+		sender string // "": the tenant's, with the whatsapp: prefix
 	}{
-		{"message to the sender", message(), true},
-		{"status from the sender", status(), true},
-		{"received status is a message", message("MessageStatus", "received"), true},
-		{"another account", message("AccountSid", "AC00000000000000000000000000000002"), false},
-		{"no account", message("AccountSid", "-"), false},
-		{"account with a tail", message("AccountSid", account+"x"), false},
-		{"message to another sender", message("To", "whatsapp:+14155238887"), false},
-		{"message without To", message("To", "-"), false},
-		{"status from another sender", status("From", "whatsapp:+14155238887"), false},
-		{"status about the sender's number as customer", status("From", "whatsapp:+447700900456", "To", sender), false},
+		{"a sender configured without the prefix", message(), true, "+14155238886"},
+		{"no To, a sender without the prefix", message("To", "-"), false, "+14155238886"},
+		{"message to the sender", message(), true, ""},
+		{"status from the sender", status(), true, ""},
+		{"received status is a message", message("MessageStatus", "received"), true, ""},
+		{"another account", message("AccountSid", "AC00000000000000000000000000000002"), false, ""},
+		{"no account", message("AccountSid", "-"), false, ""},
+		{"account with a tail", message("AccountSid", account+"x"), false, ""},
+		{"message to another sender", message("To", "whatsapp:+14155238887"), false, ""},
+		{"message without To", message("To", "-"), false, ""},
+		{"status from another sender", status("From", "whatsapp:+14155238887"), false, ""},
+		{"status about the sender's number as customer", status("From", "whatsapp:+447700900456", "To", sender), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckAddressed(account, sender, tc.form)
+			cfg := sender
+			if tc.sender != "" {
+				cfg = tc.sender
+			}
+			err := CheckAddressed(account, cfg, tc.form)
 			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrNotAddressed)) {
 				t.Fatalf("CheckAddressed = %v, want ok=%v", err, tc.ok)
 			}

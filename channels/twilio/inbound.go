@@ -90,7 +90,9 @@ func CheckAddressed(accountSID, sender string, form url.Values) error {
 	if st := form.Get("MessageStatus"); st != "" && st != "received" {
 		field = "From" // a status callback: Parley sent the message
 	}
-	if got := form.Get(field); got != sender {
+	// The same number, whether or not the configured sender carries the
+	// "whatsapp:" prefix (Twilio's webhooks always do).
+	if got := form.Get(field); strings.TrimPrefix(got, "whatsapp:") != strings.TrimPrefix(sender, "whatsapp:") || got == "" {
 		return fmt.Errorf("%w: %s %q is not the tenant's sender", ErrNotAddressed, field, clip(got))
 	}
 	return nil
