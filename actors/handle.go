@@ -226,6 +226,8 @@ func (x *execution) run(e conversation.Effect) {
 			// opens it just before sending.
 			out.SealedText, out.Text = box.Seal([]byte(e.Text), []byte(out.Id)), ""
 		}
+		// Billing counts the codes a tenant's customers were sent.
+		x.event(&wire.Event{Kind: &wire.Event_Usage{Usage: &wire.Usage{Metric: "codes_sent", Value: 1}}})
 	case conversation.AskBrain:
 		x.ask(e)
 	case conversation.LookupProfiles:

@@ -472,3 +472,20 @@ func TestGroupMessageIsLoggedNotAnswered(t *testing.T) {
 		t.Fatalf("message log %q", logged)
 	}
 }
+
+// Each code sent is a codes_sent usage event, for billing.
+func TestCodesSentAreCounted(t *testing.T) {
+	s := startSessions(t, time.Minute)
+	signInSam(t, s)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: wire.TopicEvents, Partition: 0, MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	codes := 0
+	for _, ev := range drain(t, r, 500*time.Millisecond, func() *wire.Event { return &wire.Event{} }) {
+		if u := ev.GetUsage(); u.GetMetric() == "codes_sent" {
+			codes += int(u.GetValue())
+		}
+	}
+	if codes != 1 {
+		t.Fatalf("codes_sent %d, want 1 (one code sent)", codes)
+	}
+}
