@@ -418,7 +418,7 @@ func (x *execution) respond(r *wire.Respond) {
 	s := x.s
 	now := s.deps.Now()
 	authenticated := s.state.Authenticated(now)
-	req := brain.Request{TenantName: s.tenant.Name, Text: r.GetMessage(), Authenticated: authenticated}
+	req := brain.Request{TenantName: s.tenant.Name, Text: r.GetMessage(), Authenticated: authenticated, Variables: r.GetVariables()}
 	if authenticated {
 		req.ProfileID, req.FirstName = s.state.ProfileID(), s.state.FirstName()
 	}

@@ -228,6 +228,10 @@ func (a *API) respond(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_request", "message is required, at most 4096 characters")
 		return
 	}
+	if !validVariables(req.Variables) {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_variables", "variables: at most 50, names of 1 to 64 characters, values of at most 1000")
+		return
+	}
 	if !a.allow(ctx, t) {
 		return
 	}
@@ -288,6 +292,20 @@ func (a *API) steer(ctx *fasthttp.RequestCtx, t *tenants.Tenant, phone, what, op
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"ok": res.Ok, "conversation_id": res.ConversationId})
+}
+
+// validVariables bounds ai/respond's variables: context for the
+// assistant, not a document store.
+func validVariables(v map[string]string) bool {
+	if len(v) > 50 {
+		return false
+	}
+	for k, val := range v {
+		if k == "" || utf8.RuneCountInString(k) > 64 || utf8.RuneCountInString(val) > 1000 || !utf8.ValidString(k) || !utf8.ValidString(val) {
+			return false
+		}
+	}
+	return true
 }
 
 // allow applies the tenant's API rate limit, answering 429 itself.

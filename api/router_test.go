@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -140,5 +141,41 @@ func TestSteeringIsRateLimited(t *testing.T) {
 	// within the same second, are refused before anything is queued.
 	if statuses[0] != 503 || statuses[1] != 429 || statuses[2] != 429 {
 		t.Fatalf("statuses %v, want [503 429 429]", statuses)
+	}
+}
+
+// TestRespondBoundsVariables: ai/respond's variables are context, bounded
+// (400 invalid_variables) before anything is queued.
+func TestRespondBoundsVariables(t *testing.T) {
+	const agent = "router-agent-key-0002"
+	keys, _ := apikeys.New([]apikeys.Key{{Key: agent, Tenants: []string{"acme"}, Role: apikeys.RoleAgent, Name: "agent"}})
+	reg, _ := tenants.NewRegistry([]tenants.Tenant{{ID: "acme", Sim: true}})
+	r := NewRouter(keys, reg, Routes(New(Options{Tenants: reg, Keys: keys, Producer: refusingProducer{}, Pending: NewPending()}), stubAnalytics{}))
+	many := map[string]string{}
+	for i := range 51 {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	for _, tc := range []struct {
+		name   string
+		vars   map[string]string
+		status int
+	}{
+		{"a few", map[string]string{"order": "A-1001"}, 503}, // queued: the broker is away
+		{"too many", many, 400},
+		{"a value too long", map[string]string{"note": strings.Repeat("x", 1001)}, 400},
+		{"an empty name", map[string]string{"": "x"}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"customer": "+4915112345678", "message": "hi", "variables": tc.vars})
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.SetMethod("POST")
+			ctx.Request.SetRequestURI("/api/v1/tenants/acme/ai/respond")
+			ctx.Request.SetBody(body)
+			ctx.Request.Header.Set("Authorization", "Bearer "+agent)
+			r.Handle(&ctx)
+			if got := ctx.Response.StatusCode(); got != tc.status {
+				t.Fatalf("%d %s, want %d", got, ctx.Response.Body(), tc.status)
+			}
+		})
 	}
 }

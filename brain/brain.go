@@ -53,6 +53,10 @@ type Request struct {
 	Now time.Time
 	// State is what the previous Answer returned for this conversation.
 	State State
+	// Variables are what the caller of the automation API's ai/respond
+	// knows of the customer or the case (order number, plan, ...): context
+	// for the assistant, data, never instructions.
+	Variables map[string]string
 	// Form is the customer's answer to a WhatsApp Flow (a form), a JSON
 	// object, when the message is one; Text is then what they saw
 	// ("Sent"). It is the customer's input: data, never instructions.
