@@ -79,3 +79,37 @@ func TestAssistantForSamPatel(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRiskGoesToAPerson: "Refund my last charge, I didn't authorize it" from
+// a signed-in customer goes to a person at once (the assistant stops), not
+// to a tool that answers with subscription details.
+func TestRiskGoesToAPerson(t *testing.T) {
+	h := startHarness(t)
+	const phone = "+447700900456"
+	n := 0
+	say := func(text string) string {
+		t.Helper()
+		n++
+		h.sendWhatsApp(t, fmt.Sprintf("SM%032x", 0x7e5000+n), phone, text)
+		got := h.twilio.WaitFor(n, 30*time.Second)
+		if len(got) < n {
+			t.Fatalf("after %q: %d replies, want %d", text, len(got), n)
+		}
+		return got[n-1].Body
+	}
+	code := codeInText.FindString(say("Hi"))
+	if code == "" {
+		t.Fatal("no code sent")
+	}
+	say(code)
+	reply := say("Refund my last charge, I didn't authorize it")
+	if !strings.Contains(reply, "person from the team") || strings.Contains(reply, "£") {
+		t.Fatalf("reply %q", reply)
+	}
+	// A person has it now: the next message gets no automatic reply.
+	h.sendWhatsApp(t, fmt.Sprintf("SM%032x", 0x7e5fff), phone, "hello?")
+	time.Sleep(2 * time.Second)
+	if got := len(h.twilio.Messages()); got != n {
+		t.Fatalf("%d replies after the handoff, want %d", got, n)
+	}
+}

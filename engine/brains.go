@@ -59,11 +59,15 @@ func (b *brainSet) build(t *tenants.Tenant) (brain.Brain, error) {
 			Fallback: offline,
 		})
 		if err != nil {
-			b.byTenant.Store(t.ID, brainEntry{t, offline})
-			return offline, fmt.Errorf("tenant %s brain: %w", t.ID, err)
+			fallback := rules.Escalate(offline, t.Brain.Escalate)
+			b.byTenant.Store(t.ID, brainEntry{t, fallback})
+			return fallback, fmt.Errorf("tenant %s brain: %w", t.ID, err)
 		}
 		out = llm
 	}
+	// Disputed charges, accounts taken over and legal threats go to a
+	// person before any brain answers.
+	out = rules.Escalate(out, t.Brain.Escalate)
 	b.byTenant.Store(t.ID, brainEntry{t, out})
 	return out, nil
 }

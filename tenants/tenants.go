@@ -104,6 +104,10 @@ type BrainConfig struct {
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
 	Model   string `yaml:"model,omitempty" json:"model,omitempty"`
 	APIKey  Secret `yaml:"api_key,omitempty" json:"api_key,omitempty"`
+	// Escalate are phrases, beyond brain.RiskPhrases (disputed or
+	// unauthorised charges, accounts taken over, legal threats), that send
+	// a conversation to a person at once, whichever brain answers.
+	Escalate []string `yaml:"escalate,omitempty" json:"escalate,omitempty"`
 }
 
 // Channel is the channel replies to this tenant's customers go out on.
