@@ -91,7 +91,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestDevConfig(t *testing.T) {
-	c := Dev()
+	c := Dev("", "")
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

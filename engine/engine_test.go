@@ -491,7 +491,7 @@ func (h *harness) postMeta(t *testing.T, body []byte) {
 // simulator, whose page lets anyone post as any phone, unless the config
 // allows it; it says so before connecting to anything.
 func TestServeRefusesSimulatorTenants(t *testing.T) {
-	cfg := config.Dev() // the demo tenant is a simulator tenant
+	cfg := config.Dev("", "") // the demo tenant is a simulator tenant
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
 	cfg.ClickHouse.Addr = "127.0.0.1:1"
 	_, err := Start(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -22,6 +22,15 @@
     }
   }
 
+  // A link with #key=… (what `parley dev` prints) signs the page in: the
+  // key is kept for the tab and taken out of the address at once. A
+  // fragment never reaches the server, so the key is in no access log.
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get('key');
+  if (fromLink) {
+    sessionStorage.setItem(KEY, fromLink);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+
   const apiKey = () => sessionStorage.getItem(KEY) || '';
 
   async function api(path) {

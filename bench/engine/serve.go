@@ -112,7 +112,7 @@ func serveChild(target, twilioURL, backendURL string) error {
 // the provider answers at once and the bench measures the engine, not the
 // 80/s a real sender number is allowed.
 func startEngine(dir string, ln net.Listener, twilioURL, backendURL string, skipChangelog bool) (*engine.Engine, error) {
-	cfg := config.Dev()
+	cfg := config.Dev("", "")
 	cfg.DataDir = dir
 	cfg.HTTP.PublicBaseURL = publicBaseURL
 	noLimit := 0.0

@@ -1,6 +1,6 @@
 // Command parley is the one Parley binary:
 //
-//	parley dev     [--config FILE]   everything in one process, embedding what is not configured
+//	parley dev     [--config FILE | --addr A --data-dir D]   everything in one process, embedding what is not configured
 //	parley serve   --config FILE     all roles against configured Kafka and ClickHouse
 //	parley migrate --config FILE     apply the ClickHouse schema and exit
 //	parley broker  [--addr 127.0.0.1:9092] [--data-dir D]   a development Kafka-protocol broker
@@ -25,6 +25,8 @@ import (
 
 const usage = `usage:
   parley dev     [--config FILE]   run everything locally; embeds Kafka and ClickHouse when not configured
+                 [--addr A] [--data-dir D]   without a file: where to listen and keep data; prints a
+                                   development admin key and the dashboard link that carries it
   parley serve   --config FILE     run all roles against configured Kafka and ClickHouse
   parley migrate --config FILE     apply the ClickHouse schema and exit
   parley forget  --tenant T --phone +E164 --config FILE   erase a customer (GDPR)
@@ -66,19 +68,30 @@ func main() {
 	}
 }
 
-func loadConfig(name string, args []string, dev bool) (*config.Config, error) {
+// loadConfig reads --config FILE; dev without one runs on config.Dev, at
+// --addr and with --data-dir when given. fromFile says which it was.
+func loadConfig(name string, args []string, dev bool) (cfg *config.Config, fromFile bool, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	path := fs.String("config", "", "config file (YAML)")
+	var addr, dataDir *string
+	if dev {
+		addr = fs.String("addr", "", "listen address without --config (default 127.0.0.1:8080)")
+		dataDir = fs.String("data-dir", "", "data directory without --config (default .parley)")
+	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if *path == "" {
 		if !dev {
-			return nil, fmt.Errorf("%s needs --config FILE", name)
+			return nil, false, fmt.Errorf("%s needs --config FILE", name)
 		}
-		return config.Dev(), nil
+		return config.Dev(*addr, *dataDir), false, nil
 	}
-	return config.Load(*path)
+	if dev && (*addr != "" || *dataDir != "") {
+		return nil, false, fmt.Errorf("--addr and --data-dir are for dev without --config: set http.addr and data_dir in the file")
+	}
+	cfg, err = config.Load(*path)
+	return cfg, err == nil, err
 }
 
 func logger() *slog.Logger {
@@ -94,9 +107,20 @@ func run(args []string, dev bool) error {
 	if dev {
 		name = "dev"
 	}
-	cfg, err := loadConfig(name, args, dev)
+	cfg, fromFile, err := loadConfig(name, args, dev)
 	if err != nil {
 		return err
+	}
+	// Without a file nobody has a key for the dashboard: make one, kept in
+	// the data directory, and print the link that carries it.
+	var devKey string
+	if dev && !fromFile {
+		k, err := devAdminKey(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		cfg.APIKeys = append(cfg.APIKeys, k)
+		devKey = k.Key.Reveal()
 	}
 	log := logger()
 	slog.SetDefault(log)
@@ -115,8 +139,13 @@ Parley is running (%s).
   kafka        %v
   clickhouse   %s (database %s)
   data dir     %s
-Press Ctrl-C to stop.
 `, name, e.URL(), e.URL(), e.URL(), e.URL(), e.URL(), e.Brokers(), e.ClickHouseAddr(), cfg.ClickHouse.Database, dataDir)
+	if devKey != "" {
+		fmt.Printf(`  dashboard    %s/dashboard#key=%s
+  admin key    %s (development only; kept in %s)
+`, e.URL(), devKey, devKey, filepath.Join(dataDir, devKeyFile))
+	}
+	fmt.Println("Press Ctrl-C to stop.")
 	<-ctx.Done()
 	fmt.Println("\nstopping…")
 	done := make(chan struct{})
@@ -131,7 +160,7 @@ Press Ctrl-C to stop.
 }
 
 func migrate(args []string) error {
-	cfg, err := loadConfig("migrate", args, false)
+	cfg, _, err := loadConfig("migrate", args, false)
 	if err != nil {
 		return err
 	}
