@@ -154,7 +154,7 @@ func TestKafkaSessionTimeout(t *testing.T) {
 	if _, err := Parse([]byte("kafka:\n  session_timeout: soon\n")); err == nil || !strings.Contains(err.Error(), "soon") {
 		t.Fatalf("not a duration: err = %v", err)
 	}
-	if c := Dev(); c.Kafka.SessionTimeout != DefaultSessionTimeout {
+	if c := Dev("", ""); c.Kafka.SessionTimeout != DefaultSessionTimeout {
 		t.Fatalf("dev session timeout %s", c.Kafka.SessionTimeout)
 	}
 }
@@ -180,7 +180,7 @@ func TestNodeID(t *testing.T) {
 	if !nodeIDOK.MatchString(c.NodeID) || len(c.NodeID) > maxNodeID {
 		t.Fatalf("default node id %q is not a valid one", c.NodeID)
 	}
-	if Dev().NodeID == "" {
+	if Dev("", "").NodeID == "" {
 		t.Fatal("dev config without a node id")
 	}
 	for _, bad := range []string{`"node 1"`, `"n1/a"`, strings.Repeat("n", maxNodeID+1)} {
