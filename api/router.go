@@ -17,11 +17,27 @@ const Prefix = "/api/v1/"
 // Call is what the router established about a request before its handler
 // runs: the caller's key (authorized for the route's permission and
 // tenant), the tenant and the path's {phone} segment, if the route has
-// them.
+// them, and every other {name} segment (Param).
 type Call struct {
 	Key    *apikeys.Key
 	Tenant *tenants.Tenant
 	Phone  string
+	params []param
+}
+
+// param is one {name} segment of the route and its value in the path.
+type param struct{ name, value string }
+
+// Param is the value of the route's {name} segment ("" when it has none):
+// Param("id") in "tenants/{tenant}/numbers/{id}". Values are one path
+// segment, not empty, as the request sent them.
+func (c Call) Param(name string) string {
+	for _, p := range c.params {
+		if p.name == name {
+			return p.value
+		}
+	}
+	return ""
 }
 
 // Handler serves one route.
@@ -32,8 +48,10 @@ type Route struct {
 	// Method is the one method the route takes; a GET route answers HEAD
 	// too.
 	Method string
-	// Pattern is the path under Prefix, segments separated by "/";
-	// {tenant} and {phone} match one non-empty segment each.
+	// Pattern is the path under Prefix, segments separated by "/"; a
+	// {name} segment matches one non-empty segment: {tenant} names the
+	// tenant the key must reach, {phone} is Call.Phone, any other is
+	// Call.Param(name).
 	Pattern string
 	// Need is the permission the key must grant (for the tenant, when the
 	// pattern has one); empty: any known key.
@@ -72,24 +90,24 @@ func NewRouter(keys *apikeys.Set, reg *tenants.Registry, routes []Route) *Router
 }
 
 // match reports whether path's segments fit the pattern's, and the values
-// of {tenant} and {phone}.
-func (c *compiled) match(path []string) (tenant, phone string, ok bool) {
+// of {tenant} and the other {name} segments.
+func (c *compiled) match(path []string) (tenant string, params []param, ok bool) {
 	if len(path) != len(c.segments) {
-		return "", "", false
+		return "", nil, false
 	}
 	for i, s := range c.segments {
 		switch {
 		case path[i] == "":
-			return "", "", false
+			return "", nil, false
 		case s == "{tenant}":
 			tenant = path[i]
-		case s == "{phone}":
-			phone = path[i]
+		case len(s) > 2 && s[0] == '{' && s[len(s)-1] == '}':
+			params = append(params, param{s[1 : len(s)-1], path[i]})
 		case s != path[i]:
-			return "", "", false
+			return "", nil, false
 		}
 	}
-	return tenant, phone, true
+	return tenant, params, true
 }
 
 // takes reports whether the route serves method.
@@ -105,7 +123,7 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 	var allow []string
 	for i := range r.routes {
 		rt := &r.routes[i]
-		tenantID, phone, ok := rt.match(path)
+		tenantID, params, ok := rt.match(path)
 		if !ok {
 			continue
 		}
@@ -117,7 +135,8 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		if !ok {
 			return
 		}
-		c := Call{Key: key, Phone: phone}
+		c := Call{Key: key, params: params}
+		c.Phone = c.Param("phone")
 		if rt.hasTenant {
 			if c.Tenant = r.tenants.Get(tenantID); c.Tenant == nil {
 				Error(ctx, fasthttp.StatusNotFound, "unknown_tenant", "no tenant "+strconv.Quote(tenantID))

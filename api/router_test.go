@@ -179,3 +179,45 @@ func TestRespondBoundsVariables(t *testing.T) {
 		})
 	}
 }
+
+// Segments named other than {tenant} and {phone} reach the handler by
+// name; a route without them sees "".
+func TestRouterPassesNamedSegments(t *testing.T) {
+	const admin = "router-admin-key-0001"
+	keys, err := apikeys.New([]apikeys.Key{{Key: admin, Tenants: []string{"*"}, Role: apikeys.RoleAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := tenants.NewRegistry([]tenants.Tenant{{ID: "acme", Name: "Acme", Sim: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := func(ctx *fasthttp.RequestCtx, c Call) {
+		ctx.SetBodyString(c.Tenant.ID + "|" + c.Param("id") + "|" + c.Param("sub") + "|" + c.Param("none") + "|" + c.Phone)
+	}
+	r := NewRouter(keys, reg, []Route{
+		{fasthttp.MethodGet, "tenants/{tenant}/things/{id}", "", echo},
+		{fasthttp.MethodGet, "tenants/{tenant}/things/{id}/parts/{sub}", "", echo},
+		{fasthttp.MethodGet, "tenants/{tenant}/people/{phone}", "", echo},
+	})
+	for _, tc := range []struct{ path, want string }{
+		{"/api/v1/tenants/acme/things/n-1", "acme|n-1|||"},
+		{"/api/v1/tenants/acme/things/n-1/parts/p2", "acme|n-1|p2||"},
+		{"/api/v1/tenants/acme/people/+447700900456", "acme||||+447700900456"},
+	} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(tc.path)
+		ctx.Request.Header.Set("Authorization", "Bearer "+admin)
+		r.Handle(&ctx)
+		if got := string(ctx.Response.Body()); ctx.Response.StatusCode() != 200 || got != tc.want {
+			t.Errorf("%s: %d %q, want %q", tc.path, ctx.Response.StatusCode(), got, tc.want)
+		}
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/api/v1/tenants/acme/things/")
+	ctx.Request.Header.Set("Authorization", "Bearer "+admin)
+	r.Handle(&ctx)
+	if ctx.Response.StatusCode() != fasthttp.StatusNotFound {
+		t.Errorf("empty {id}: %d, want 404", ctx.Response.StatusCode())
+	}
+}
