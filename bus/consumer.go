@@ -34,6 +34,16 @@ var (
 // Apache Kafka refuses less than 6 s (group.min.session.timeout.ms).
 const DefaultSessionTimeout = 10 * time.Second
 
+// RebalanceTimeout is how long a rebalance waits for every member of a
+// group to rejoin and sync, given the group's session timeout: what a
+// member killed in the middle of a rebalance holds its group for. Twice the
+// session timeout leaves a live member time to end the transaction it is
+// in (TransactionTimeout defaults to the session timeout) before it
+// rejoins.
+func RebalanceTimeout(sessionTimeout time.Duration) time.Duration {
+	return 2 * sessionTimeout
+}
+
 // ConsumerOptions configure a Consumer.
 type ConsumerOptions struct {
 	Brokers []string
@@ -80,6 +90,14 @@ func (o *ConsumerOptions) defaults() {
 // rebalance moves only the partitions that change owner; the others keep
 // running), and a session timeout short enough for a quick failover.
 func groupOpts(o ConsumerOptions) []kgo.Opt {
+	// The rebalance timeout is stated, not left at kgo's 60 s: a node
+	// killed while its join was in flight is not expired by its session
+	// timeout (the broker's answer to the join never reached it, so no
+	// heartbeat clock started) but only when the rebalance timeout of the
+	// group's members runs out, and until then no member of that group
+	// gets partitions. Left at 60 s, a kill -9 at the wrong moment kept
+	// replies unsent for a minute.
+	rebalance := RebalanceTimeout(o.SessionTimeout)
 	return append(o.Security.KgoOpts(),
 		kgo.SeedBrokers(o.Brokers...),
 		kgo.ConsumerGroup(o.Group),
@@ -89,6 +107,7 @@ func groupOpts(o ConsumerOptions) []kgo.Opt {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(o.SessionTimeout),
+		kgo.RebalanceTimeout(rebalance),
 		kgo.HeartbeatInterval(max(o.SessionTimeout/10, 100*time.Millisecond)),
 		kgo.FetchMaxWait(100*time.Millisecond),
 		kgo.FetchMaxPartitionBytes(1<<20),
