@@ -21,6 +21,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/parleyhq/parley/tenants"
 )
@@ -77,6 +80,15 @@ type Key struct {
 	// Name identifies the key in the audit log and in logs, never the key
 	// itself. Default: the role and the key's last four characters.
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+
+	// The rest is for keys created through the API (Stored): their id,
+	// their secret's last four characters (the one part of it kept), and
+	// when they were made and stop working (a rotated key's overlap).
+	ID        string    `yaml:"-" json:"id,omitempty"`
+	Stored    bool      `yaml:"-" json:"-"`
+	Hint      string    `yaml:"-" json:"hint,omitempty"`
+	CreatedAt time.Time `yaml:"-" json:"created_at,omitzero"`
+	ExpiresAt time.Time `yaml:"-" json:"expires_at,omitzero"`
 }
 
 // Can reports whether the key's role grants p.
@@ -89,14 +101,21 @@ func (k *Key) Reaches(tenant string) bool {
 	return slices.Contains(k.Tenants, AllTenants) || slices.Contains(k.Tenants, tenant)
 }
 
+// AgencyWide reports whether the key reaches every tenant ("*"), those
+// created after it included.
+func (k *Key) AgencyWide() bool { return slices.Contains(k.Tenants, AllTenants) }
+
 // IsAdmin reports whether the key has the admin role.
 func (k *Key) IsAdmin() bool { return k.Role == RoleAdmin }
 
 // Label is how the key is named in logs and the audit: its Name, or its
 // role and masked value.
 func (k *Key) Label() string {
-	if k.Name != "" {
+	switch {
+	case k.Name != "":
 		return k.Name
+	case k.ID != "":
+		return k.ID
 	}
 	return k.Role + ":" + tenants.Mask(k.Key.Reveal())
 }
@@ -115,41 +134,52 @@ func (e *Error) Error() string { return e.Message }
 var (
 	ErrMissingKey = &Error{http.StatusUnauthorized, "missing_key", "missing API key: send Authorization: Bearer KEY"}
 	ErrBadKey     = &Error{http.StatusUnauthorized, "bad_key", "unknown API key"}
+	ErrExpiredKey = &Error{http.StatusUnauthorized, "expired_key", "this API key has expired (it was rotated or revoked): use its replacement"}
 	ErrTenant     = &Error{http.StatusForbidden, "forbidden_tenant", "this API key is not allowed for this tenant"}
 	ErrRole       = &Error{http.StatusForbidden, "forbidden_role", "this API key's role does not allow this request"}
 )
 
-// Set is the configured keys, ready to authorize requests. It is read-only
-// after New and safe for concurrent use.
+// Set is the keys that authorize requests: the configuration's, and the
+// ones created through the API (Stored, kept on parley.config), which can
+// be added and revoked at runtime. It is safe for concurrent use: readers
+// load an immutable snapshot, writers swap in a new one.
 type Set struct {
-	keys    []*Key
-	digests [][sha256.Size]byte
+	snap atomic.Pointer[keySnapshot]
+	mu   sync.Mutex // serialises writers
+	now  func() time.Time
+}
+
+// keySnapshot is one state of the set.
+type keySnapshot struct {
+	entries []*entry
+}
+
+// entry is one key and what the set knows of it. Entries are shared
+// between snapshots, so its last use survives changes of the set.
+type entry struct {
+	key     *Key
+	digest  [sha256.Size]byte
+	lastUse atomic.Int64 // unix nanoseconds, on this node
 }
 
 // New validates the keys and prepares them. A key must be at least
 // MinKeyLength characters, have a known role and at least one tenant, and
 // appear once.
 func New(keys []Key) (*Set, error) {
-	s := &Set{}
+	s := &Set{now: time.Now}
 	seen := map[[sha256.Size]byte]bool{}
+	var entries []*entry
 	for i := range keys {
 		k := keys[i]
 		where := fmt.Sprintf("api_keys[%d]", i)
 		if k.Name != "" {
 			where += " (" + k.Name + ")"
 		}
-		switch {
-		case len(k.Key.Reveal()) < MinKeyLength:
+		if len(k.Key.Reveal()) < MinKeyLength {
 			return nil, fmt.Errorf("%s: key is shorter than %d characters", where, MinKeyLength)
-		case k.Role != RoleAdmin && k.Role != RoleAgent && k.Role != RoleAnalyst:
-			return nil, fmt.Errorf("%s: role %q: want admin, agent or analyst", where, k.Role)
-		case len(k.Tenants) == 0:
-			return nil, fmt.Errorf("%s: no tenants (use [\"*\"] for all)", where)
 		}
-		for _, t := range k.Tenants {
-			if t == "" {
-				return nil, fmt.Errorf("%s: empty tenant id", where)
-			}
+		if err := checkScope(k.Role, k.Tenants); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		d := sha256.Sum256([]byte(k.Key.Reveal()))
 		if seen[d] {
@@ -157,39 +187,61 @@ func New(keys []Key) (*Set, error) {
 		}
 		seen[d] = true
 		k.Tenants = slices.Clone(k.Tenants)
-		s.keys = append(s.keys, &k)
-		s.digests = append(s.digests, d)
+		k.ID, k.Stored = "", false
+		entries = append(entries, &entry{key: &k, digest: d})
 	}
+	s.snap.Store(&keySnapshot{entries: entries})
 	return s, nil
 }
 
+// checkScope reports what is wrong with a key's role and tenants.
+func checkScope(role string, tenants []string) error {
+	switch {
+	case role != RoleAdmin && role != RoleAgent && role != RoleAnalyst:
+		return fmt.Errorf("role %q: want admin, agent or analyst", role)
+	case len(tenants) == 0:
+		return errors.New("no tenants (use [\"*\"] for all)")
+	}
+	for _, t := range tenants {
+		if t == "" {
+			return errors.New("empty tenant id")
+		}
+	}
+	return nil
+}
+
 // Len is the number of keys.
-func (s *Set) Len() int { return len(s.keys) }
+func (s *Set) Len() int { return len(s.snap.Load().entries) }
 
 // Identify finds the key an Authorization header carries, or returns
-// ErrMissingKey or ErrBadKey.
+// ErrMissingKey, ErrBadKey or ErrExpiredKey.
 //
 // The presented key is hashed and its digest compared with every
-// configured digest with subtle.ConstantTimeCompare, without stopping at
-// a match: the time taken depends neither on how much of a key matched
-// nor on which key it was. Comparing digests rather than keys also hides
-// the keys' lengths.
+// digest with subtle.ConstantTimeCompare, without stopping at a match:
+// the time taken depends neither on how much of a key matched nor on
+// which key it was. Comparing digests rather than keys also hides the
+// keys' lengths.
 func (s *Set) Identify(header string) (*Key, error) {
 	presented, ok := bearer(header)
 	if !ok {
 		return nil, ErrMissingKey
 	}
 	d := sha256.Sum256([]byte(presented))
-	found := -1
-	for i := range s.digests {
-		if subtle.ConstantTimeCompare(d[:], s.digests[i][:]) == 1 {
-			found = i
+	var found *entry
+	for _, e := range s.snap.Load().entries {
+		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 {
+			found = e
 		}
 	}
-	if found < 0 {
+	if found == nil {
 		return nil, ErrBadKey
 	}
-	return s.keys[found], nil
+	now := s.now()
+	if exp := found.key.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
+		return nil, ErrExpiredKey
+	}
+	found.lastUse.Store(now.UnixNano())
+	return found.key, nil
 }
 
 // Authorize checks that the Authorization header carries a key scoped to

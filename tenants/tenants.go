@@ -5,7 +5,9 @@ package tenants
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -329,4 +331,30 @@ func (r *Registry) Delete(id string) bool {
 		return false
 	}
 	return r.Apply(nil, []string{id}) == nil
+}
+
+// Clone is a deep copy of t: changing it leaves t, and so the registry's
+// snapshot it may come from, as it was.
+func (t *Tenant) Clone() Tenant {
+	c := *t
+	if t.Twilio != nil {
+		tw := *t.Twilio
+		c.Twilio = &tw
+	}
+	if t.Meta != nil {
+		m := *t.Meta
+		c.Meta = &m
+	}
+	if t.Webhook != nil {
+		w := *t.Webhook
+		c.Webhook = &w
+	}
+	if t.Outbound.RateLimit != nil {
+		r := *t.Outbound.RateLimit
+		c.Outbound.RateLimit = &r
+	}
+	c.Outbound.FallbackVariables = maps.Clone(t.Outbound.FallbackVariables)
+	c.Templates = maps.Clone(t.Templates)
+	c.Brain.Escalate = slices.Clone(t.Brain.Escalate)
+	return c
 }
