@@ -21,10 +21,12 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/seal"
 	"github.com/parleyhq/parley/tenants"
@@ -39,6 +41,34 @@ const (
 
 // TenantKey is the record key of a tenant.
 func TenantKey(id string) []byte { return []byte(PrefixTenant + id) }
+
+// APIKeyKey is the record key of an API key created through the API.
+func APIKeyKey(id string) []byte { return []byte(PrefixKey + id) }
+
+// keyRecord is the value of a key/ record: the key's digest and scope,
+// never the key (nothing to seal).
+type keyRecord struct {
+	V   int            `json:"v"`
+	Key apikeys.Stored `json:"key"`
+}
+
+// EncodeKey is st's record value.
+func EncodeKey(st apikeys.Stored) ([]byte, error) { return json.Marshal(keyRecord{V: 1, Key: st}) }
+
+// DecodeKey is the inverse of EncodeKey; key is the record's key.
+func DecodeKey(key, value []byte) (apikeys.Stored, error) {
+	var r keyRecord
+	if err := json.Unmarshal(value, &r); err != nil {
+		return apikeys.Stored{}, fmt.Errorf("record: %w", err)
+	}
+	if r.V != 1 {
+		return apikeys.Stored{}, fmt.Errorf("record version %d: this node reads version 1 (upgrade it)", r.V)
+	}
+	if string(key) != string(APIKeyKey(r.Key.ID)) {
+		return apikeys.Stored{}, fmt.Errorf("record of key %q under key %q", r.Key.ID, key)
+	}
+	return r.Key, r.Key.Check()
+}
 
 // record is a value of parley.config.
 type record struct {
@@ -142,6 +172,9 @@ type Options struct {
 	Box      *seal.Box
 	// Registry is the tenants of the file; the topic's are added to it.
 	Registry *tenants.Registry
+	// Keys is the API keys of the file; the ones created through the API
+	// are added to it and revoked from it. Nil: key records are ignored.
+	Keys *apikeys.Set
 	// File is the tenants the file defines: they win over the topic.
 	File   []tenants.Tenant
 	Logger *slog.Logger
@@ -157,6 +190,8 @@ type Log struct {
 
 	mu      sync.Mutex
 	applied chan struct{} // closed and replaced at each applied change
+	keys    atomic.Int64  // API keys on the topic now
+	file    map[string]bool
 }
 
 // Start reads parley.config to its end into the registry (the file's
@@ -166,19 +201,23 @@ func Start(ctx context.Context, o Options) (*Log, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	l := &Log{o: o, applied: make(chan struct{})}
 	file := map[string]bool{}
 	for _, t := range o.File {
 		file[t.ID] = true
 	}
+	l := &Log{o: o, applied: make(chan struct{}), file: file}
 	// Until caught up, records collect here and go in as one change.
 	seen := map[string]*tenants.Tenant{} // id -> latest (nil: deleted)
 	live := false
 	started := time.Now()
 	err := bus.Follow(ctx, o.Brokers, o.Security, wire.TopicConfig, o.Logger, func(key, value []byte) {
+		if id, ok := strings.CutPrefix(string(key), PrefixKey); ok {
+			l.applyKey(id, key, value)
+			return
+		}
 		id, ok := strings.CutPrefix(string(key), PrefixTenant)
 		if !ok {
-			return // keys: the key set follows them
+			return // a record kind a newer node writes
 		}
 		var t *tenants.Tenant
 		if value != nil {
@@ -248,7 +287,7 @@ func Start(ctx context.Context, o Options) (*Log, error) {
 			return nil, fmt.Errorf("seed %s: %w", wire.TopicConfig, err)
 		}
 	}
-	o.Logger.Info("parley.config loaded", "tenants", loaded, "from_file", len(o.File), "written", len(msgs), "took", time.Since(started).Round(time.Millisecond))
+	o.Logger.Info("parley.config loaded", "tenants", loaded, "api_keys", l.keys.Load(), "from_file", len(o.File), "written", len(msgs), "took", time.Since(started).Round(time.Millisecond))
 	return l, nil
 }
 
@@ -263,6 +302,45 @@ func sameTenant(box *seal.Box, a, b tenants.Tenant) bool {
 	return err == nil && reflect.DeepEqual(ra, b)
 }
 
+// FromFile reports whether the config file defines tenant id: the file
+// wins at every start, so a change made at runtime would not last.
+func (l *Log) FromFile(id string) bool { return l.file[id] }
+
+// applyKey puts one followed key record into the key set. Keys need no
+// catching up first: each record stands alone.
+func (l *Log) applyKey(id string, key, value []byte) {
+	if l.o.Keys == nil {
+		return
+	}
+	if value == nil {
+		if l.o.Keys.Remove(id) {
+			l.keys.Add(-1)
+			l.o.Logger.Info("parley.config: API key revoked", "key_id", id)
+		}
+	} else if st, err := DecodeKey(key, value); err != nil {
+		l.o.Logger.Warn("parley.config: key record skipped", "key", string(key), "err", err)
+		return
+	} else {
+		_, had := l.o.Keys.Stored(id)
+		if err := l.o.Keys.Put(st); err != nil {
+			l.o.Logger.Warn("parley.config: key record refused", "key_id", id, "err", err)
+			return
+		}
+		if !had {
+			l.keys.Add(1)
+		}
+	}
+	l.changed()
+}
+
+// changed wakes the writers waiting for their change to apply.
+func (l *Log) changed() {
+	l.mu.Lock()
+	close(l.applied)
+	l.applied = make(chan struct{})
+	l.mu.Unlock()
+}
+
 // apply puts one followed change into the registry.
 func (l *Log) apply(id string, t *tenants.Tenant) {
 	if t == nil {
@@ -274,10 +352,7 @@ func (l *Log) apply(id string, t *tenants.Tenant) {
 	} else {
 		l.o.Logger.Info("parley.config: tenant applied", "tenant", id)
 	}
-	l.mu.Lock()
-	close(l.applied)
-	l.applied = make(chan struct{})
-	l.mu.Unlock()
+	l.changed()
 }
 
 // ErrNotApplied says a change was written but not seen applied in time.
@@ -305,6 +380,37 @@ func (l *Log) PutTenant(ctx context.Context, t tenants.Tenant) error {
 // applied it.
 func (l *Log) DeleteTenant(ctx context.Context, id string) error {
 	return l.write(ctx, TenantKey(id), nil, func() bool { return l.o.Registry.Get(id) == nil })
+}
+
+// PutKey writes an API key created or rotated through the API; it
+// returns once this node's key set has it.
+func (l *Log) PutKey(ctx context.Context, st apikeys.Stored) error {
+	if l.o.Keys == nil {
+		return errors.New("parley.config: this node keeps no API keys")
+	}
+	if err := st.Check(); err != nil {
+		return err
+	}
+	value, err := EncodeKey(st)
+	if err != nil {
+		return err
+	}
+	return l.write(ctx, APIKeyKey(st.ID), value, func() bool {
+		k, ok := l.o.Keys.Stored(st.ID)
+		return ok && k.ExpiresAt.Equal(st.ExpiresAt)
+	})
+}
+
+// DeleteKey revokes an API key: its tombstone; it returns once this node
+// refuses the key (every node does within about a second).
+func (l *Log) DeleteKey(ctx context.Context, id string) error {
+	if l.o.Keys == nil {
+		return errors.New("parley.config: this node keeps no API keys")
+	}
+	return l.write(ctx, APIKeyKey(id), nil, func() bool {
+		_, ok := l.o.Keys.Stored(id)
+		return !ok
+	})
 }
 
 func (l *Log) write(ctx context.Context, key, value []byte, done func() bool) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/parleyhq/parley/apikeys"
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/kafkatest"
 	"github.com/parleyhq/parley/internal/seal"
@@ -103,6 +104,7 @@ func (s *syncBuffer) String() string {
 }
 
 type node struct {
+	keys *apikeys.Set
 	reg  *tenants.Registry
 	log  *Log
 	logs *syncBuffer
@@ -120,12 +122,92 @@ func startNode(t testing.TB, brokers []string, b *seal.Box, file ...tenants.Tena
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logs := &syncBuffer{}
-	l, err := Start(ctx, Options{Brokers: brokers, Producer: p, Box: b, Registry: reg, File: file,
+	keys, err := apikeys.New([]apikeys.Key{{Key: fileKey, Tenants: []string{"*"}, Role: apikeys.RoleAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Start(ctx, Options{Brokers: brokers, Producer: p, Box: b, Registry: reg, Keys: keys, File: file,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &node{reg: reg, log: l, logs: logs, stop: cancel}
+	return &node{keys: keys, reg: reg, log: l, logs: logs, stop: cancel}
+}
+
+// fileKey is the key of every test node's configuration.
+const fileKey = "file-admin-key-000000000001"
+
+// TestKeysCreatedRotatedAndRevokedOnEveryNode: a key written on node a
+// authorizes on node b within a second; rotated, it keeps working until
+// its overlap ends; revoked, b refuses it within a second; a node started
+// afterwards knows the rotation and the revocation; the topic holds no
+// key.
+func TestKeysCreatedRotatedAndRevokedOnEveryNode(t *testing.T) {
+	brokers := parleyBroker(t)
+	b := box(t)
+	a, c := startNode(t, brokers, b), startNode(t, brokers, b)
+	ctx := context.Background()
+
+	secret, st, err := apikeys.Generate("acme-bot", apikeys.RoleAgent, []string{"acme"}, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.log.PutKey(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	took := waitUntil(t, "key created on a, accepted on c", time.Second, func() bool {
+		_, err := c.keys.Authorize("Bearer "+secret, "acme", apikeys.MessagesSend)
+		return err == nil
+	})
+	t.Logf("key created on one node authorizes on the other after %v", took)
+
+	secret2, st2, err := apikeys.Generate("acme-bot", apikeys.RoleAgent, []string{"acme"}, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ExpiresAt = time.Now().Add(time.Hour)
+	for _, s := range []apikeys.Stored{st2, st} {
+		if err := a.log.PutKey(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "rotation reaches c", time.Second, func() bool {
+		k, ok := c.keys.Stored(st.ID)
+		_, err := c.keys.Identify("Bearer " + secret2)
+		return ok && !k.ExpiresAt.IsZero() && err == nil
+	})
+	if _, err := c.keys.Identify("Bearer " + secret); err != nil {
+		t.Fatalf("rotated key inside its overlap: %v", err)
+	}
+
+	if err := a.log.DeleteKey(ctx, st2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.keys.Identify("Bearer " + secret2); !errors.Is(err, apikeys.ErrBadKey) {
+		t.Fatalf("revoked key on the node that revoked it: %v", err)
+	}
+	took = waitUntil(t, "key revoked on a, refused on c", time.Second, func() bool {
+		_, err := c.keys.Identify("Bearer " + secret2)
+		return errors.Is(err, apikeys.ErrBadKey)
+	})
+	t.Logf("key revoked on one node is refused on the other after %v", took)
+
+	late := startNode(t, brokers, b)
+	if _, err := late.keys.Identify("Bearer " + secret2); !errors.Is(err, apikeys.ErrBadKey) {
+		t.Fatalf("a node started later takes the revoked key: %v", err)
+	}
+	if k, ok := late.keys.Stored(st.ID); !ok || !k.ExpiresAt.Equal(st.ExpiresAt) {
+		t.Fatalf("a node started later lacks the rotated key: %+v %v", k, ok)
+	}
+	raw := readAll(t, brokers)
+	for _, s := range []string{secret, secret2} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Fatal("parley.config holds an API key")
+		}
+	}
+	if !bytes.Contains(raw, APIKeyKey(st.ID)) {
+		t.Fatal("no key record on parley.config")
+	}
 }
 
 func parleyBroker(t testing.TB) []string {
