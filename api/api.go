@@ -42,6 +42,9 @@ type Options struct {
 	Keys     *apikeys.Set
 	// Providers say how long a text may be on each tenant's channel.
 	Providers *channels.Registry
+	// Config takes the admin routes' changes (tenants, keys); nil: they
+	// answer 503 config_unavailable.
+	Config ConfigLog
 	// Timeout bounds the wait for the session's answer. Default 10s.
 	Timeout time.Duration
 }

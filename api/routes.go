@@ -23,10 +23,18 @@ type Analytics interface {
 // API (a) and analytics (an) contribute the handlers; either may be nil,
 // leaving its routes out (tests of the other).
 func Routes(a *API, an Analytics) []Route {
-	const get, post, del = fasthttp.MethodGet, fasthttp.MethodPost, fasthttp.MethodDelete
+	const get, post, patch, del = fasthttp.MethodGet, fasthttp.MethodPost, fasthttp.MethodPatch, fasthttp.MethodDelete
 	var out []Route
 	if a != nil {
 		out = append(out, []Route{
+			{post, "tenants", apikeys.TenantsManage, a.createTenant},
+			{get, "tenants/{tenant}", apikeys.TenantsManage, a.getTenant},
+			{patch, "tenants/{tenant}", apikeys.TenantsManage, a.patchTenant},
+			{del, "tenants/{tenant}", apikeys.TenantsManage, a.deleteTenant},
+			{post, "keys", apikeys.KeysManage, a.createKey},
+			{get, "keys", apikeys.KeysManage, a.listKeys},
+			{del, "keys/{id}", apikeys.KeysManage, a.revokeKey},
+			{post, "keys/{id}/rotate", apikeys.KeysManage, a.rotateKey},
 			{post, "tenants/{tenant}/messages", apikeys.MessagesSend, a.send},
 			{post, "tenants/{tenant}/ai/respond", apikeys.MessagesSend, a.respond},
 			{post, "tenants/{tenant}/conversations/{phone}/status", apikeys.ConversationsWrite, a.setStatus},

@@ -62,6 +62,12 @@ const (
 	// MediaRead: the files customers sent (photos, documents), for the
 	// people who answer them; analysts read the log without them.
 	MediaRead Permission = "media:read"
+	// TenantsManage: read and change a tenant's configuration; creating
+	// and deleting tenants also needs an agency-wide key (AgencyWide).
+	TenantsManage Permission = "tenants:manage"
+	// KeysManage: create, list, rotate and revoke API keys, for the
+	// tenants the key reaches.
+	KeysManage Permission = "keys:manage"
 )
 
 // grants are what each role may do; admin may do everything.
@@ -160,6 +166,7 @@ type entry struct {
 	key     *Key
 	digest  [sha256.Size]byte
 	lastUse atomic.Int64 // unix nanoseconds, on this node
+	stored  *Stored      // what parley.config keeps; nil for the file's
 }
 
 // New validates the keys and prepares them. A key must be at least

@@ -115,7 +115,9 @@ func (s *Set) Put(st Stored) error {
 		}
 		next = append(next, e)
 	}
-	e := &entry{key: st.key(), digest: d}
+	rec := st
+	rec.Tenants = slices.Clone(st.Tenants)
+	e := &entry{key: st.key(), digest: d, stored: &rec}
 	if prev != nil {
 		e.lastUse.Store(prev.lastUse.Load())
 	}
@@ -166,7 +168,7 @@ func (s *Set) List(by *Key) []Info {
 	var out []Info
 	for _, e := range s.snap.Load().entries {
 		k := e.key
-		if !by.AgencyWide() && (k.AgencyWide() || !all(k.Tenants, by.Reaches)) {
+		if !by.Oversees(k.Tenants) {
 			continue
 		}
 		in := Info{ID: k.ID, Name: k.Label(), Role: k.Role, Tenants: slices.Clone(k.Tenants), Source: "config"}
@@ -192,18 +194,26 @@ func (s *Set) List(by *Key) []Info {
 }
 
 // Stored returns the stored key with that id, if there is one.
-func (s *Set) Stored(id string) (*Key, bool) {
+func (s *Set) Stored(id string) (Stored, bool) {
 	for _, e := range s.snap.Load().entries {
-		if e.key.Stored && e.key.ID == id {
-			return e.key, true
+		if e.stored != nil && e.stored.ID == id {
+			st := *e.stored
+			st.Tenants = slices.Clone(st.Tenants)
+			return st, true
 		}
 	}
-	return nil, false
+	return Stored{}, false
 }
 
-func all(ids []string, ok func(string) bool) bool {
+// Oversees reports whether k may see and manage a key scoped to ids: an
+// agency-wide key any key, another only keys all of whose tenants it
+// reaches (never an agency-wide one).
+func (k *Key) Oversees(ids []string) bool {
+	if k.AgencyWide() {
+		return true
+	}
 	for _, id := range ids {
-		if !ok(id) {
+		if id == AllTenants || !k.Reaches(id) {
 			return false
 		}
 	}

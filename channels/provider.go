@@ -47,6 +47,22 @@ type Provider interface {
 	FetchMedia(ctx context.Context, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error)
 }
 
+// Checker is implemented by a provider whose credentials have a shape it
+// can check before anything is sent: a number connected at runtime is
+// refused with a clear message instead of failing at its first send.
+type Checker interface {
+	CheckConnect(t *tenants.Tenant) error
+}
+
+// CheckConnect checks t's credentials with the provider of its channel,
+// when that provider has a Checker.
+func (r *Registry) CheckConnect(t *tenants.Tenant) error {
+	if c, ok := r.Get(t.Channel()).(Checker); ok {
+		return c.CheckConnect(t)
+	}
+	return nil
+}
+
 // Local is implemented by a provider that delivers inside this process (the
 // simulator): its sends are not rate limited, retried or recorded in the
 // sender's ledger.

@@ -355,6 +355,11 @@ func (l *Log) apply(id string, t *tenants.Tenant) {
 	l.changed()
 }
 
+// ErrInvalid says a change was refused before anything was written: the
+// tenant is not valid, or its Meta number is another tenant's (then the
+// error is also tenants.ErrNumberTaken).
+var ErrInvalid = errors.New("invalid")
+
 // ErrNotApplied says a change was written but not seen applied in time.
 var ErrNotApplied = errors.New("parley.config: change written, not yet applied on this node")
 
@@ -364,7 +369,7 @@ var ErrNotApplied = errors.New("parley.config: change written, not yet applied o
 // before anything is written.
 func (l *Log) PutTenant(ctx context.Context, t tenants.Tenant) error {
 	if err := l.o.Registry.Check(t); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	value, err := EncodeTenant(l.o.Box, t)
 	if err != nil {

@@ -1,0 +1,278 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/parleyhq/parley/apikeys"
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/channels"
+	"github.com/parleyhq/parley/channels/meta"
+	"github.com/parleyhq/parley/channels/twilio"
+	"github.com/parleyhq/parley/internal/kafkatest"
+	"github.com/parleyhq/parley/internal/seal"
+	"github.com/parleyhq/parley/tenants"
+	"github.com/parleyhq/parley/tenants/configlog"
+)
+
+const (
+	opsKey         = "admin-test-ops-key-000001"    // agency-wide admin
+	acmeAdminKey   = "admin-test-acme-admin-00002"  // admin of acme only
+	acmeAgentKey   = "admin-test-acme-agent-00003"  // agent of acme
+	globexAdminKey = "admin-test-globex-admin-0004" // admin of globex only
+	twilioToken    = "f00dfeedf00dfeedf00dfeedf00dbeef"
+)
+
+// adminWorld is one node's admin API on a real Kafka-protocol broker:
+// changes go to parley.config and come back through configlog.
+type adminWorld struct {
+	t      *testing.T
+	router *Router
+	reg    *tenants.Registry
+	keys   *apikeys.Set
+}
+
+func newAdminWorld(t *testing.T) *adminWorld {
+	t.Helper()
+	br := kafkatest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := bus.EnsureParleyTopics(ctx, br.Addrs(), nil, 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	file := []tenants.Tenant{twilioTenant("acme")}
+	reg, err := tenants.NewRegistry(append([]tenants.Tenant(nil), file...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := apikeys.New([]apikeys.Key{
+		{Key: opsKey, Tenants: []string{"*"}, Role: apikeys.RoleAdmin, Name: "ops"},
+		{Key: acmeAdminKey, Tenants: []string{"acme"}, Role: apikeys.RoleAdmin, Name: "acme-admin"},
+		{Key: acmeAgentKey, Tenants: []string{"acme"}, Role: apikeys.RoleAgent, Name: "acme-agent"},
+		{Key: globexAdminKey, Tenants: []string{"globex"}, Role: apikeys.RoleAdmin, Name: "globex-admin"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := seal.ParseKey(seal.NewKey())
+	box, err := seal.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bus.NewProducer(br.Addrs(), bus.ProducerOptions{})
+	t.Cleanup(func() { _ = p.Close() })
+	follow, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	log, err := configlog.Start(follow, configlog.Options{Brokers: br.Addrs(), Producer: p, Box: box, Registry: reg, Keys: keys,
+		File: file, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs := channels.NewRegistry(twilio.New(nil, ""), meta.New(nil, 0))
+	a := New(Options{Tenants: reg, Keys: keys, Providers: provs, Config: log})
+	return &adminWorld{t: t, router: NewRouter(keys, reg, Routes(a, nil)), reg: reg, keys: keys}
+}
+
+func twilioTenant(id string) tenants.Tenant {
+	return tenants.Tenant{ID: id, Name: "Tenant " + id, Twilio: &tenants.Twilio{
+		AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: twilioToken, From: "whatsapp:+14155238886"}}
+}
+
+// twilioBody is t as a request sends it: tenants.Tenant itself marshals
+// its credentials masked.
+func twilioBody(t tenants.Tenant) map[string]any {
+	return map[string]any{"id": t.ID, "name": t.Name, "twilio": map[string]any{
+		"account_sid": t.Twilio.AccountSID, "auth_token": t.Twilio.AuthToken.Reveal(), "from": t.Twilio.From}}
+}
+
+func metaTenant(id, number string) map[string]any {
+	return map[string]any{"id": id, "name": "Meta " + id, "meta": map[string]any{
+		"phone_number_id": number, "access_token": "EAAmetaACCESStoken0001", "app_secret": "appSECRETvalue0000001", "verify_token": "verify0001"}}
+}
+
+// do sends one request and returns its status, its error code (if any)
+// and its body.
+func (w *adminWorld) do(method, path, key string, body any) (int, string, []byte) {
+	w.t.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(path)
+	switch b := body.(type) {
+	case nil:
+	case string:
+		ctx.Request.SetBodyString(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		ctx.Request.SetBody(raw)
+	}
+	ctx.Request.Header.Set("Authorization", "Bearer "+key)
+	w.router.Handle(&ctx)
+	var e apikeys.ErrorBody
+	_ = json.Unmarshal(ctx.Response.Body(), &e)
+	return ctx.Response.StatusCode(), e.Error.Code, append([]byte(nil), ctx.Response.Body()...)
+}
+
+type adminCase struct {
+	name         string
+	method, path string
+	key          string
+	body         any
+	status       int
+	code         string
+}
+
+func (w *adminWorld) run(cases []adminCase) {
+	w.t.Helper()
+	for _, c := range cases {
+		status, code, body := w.do(c.method, c.path, c.key, c.body)
+		if status != c.status || code != c.code {
+			w.t.Errorf("%s: %d %s, want %d %q", c.name, status, body, c.status, c.code)
+		}
+		for _, secret := range []string{twilioToken, "EAAmetaACCESStoken0001", "appSECRETvalue0000001"} {
+			if strings.Contains(string(body), secret) {
+				w.t.Errorf("%s: a credential in the answer: %s", c.name, body)
+			}
+		}
+	}
+}
+
+// TestAdminTenantRoutes: tenants are created, read, changed and deleted
+// through parley.config; every refusal has its status and code; no
+// credential is ever answered.
+func TestAdminTenantRoutes(t *testing.T) {
+	w := newAdminWorld(t)
+	bravo := twilioBody(twilioTenant("bravo"))
+	bad := twilioTenant("badtoken")
+	bad.Twilio.AuthToken = "0123456789abcdef-0123456789abcde"
+	badToken := twilioBody(bad)
+	w.run([]adminCase{
+		{"create needs an agency-wide key", "POST", "/api/v1/tenants", acmeAdminKey, bravo, 403, "forbidden_tenant"},
+		{"create needs an admin", "POST", "/api/v1/tenants", acmeAgentKey, bravo, 403, "forbidden_role"},
+		{"create", "POST", "/api/v1/tenants", opsKey, bravo, 201, ""},
+		{"create twice", "POST", "/api/v1/tenants", opsKey, bravo, 409, "tenant_exists"},
+		{"a token twilio-go refuses", "POST", "/api/v1/tenants", opsKey, badToken, 400, "invalid_credentials"},
+		{"a misspelt field", "POST", "/api/v1/tenants", opsKey, `{"id":"typo","nmae":"x"}`, 400, "invalid_json"},
+		{"not JSON", "POST", "/api/v1/tenants", opsKey, `{`, 400, "invalid_json"},
+		{"no channel", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "nochan"}, 400, "invalid_tenant"},
+		{"a bad id", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "Bad Id", "simulator": false}, 400, "invalid_tenant"},
+		{"simulator", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "sim", "simulator": true}, 400, "invalid_tenant"},
+		{"meta", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 201, ""},
+		{"meta number of another tenant", "POST", "/api/v1/tenants", opsKey, metaTenant("delta", "106540352242922"), 409, "number_taken"},
+		{"read", "GET", "/api/v1/tenants/bravo", opsKey, nil, 200, ""},
+		{"read own tenant", "GET", "/api/v1/tenants/acme", acmeAdminKey, nil, 200, ""},
+		{"read another tenant", "GET", "/api/v1/tenants/bravo", acmeAdminKey, nil, 403, "forbidden_tenant"},
+		{"read as agent", "GET", "/api/v1/tenants/acme", acmeAgentKey, nil, 403, "forbidden_role"},
+		{"read unknown", "GET", "/api/v1/tenants/nobody", opsKey, nil, 404, "unknown_tenant"},
+		{"change the file's tenant", "PATCH", "/api/v1/tenants/acme", opsKey, map[string]any{"name": "x"}, 409, "defined_in_config_file"},
+		{"change the id", "PATCH", "/api/v1/tenants/bravo", opsKey, map[string]any{"id": "other"}, 400, "invalid_tenant"},
+		{"change into something invalid", "PATCH", "/api/v1/tenants/bravo", opsKey, map[string]any{"time_zone": "Mars/Olympus"}, 400, "invalid_tenant"},
+		{"delete needs an agency-wide key", "DELETE", "/api/v1/tenants/acme", acmeAdminKey, nil, 403, "forbidden_tenant"},
+		{"delete the file's tenant", "DELETE", "/api/v1/tenants/acme", opsKey, nil, 409, "defined_in_config_file"},
+		{"a method the path lacks", "PUT", "/api/v1/tenants/bravo", opsKey, nil, 405, "method_not_allowed"},
+	})
+	if got := w.reg.Get("bravo"); got == nil || got.Twilio.AuthToken != twilioToken {
+		t.Fatalf("bravo after create: %+v", got)
+	}
+	if w.reg.Get("delta") != nil || w.reg.Get("badtoken") != nil {
+		t.Fatal("a refused tenant was applied")
+	}
+
+	// What GET shows, sent back with a change, keeps the credentials.
+	_, _, shown := w.do("GET", "/api/v1/tenants/bravo", opsKey, nil)
+	var view map[string]any
+	if err := json.Unmarshal(shown, &view); err != nil || view["source"] != "api" {
+		t.Fatalf("GET bravo: %s", shown)
+	}
+	view["name"] = "Bravo Cleaning"
+	view["templates"] = map[string]any{"reminder": map[string]any{"content_sid": "HX0001", "language": "en"}}
+	delete(view, "source")
+	w.run([]adminCase{{"change", "PATCH", "/api/v1/tenants/bravo", opsKey, view, 200, ""}})
+	got := w.reg.Get("bravo")
+	if got.Name != "Bravo Cleaning" || got.Twilio.AuthToken != twilioToken || got.Templates["reminder"].ContentSID != "HX0001" {
+		t.Fatalf("bravo after PATCH: %+v", got)
+	}
+	w.run([]adminCase{{"templates are replaced whole", "PATCH", "/api/v1/tenants/bravo", opsKey, map[string]any{"templates": map[string]any{}}, 200, ""}})
+	if got := w.reg.Get("bravo"); len(got.Templates) != 0 || got.Name != "Bravo Cleaning" {
+		t.Fatalf("bravo after clearing templates: %+v", got)
+	}
+
+	w.run([]adminCase{
+		{"delete", "DELETE", "/api/v1/tenants/bravo", opsKey, nil, 204, ""},
+		{"read deleted", "GET", "/api/v1/tenants/bravo", opsKey, nil, 404, "unknown_tenant"},
+	})
+	if w.reg.Get("bravo") != nil {
+		t.Fatal("bravo still in the registry")
+	}
+}
+
+// TestAdminKeyRoutes: keys are made for the tenants the caller reaches,
+// answered once, listed masked, rotated with an overlap and revoked.
+func TestAdminKeyRoutes(t *testing.T) {
+	w := newAdminWorld(t)
+	w.run([]adminCase{
+		{"a key for every tenant from a tenant's admin", "POST", "/api/v1/keys", acmeAdminKey, map[string]any{"role": "agent", "tenants": []string{"*"}}, 403, "forbidden_tenant"},
+		{"a key for another tenant", "POST", "/api/v1/keys", acmeAdminKey, map[string]any{"role": "agent", "tenants": []string{"globex"}}, 403, "forbidden_tenant"},
+		{"an unknown role", "POST", "/api/v1/keys", acmeAdminKey, map[string]any{"role": "root", "tenants": []string{"acme"}}, 400, "invalid_key"},
+		{"no tenants", "POST", "/api/v1/keys", acmeAdminKey, map[string]any{"role": "agent"}, 400, "invalid_key"},
+		{"an agent makes no keys", "POST", "/api/v1/keys", acmeAgentKey, map[string]any{"role": "agent", "tenants": []string{"acme"}}, 403, "forbidden_role"},
+		{"revoke an unknown key", "DELETE", "/api/v1/keys/key_0000000000000000", opsKey, nil, 404, "unknown_key"},
+	})
+
+	status, _, body := w.do("POST", "/api/v1/keys", acmeAdminKey, map[string]any{"name": "acme-bot", "role": "agent", "tenants": []string{"acme"}})
+	var made struct {
+		Key, ID, Name, Source string
+	}
+	if err := json.Unmarshal(body, &made); status != 201 || err != nil || !strings.HasPrefix(made.Key, apikeys.KeyPrefix) || made.Name != "acme-bot" {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if _, err := w.keys.Authorize("Bearer "+made.Key, "acme", apikeys.MessagesSend); err != nil {
+		t.Fatalf("the new key: %v", err)
+	}
+
+	_, _, listed := w.do("GET", "/api/v1/keys", acmeAdminKey, nil)
+	if strings.Contains(string(listed), made.Key) || strings.Contains(string(listed), acmeAgentKey) {
+		t.Fatalf("GET /keys shows a secret: %s", listed)
+	}
+	var list struct{ Items []apikeys.Info }
+	_ = json.Unmarshal(listed, &list)
+	var names []string
+	for _, k := range list.Items {
+		names = append(names, k.Name)
+	}
+	if strings.Join(names, ",") != "acme-admin,acme-agent,acme-bot" {
+		t.Fatalf("acme's admin lists %v: %s", names, listed)
+	}
+
+	w.run([]adminCase{
+		{"another tenant's admin does not see the key", "DELETE", "/api/v1/keys/" + made.ID, globexAdminKey, nil, 404, "unknown_key"},
+		{"a bad overlap", "POST", "/api/v1/keys/" + made.ID + "/rotate", acmeAdminKey, map[string]any{"overlap": "forever"}, 400, "invalid_overlap"},
+	})
+	status, _, body = w.do("POST", "/api/v1/keys/"+made.ID+"/rotate", acmeAdminKey, map[string]any{"overlap": "1h"})
+	var rotated struct{ Key, ID string }
+	if err := json.Unmarshal(body, &rotated); status != 201 || err != nil || rotated.ID == made.ID || rotated.Key == made.Key {
+		t.Fatalf("rotate: %d %s", status, body)
+	}
+	for _, k := range []string{made.Key, rotated.Key} {
+		if _, err := w.keys.Identify("Bearer " + k); err != nil {
+			t.Fatalf("inside the overlap: %v", err)
+		}
+	}
+	if old, _ := w.keys.Stored(made.ID); time.Until(old.ExpiresAt) > time.Hour || time.Until(old.ExpiresAt) < 59*time.Minute {
+		t.Fatalf("the rotated key expires at %v", old.ExpiresAt)
+	}
+
+	w.run([]adminCase{{"revoke", "DELETE", "/api/v1/keys/" + rotated.ID, acmeAdminKey, nil, 204, ""}})
+	if _, err := w.keys.Identify("Bearer " + rotated.Key); err == nil {
+		t.Fatal("a revoked key still works")
+	}
+	w.run([]adminCase{{"a configured key is not the API's", "DELETE", "/api/v1/keys/acme-agent", opsKey, nil, 404, "unknown_key"}})
+}
