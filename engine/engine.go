@@ -110,7 +110,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Engine, err e
 	if err != nil {
 		return nil, err
 	}
-	if e.tenantLog, err = e.followConfig(reg, secrets); err != nil {
+	if e.tenantLog, err = e.followConfig(reg, keys, secrets); err != nil {
 		return nil, err
 	}
 	providers := e.providers()

@@ -146,13 +146,14 @@ func (e *Engine) consumer() bus.ConsumerOptions {
 }
 
 // followConfig loads the tenants of parley.config into reg beside the
-// file's, writes the file's to it, and follows it: tenants changed on any
-// node apply here within a second.
-func (e *Engine) followConfig(reg *tenants.Registry, secrets *seal.Box) (*configlog.Log, error) {
+// file's, and its API keys into keys, writes the file's tenants to it,
+// and follows it: tenants and keys changed on any node apply here within
+// a second.
+func (e *Engine) followConfig(reg *tenants.Registry, keys *apikeys.Set, secrets *seal.Box) (*configlog.Log, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.roles.Defer("config", cancel)
 	return configlog.Start(ctx, configlog.Options{
-		Brokers: e.brokers, Security: e.kafkaSec, Producer: e.producer, Box: secrets, Registry: reg, File: e.cfg.Tenants,
+		Brokers: e.brokers, Security: e.kafkaSec, Producer: e.producer, Box: secrets, Registry: reg, Keys: keys, File: e.cfg.Tenants,
 		Logger: e.log, AllowSimulator: e.o.Embed || e.cfg.AllowSimulator,
 	})
 }
@@ -270,6 +271,7 @@ func (e *Engine) startHTTP(f frontDoor) (err error) {
 	// A caller whose session was on a node that died waits for the group
 	// to move it (the session timeout) and for its restore.
 	automation := api.New(api.Options{Tenants: f.reg, Providers: f.providers, Producer: e.producer, Pending: f.pending, Keys: f.keys,
+		Config:  e.tenantLog,
 		Timeout: cfg.Kafka.SessionTimeout + 10*time.Second})
 	insights := analytics.NewAPI(analytics.Options{
 		Store: e.store, Tenants: f.reg, Keys: f.keys, Logger: e.log,

@@ -33,6 +33,13 @@ func (r APIResult) String() string {
 // marshalled as JSON (nil for none) and extra headers as name, value
 // pairs. The error is for no answer at all.
 func (c *Cluster) API(n *Node, method, path string, body any, headers ...string) (APIResult, error) {
+	return c.Call(n, method, "tenants/"+Tenant+"/"+path, AdminKey, body, headers...)
+}
+
+// Call calls node's /api/v1 with key: method, a path under /api/v1/
+// ("keys", "tenants/bravo"), a body marshalled as JSON (nil for none) and
+// extra headers as name, value pairs. The error is for no answer at all.
+func (c *Cluster) Call(n *Node, method, path, key string, body any, headers ...string) (APIResult, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -43,11 +50,11 @@ func (c *Cluster) API(n *Node, method, path string, body any, headers ...string)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, n.URL()+"/api/v1/tenants/"+Tenant+"/"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, n.URL()+"/api/v1/"+path, rd)
 	if err != nil {
 		return APIResult{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+AdminKey)
+	req.Header.Set("Authorization", "Bearer "+key)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
