@@ -34,6 +34,7 @@ func policyOf(t *tenants.Tenant) conversation.Policy {
 		CodesPerDay:  t.Session.CodesPerDay,
 		SessionTTL:   t.Session.SessionTTL,
 		IdleTimeout:  t.Session.IdleTimeout,
+		Quiet:        t.Number.Inactive,
 	}
 }
 

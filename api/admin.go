@@ -169,21 +169,10 @@ func (a *API) notFromFile(ctx *fasthttp.RequestCtx, id string) bool {
 	return true
 }
 
-// putTenant checks t and writes it, answering status and the tenant once
-// this node applied it.
+// putTenant writes t and answers status and the tenant once this node
+// applied it.
 func (a *API) putTenant(ctx *fasthttp.RequestCtx, t tenants.Tenant, status int) {
-	if t.Sim {
-		Error(ctx, fasthttp.StatusBadRequest, "invalid_tenant", "simulator tenants come from the config file of parley dev, not the API")
-		return
-	}
-	if err := a.o.Providers.CheckConnect(&t); err != nil {
-		Error(ctx, fasthttp.StatusBadRequest, "invalid_credentials", err.Error())
-		return
-	}
-	wait, cancel := context.WithTimeout(context.Background(), configTimeout)
-	defer cancel()
-	if err := a.o.Config.PutTenant(wait, t); err != nil {
-		configError(ctx, err)
+	if !a.writeTenant(ctx, t) {
 		return
 	}
 	if got := a.o.Tenants.Get(t.ID); got != nil {
@@ -191,6 +180,26 @@ func (a *API) putTenant(ctx *fasthttp.RequestCtx, t tenants.Tenant, status int) 
 		return
 	}
 	writeJSON(ctx, status, a.view(&t))
+}
+
+// writeTenant checks t and writes it, returning once this node applied
+// it; when it returns false it has answered why.
+func (a *API) writeTenant(ctx *fasthttp.RequestCtx, t tenants.Tenant) bool {
+	if t.Sim {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_tenant", "simulator tenants come from the config file of parley dev, not the API")
+		return false
+	}
+	if err := a.o.Providers.CheckConnect(&t); err != nil {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_credentials", err.Error())
+		return false
+	}
+	wait, cancel := context.WithTimeout(context.Background(), configTimeout)
+	defer cancel()
+	if err := a.o.Config.PutTenant(wait, t); err != nil {
+		configError(ctx, err)
+		return false
+	}
+	return true
 }
 
 // configError answers a failed configuration change.

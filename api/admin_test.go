@@ -162,7 +162,7 @@ func TestAdminTenantRoutes(t *testing.T) {
 		{"a token twilio-go refuses", "POST", "/api/v1/tenants", opsKey, badToken, 400, "invalid_credentials"},
 		{"a misspelt field", "POST", "/api/v1/tenants", opsKey, `{"id":"typo","nmae":"x"}`, 400, "invalid_json"},
 		{"not JSON", "POST", "/api/v1/tenants", opsKey, `{`, 400, "invalid_json"},
-		{"no channel", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "nochan"}, 400, "invalid_tenant"},
+		{"no number yet", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "nochan"}, 201, ""},
 		{"a bad id", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "Bad Id", "simulator": false}, 400, "invalid_tenant"},
 		{"simulator", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "sim", "simulator": true}, 400, "invalid_tenant"},
 		{"meta", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 201, ""},
@@ -275,4 +275,53 @@ func TestAdminKeyRoutes(t *testing.T) {
 		t.Fatal("a revoked key still works")
 	}
 	w.run([]adminCase{{"a configured key is not the API's", "DELETE", "/api/v1/keys/acme-agent", opsKey, nil, 404, "unknown_key"}})
+}
+
+// TestAdminNumberRoutes: a tenant made without a number gets one
+// connected, edited, switched off (sends answer 503 sender_offline) and
+// deleted through the numbers routes.
+func TestAdminNumberRoutes(t *testing.T) {
+	w := newAdminWorld(t)
+	tw := twilioBody(twilioTenant("x"))["twilio"]
+	const number = "/api/v1/tenants/bravo/numbers/+14155238886"
+	send := map[string]any{"to": "+4915112345678", "text": "hello"}
+	w.run([]adminCase{
+		{"a tenant without a number", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "bravo", "name": "Bravo"}, 201, ""},
+		{"none listed", "GET", "/api/v1/tenants/bravo/numbers", opsKey, nil, 200, ""},
+		{"no number: sends are offline", "POST", "/api/v1/tenants/bravo/messages", opsKey, send, 503, "sender_offline"},
+		{"no provider", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "x"}, 400, "invalid_number"},
+		{"two providers", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw, "meta": metaTenant("x", "1")["meta"]}, 400, "invalid_number"},
+		{"a misspelt field", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": map[string]any{"acount_sid": "AC"}}, 400, "invalid_json"},
+		{"a token twilio-go refuses", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": map[string]any{
+			"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "has-dashes-0123456789", "from": "whatsapp:+14155238886"}}, 400, "invalid_credentials"},
+		{"an agent connects nothing", "POST", "/api/v1/tenants/acme/numbers", acmeAgentKey, map[string]any{"twilio": tw}, 403, "forbidden_role"},
+		{"the file's tenant", "POST", "/api/v1/tenants/acme/numbers", opsKey, map[string]any{"twilio": tw}, 409, "defined_in_config_file"},
+		{"connect", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Front desk", "twilio": tw}, 201, ""},
+		{"connect a second", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw}, 409, "number_exists"},
+		{"another number", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230000", opsKey, map[string]any{"active": false}, 404, "unknown_number"},
+		{"another provider", "PATCH", number, opsKey, map[string]any{"meta": map[string]any{"phone_number_id": "1"}}, 400, "invalid_number"},
+		{"switch off", "PATCH", number, opsKey, map[string]any{"active": false, "twilio": map[string]any{"auth_token": "****beef"}}, 200, ""},
+		{"switched off: sends are offline", "POST", "/api/v1/tenants/bravo/messages", opsKey, send, 503, "sender_offline"},
+	})
+	got := w.reg.Get("bravo")
+	if got.Twilio == nil || got.Twilio.AuthToken != twilioToken || !got.Number.Inactive || got.Number.DisplayName != "Front desk" {
+		t.Fatalf("bravo's number: %+v %+v", got.Twilio, got.Number)
+	}
+	_, _, listed := w.do("GET", "/api/v1/tenants/bravo/numbers", opsKey, nil)
+	var list struct{ Items []numberView }
+	if err := json.Unmarshal(listed, &list); err != nil || len(list.Items) != 1 || list.Items[0].ID != "+14155238886" ||
+		list.Items[0].Active || list.Items[0].Channel != "twilio" || list.Items[0].Twilio.AuthToken != "****beef" {
+		t.Fatalf("numbers: %s", listed)
+	}
+
+	w.run([]adminCase{
+		{"a Meta number", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 201, ""},
+		{"the Meta number again, elsewhere", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "delta"}, 201, ""},
+		{"connect it to delta", "POST", "/api/v1/tenants/delta/numbers", opsKey, map[string]any{"meta": metaTenant("x", "106540352242922")["meta"]}, 409, "number_taken"},
+		{"delete", "DELETE", number, opsKey, nil, 204, ""},
+		{"delete again", "DELETE", number, opsKey, nil, 404, "unknown_number"},
+	})
+	if got := w.reg.Get("bravo"); got == nil || got.Twilio != nil || got.Number != (tenants.NumberSettings{}) {
+		t.Fatalf("bravo after its number was deleted: %+v", got)
+	}
 }

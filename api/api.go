@@ -111,6 +111,16 @@ type sendRequest struct {
 
 func (a *API) send(ctx *fasthttp.RequestCtx, c Call) {
 	t := c.Tenant
+	if !t.CanSend() {
+		// The automation platform's documented answer for a number that
+		// cannot send; nothing is queued.
+		msg := "this tenant's number is inactive: activate it to send"
+		if t.Channel() == tenants.ChannelNone {
+			msg = "this tenant has no number connected: connect one to send"
+		}
+		Error(ctx, fasthttp.StatusServiceUnavailable, "sender_offline", msg)
+		return
+	}
 	var req sendRequest
 	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())

@@ -69,7 +69,6 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key", "htp:\n  addr: x\n", "htp"},
 		{"bad public url", "http:\n  public_base_url: parley.example.com\n", "public_base_url"},
 		{"bad tenant id", "tenants:\n  - id: Acme Co\n    simulator: true\n", "tenant id"},
-		{"no channel", "tenants:\n  - id: acme\n", "no channel"},
 		{"duplicate tenant", "tenants:\n  - {id: a, simulator: true}\n  - {id: a, simulator: true}\n", "twice"},
 		{"two tenants on one meta number", "tenants:\n" +
 			"  - {id: a, meta: {phone_number_id: \"1065\", access_token: t, app_secret: s, verify_token: v}}\n" +

@@ -44,6 +44,10 @@ type Policy struct {
 	IdempotencyMax int
 	// Texts are the replies in the tenant's language; nil means English.
 	Texts *Texts
+	// Quiet: the tenant's number is switched off. Customers' messages are
+	// still taken and logged, and move the window, but nothing is
+	// answered automatically and sign-in stands still.
+	Quiet bool
 }
 
 // DefaultPolicy returns the rules used when a tenant configures nothing.

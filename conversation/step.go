@@ -125,10 +125,11 @@ func (c *step) inbound(e Inbound) {
 
 	_, isCode := parseCode(e.Text)
 	c.emit(LogInbound{ProviderID: e.ProviderID, Human: s.aiOff, Code: isCode && s.phase == PhaseAwaitingCode})
-	if s.aiOff {
-		// A human is answering: no automatic reply of any kind, and the
-		// sign-in flow stands still (no lookup, no code checks) so that
-		// nothing happens behind the operator's back.
+	if s.aiOff || c.p.Quiet {
+		// A human is answering, or the number is switched off: no
+		// automatic reply of any kind, and the sign-in flow stands still
+		// (no lookup, no code checks) so that nothing happens behind the
+		// operator's back.
 		return
 	}
 

@@ -29,11 +29,14 @@ type Tenant struct {
 	Name   string  `yaml:"name" json:"name"`
 	Twilio *Twilio `yaml:"twilio,omitempty" json:"twilio,omitempty"`
 	// Meta connects the tenant's number directly through Meta's Cloud API.
-	Meta    *Meta         `yaml:"meta,omitempty" json:"meta,omitempty"`
-	Sim     bool          `yaml:"simulator,omitempty" json:"simulator,omitempty"`
-	Backend BackendConfig `yaml:"backend" json:"backend"`
-	Brain   BrainConfig   `yaml:"brain" json:"brain"`
-	Session SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
+	Meta *Meta `yaml:"meta,omitempty" json:"meta,omitempty"`
+	Sim  bool  `yaml:"simulator,omitempty" json:"simulator,omitempty"`
+	// Number is what the business says of its WhatsApp number beyond the
+	// provider's credentials: its display name, whether it is active.
+	Number  NumberSettings `yaml:"number,omitempty" json:"number,omitzero"`
+	Backend BackendConfig  `yaml:"backend" json:"backend"`
+	Brain   BrainConfig    `yaml:"brain" json:"brain"`
+	Session SessionConfig  `yaml:"session,omitempty" json:"session,omitempty"`
 	// Templates are the tenant's approved WhatsApp templates by name.
 	Templates map[string]Template `yaml:"templates,omitempty" json:"templates,omitempty"`
 	// Webhook, when set, receives "message.received" and
@@ -48,6 +51,16 @@ type Tenant struct {
 	DashboardURL string `yaml:"dashboard_url,omitempty" json:"dashboard_url,omitempty"`
 	// APIRateLimit caps automation API sends per second (default 50).
 	APIRateLimit float64 `yaml:"api_rate_limit,omitempty" json:"api_rate_limit,omitempty"`
+}
+
+// NumberSettings are a tenant's number's own settings.
+type NumberSettings struct {
+	// DisplayName is how the agency's people know the number.
+	DisplayName string `yaml:"display_name,omitempty" json:"display_name,omitempty"`
+	// Inactive: the number is switched off. Its webhooks are still
+	// verified, stored and logged (nothing is lost), nothing is answered
+	// automatically, and API sends from it answer 503 sender_offline.
+	Inactive bool `yaml:"inactive,omitempty" json:"inactive,omitempty"`
 }
 
 // OutboundConfig tunes sending from the tenant's number.
@@ -112,16 +125,26 @@ type BrainConfig struct {
 	Escalate []string `yaml:"escalate,omitempty" json:"escalate,omitempty"`
 }
 
+// ChannelNone is the channel of a tenant with no number connected yet:
+// nothing reaches it and nothing can be sent from it.
+const ChannelNone = ""
+
 // Channel is the channel replies to this tenant's customers go out on.
 func (t *Tenant) Channel() string {
-	if t.Twilio != nil {
+	switch {
+	case t.Twilio != nil:
 		return ChannelTwilio
-	}
-	if t.Meta != nil {
+	case t.Meta != nil:
 		return ChannelMeta
+	case t.Sim:
+		return ChannelSimulator
 	}
-	return ChannelSimulator
+	return ChannelNone
 }
+
+// CanSend reports whether messages can leave from the tenant's number
+// now: one is connected and it is active.
+func (t *Tenant) CanSend() bool { return t.Channel() != ChannelNone && !t.Number.Inactive }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -151,9 +174,8 @@ func (t *Tenant) Validate() error {
 			return fmt.Errorf("tenant %s: meta: %w", t.ID, err)
 		}
 	}
-	if t.Twilio == nil && t.Meta == nil && !t.Sim {
-		return fmt.Errorf("tenant %s: no channel configured (twilio, meta, or simulator: true)", t.ID)
-	}
+	// No channel is a tenant whose number is not connected yet (an
+	// agency creates the business first): valid, it just reaches no one.
 	switch t.Backend.Kind {
 	case "", "demo":
 	case "http":

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,15 +11,20 @@ import (
 	"github.com/parleyhq/parley/internal/clustertest"
 )
 
-// bravoBody is bravo as the admin API takes it.
+// bravoBody is bravo as the admin API takes it, without its number.
 func bravoBody(c *clustertest.Cluster) map[string]any {
 	return map[string]any{
 		"id": "bravo", "name": "Bravo Cleaning", "time_zone": "Europe/London", "api_rate_limit": 1000,
-		"twilio": map[string]any{"account_sid": twiliotest.TestAccountSID, "auth_token": twiliotest.TestAuthToken,
-			"from": twiliotest.SandboxFrom, "api_base_url": c.Twilio.URL()},
 		"backend": map[string]any{"kind": "http", "base_url": c.Backend.URL(), "token": clustertest.BackendToken},
 		"brain":   map[string]any{"kind": "rules"},
 	}
+}
+
+// bravoNumber is bravo's Twilio sender as the numbers route takes it.
+func bravoNumber(c *clustertest.Cluster) map[string]any {
+	return map[string]any{"display_name": "Front desk", "twilio": map[string]any{
+		"account_sid": twiliotest.TestAccountSID, "auth_token": twiliotest.TestAuthToken,
+		"from": twiliotest.SandboxFrom, "api_base_url": c.Twilio.URL()}}
 }
 
 // keyWorks reports whether key is accepted by n (GET /api/v1/tenants
@@ -50,8 +56,11 @@ func within(t *testing.T, what string, limit time.Duration, ok func() bool) time
 }
 
 // TestAdminChangesReachEveryNode (issue 13): two processes on one broker.
-// A tenant created through n1's API answers a signed webhook on n2 within
-// a second; a key created on n1 works on n2 within a second, and once
+// A tenant created through n1's API without a number is a 404 for
+// webhooks; its number connected on n1 answers a signed webhook on n2
+// within a second; switched off on n1, n2 still takes and logs its
+// webhooks but answers nothing and refuses sends (503 sender_offline),
+// and answers again once it is switched on; a key created on n1 works on n2 within a second, and once
 // revoked on n1 is refused on n2 within a second; after both nodes
 // restart the tenant and the surviving key are there and the revoked key
 // stays refused; no credential or key is readable on parley.config; a
@@ -64,13 +73,53 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 	if err != nil || r.Status != http.StatusCreated {
 		t.Fatalf("create bravo on n1: %v %s", err, r)
 	}
-	if bytes.Contains(r.Body, []byte(twiliotest.TestAuthToken)) || bytes.Contains(r.Body, []byte(clustertest.BackendToken)) {
+	if bytes.Contains(r.Body, []byte(clustertest.BackendToken)) {
 		t.Fatalf("the answer holds a credential: %s", r.Body)
 	}
+	within(t, "bravo without a number: its webhooks 404 on n2", time.Second, func() bool {
+		status, _ := c.PostTwilioTenant(n2, "bravo", "+447700900710", "hi", clustertest.NewMessageSID())
+		return status == http.StatusNotFound
+	})
+	r, err = c.Call(n1, http.MethodPost, "tenants/bravo/numbers", clustertest.AdminKey, bravoNumber(c))
+	if err != nil || r.Status != http.StatusCreated || bytes.Contains(r.Body, []byte(twiliotest.TestAuthToken)) {
+		t.Fatalf("connect bravo's number on n1: %v %s", err, r)
+	}
 	took := waitWebhook(t, c, n2, "bravo", "+447700900711", time.Second)
-	t.Logf("tenant created on n1: signed webhook acknowledged on n2 after %v", took)
+	t.Logf("number connected on n1: signed webhook acknowledged on n2 after %v", took)
 	if _, err := c.NextReply("+447700900711", 20*time.Second); err != nil {
 		t.Fatalf("bravo's customer got no answer: %v", err)
+	}
+
+	number := "tenants/bravo/numbers/" + strings.TrimPrefix(twiliotest.SandboxFrom, "whatsapp:")
+	if r, err := c.Call(n1, http.MethodPatch, number, clustertest.AdminKey, map[string]any{"active": false}); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("switch bravo's number off on n1: %v %s", err, r)
+	}
+	send := map[string]any{"to": "+447700900715", "text": "hello"}
+	took = within(t, "switched off on n1: sends refused on n2", time.Second, func() bool {
+		r, err := c.Call(n2, http.MethodPost, "tenants/bravo/messages", clustertest.AdminKey, send)
+		return err == nil && r.Status == http.StatusServiceUnavailable && r.APIError() == "sender_offline"
+	})
+	t.Logf("number switched off on n1: sends refused on n2 after %v", took)
+	const quiet = "+447700900716"
+	waitWebhook(t, c, n2, "bravo", quiet, time.Second)
+	if m, err := c.NextReply(quiet, 3*time.Second); err == nil {
+		t.Fatalf("an inactive number answered: %q", m.Body)
+	}
+	logged := within(t, "the inactive number's message in the log", 30*time.Second, func() bool {
+		r, err := c.Call(n2, http.MethodGet, "tenants/bravo/messages?phone=%2B"+quiet[1:], clustertest.AdminKey, nil)
+		return err == nil && r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"direction":"in"`))
+	})
+	t.Logf("inactive number: the message was logged (seen after %v), nothing answered", logged)
+	if r, err := c.Call(n1, http.MethodPatch, number, clustertest.AdminKey, map[string]any{"active": true}); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("switch bravo's number on: %v %s", err, r)
+	}
+	within(t, "switched on again: n2 takes sends", time.Second, func() bool {
+		r, err := c.Call(n2, http.MethodPost, "tenants/bravo/messages", clustertest.AdminKey, send)
+		return err == nil && r.Status != http.StatusServiceUnavailable
+	})
+	waitWebhook(t, c, n2, "bravo", quiet, time.Second)
+	if _, err := c.NextReply(quiet, 20*time.Second); err != nil {
+		t.Fatalf("switched on again, no answer: %v", err)
 	}
 
 	newKey := func(name string) (id, secret string) {
