@@ -33,20 +33,23 @@
 
   const apiKey = () => sessionStorage.getItem(KEY) || '';
 
-  async function api(path) {
+  async function api(path, method, body) {
     let res;
+    const headers = { Authorization: 'Bearer ' + apiKey() };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     try {
-      res = await fetch(path, { headers: { Authorization: 'Bearer ' + apiKey() }, cache: 'no-store' });
+      res = await fetch(path, { method: method || 'GET', headers, cache: 'no-store',
+        body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       throw new APIError(0, 'network', 'the server cannot be reached');
     }
-    let body = null;
-    try { body = await res.json(); } catch (e) { /* not JSON */ }
+    let answer = null;
+    try { answer = await res.json(); } catch (e) { /* not JSON, or 204 */ }
     if (!res.ok) {
-      const err = (body && body.error) || {};
+      const err = (answer && answer.error) || {};
       throw new APIError(res.status, err.code || 'http_' + res.status, err.message || res.statusText);
     }
-    return body;
+    return answer;
   }
 
   // Formatting. The raw value of every figure is kept in data-value.
@@ -83,6 +86,8 @@
     renderChart(null);
     $('power-users').tBodies[0].replaceChildren();
     $('log').tBodies[0].replaceChildren();
+    $('numbers').tBodies[0].replaceChildren();
+    $('numbers-card').hidden = true;
     $('error').textContent = '';
     delete document.body.dataset.loaded;
     $('login').hidden = false;
@@ -116,6 +121,7 @@
     $('controls').hidden = false;
     document.body.dataset.view = 'app';
     document.body.dataset.role = state.role;
+    loadNumbers();
     await refresh();
     clearInterval(state.timer);
     state.timer = setInterval(() => { if (!state.busy) refresh(); }, refreshSeconds * 1000);
@@ -386,7 +392,104 @@
     }
   }
 
+  // Numbers: the tenant's WhatsApp number, for admin keys (the numbers
+  // routes need tenants:manage). Changes go to parley.config and reach
+  // every node within a second.
+  const numbersBase = () => '/api/v1/tenants/' + encodeURIComponent(state.tenant) + '/numbers';
+
+  async function loadNumbers() {
+    const card = $('numbers-card');
+    if (state.role !== 'admin') { card.hidden = true; return; }
+    const tenant = state.tenant;
+    let res;
+    try {
+      res = await api(numbersBase());
+    } catch (e) {
+      if (tenant !== state.tenant) return;
+      card.hidden = e.code === 'forbidden_role';
+      $('numbers-error').textContent = e.message;
+      return;
+    }
+    if (tenant !== state.tenant) return;
+    card.hidden = false;
+    renderNumbers(res.items || []);
+  }
+
+  function renderNumbers(items) {
+    const body = $('numbers').tBodies[0];
+    body.replaceChildren(...items.map(numberRow));
+    if (!items.length) body.append(emptyRow(5, 'No number connected: connect one below.'));
+    // A tenant has one number: the form is for connecting it.
+    $('number-form').hidden = items.length > 0;
+    $('numbers-card').dataset.count = String(items.length);
+  }
+
+  function numberRow(n) {
+    const tr = el('tr', { 'data-number': n.id, 'data-active': String(n.active) });
+    tr.append(el('td', { class: 'mono' }, n.id), el('td', {}, n.channel === 'meta' ? 'Meta' : 'Twilio'));
+    const name = el('input', { value: n.display_name || '', 'aria-label': 'display name', class: 'n-name' });
+    const save = el('button', { type: 'button', class: 'n-save' }, 'Save');
+    save.addEventListener('click', () => changeNumber(n, { display_name: name.value.trim() }, 'Saved'));
+    const nameCell = el('td');
+    nameCell.append(name, ' ', save);
+    tr.append(nameCell, el('td', { class: n.active ? 'dir-in' : 'muted' }, n.active ? 'Active' : 'Inactive'));
+    const toggle = el('button', { type: 'button', class: 'n-toggle' }, n.active ? 'Switch off' : 'Switch on');
+    toggle.addEventListener('click', () => changeNumber(n, { active: !n.active }, n.active ? 'Switched off' : 'Switched on'));
+    // Deleting takes a second click, on the same button.
+    const del = el('button', { type: 'button', class: 'n-delete' }, 'Delete');
+    del.addEventListener('click', async () => {
+      if (del.dataset.armed !== 'true') {
+        del.dataset.armed = 'true';
+        del.textContent = 'Confirm delete';
+        return;
+      }
+      await numberCall(() => api(numbersBase() + '/' + encodeURIComponent(n.id), 'DELETE'), 'Deleted');
+    });
+    const actions = el('td');
+    actions.append(toggle, ' ', del);
+    tr.append(actions);
+    return tr;
+  }
+
+  function changeNumber(n, change, done) {
+    return numberCall(() => api(numbersBase() + '/' + encodeURIComponent(n.id), 'PATCH', change), done);
+  }
+
+  // numberCall runs one change and shows the list as it is afterwards.
+  async function numberCall(call, done) {
+    $('numbers-status').textContent = 'Saving…';
+    try {
+      await call();
+      $('numbers-error').textContent = '';
+      $('numbers-status').textContent = done;
+    } catch (e) {
+      $('numbers-error').textContent = e.message;
+      $('numbers-status').textContent = '';
+    }
+    await loadNumbers();
+  }
+
+  async function connectNumber() {
+    const v = (id) => $(id).value.trim();
+    const body = { display_name: v('n-display') };
+    if ($('n-provider').value === 'meta') {
+      body.meta = { phone_number_id: v('n-pnid'), access_token: v('n-access'), app_secret: v('n-secret'), verify_token: v('n-verify') };
+    } else {
+      body.twilio = { from: v('n-from'), account_sid: v('n-sid'), auth_token: v('n-token') };
+    }
+    await numberCall(() => api(numbersBase(), 'POST', body), 'Connected');
+    if (!$('numbers-error').textContent) {
+      for (const id of ['n-display', 'n-from', 'n-sid', 'n-token', 'n-pnid', 'n-access', 'n-secret', 'n-verify']) $(id).value = '';
+    }
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    $('number-form').addEventListener('submit', (ev) => { ev.preventDefault(); connectNumber(); });
+    $('n-provider').addEventListener('change', () => {
+      const meta = $('n-provider').value === 'meta';
+      $('n-meta').hidden = !meta;
+      $('n-twilio').hidden = meta;
+    });
     $('login-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       sessionStorage.setItem(KEY, $('key').value.trim());
@@ -397,6 +500,9 @@
       state.tenant = $('tenant').value;
       sessionStorage.setItem(TENANT, state.tenant);
       refresh();
+      $('numbers-error').textContent = '';
+      $('numbers-status').textContent = '';
+      loadNumbers();
     });
     $('range').addEventListener('change', () => {
       const custom = $('range').value === 'custom';
