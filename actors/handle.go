@@ -59,6 +59,13 @@ func freshRand() conversation.Rand {
 func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
+	if _, ok := in.Kind.(*wire.Inbound_Message); ok && in.To != "" {
+		s.number = in.To
+	}
+	// Quiet when the number the customer wrote to is switched off.
+	if n, ok := s.tenant.NumberByID(s.number); ok {
+		x.policy.Quiet = n.Inactive
+	}
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
 		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text, Group: k.Message.GroupId != ""})
@@ -407,7 +414,17 @@ func (x *execution) decided(d conversation.SendDecision) {
 	if t := m.GetTemplate(); t != nil {
 		body = "[template " + t.GetName() + t.GetContentSid() + "]"
 	}
+	// From the number the caller chose, else the one the customer last
+	// wrote to while it is active, else the tenant's first active one.
+	keep := s.number
+	if n, ok := s.tenant.NumberByID(s.number); !ok || n.Inactive {
+		s.number = ""
+	}
+	if m.GetFrom() != "" {
+		s.number = m.GetFrom()
+	}
 	out := s.reply(x.o, x.in, m.GetText(), body, "operator")
+	s.number = keep
 	out.Template = m.GetTemplate()
 	x.result.Ok = true
 	x.result.OutboundId = out.Id

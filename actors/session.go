@@ -93,6 +93,11 @@ type session struct {
 	tenant *tenants.Tenant
 	phone  string
 	state  *conversation.State
+	// number is the tenant's number the customer last wrote to: replies
+	// leave from it. Kept in memory only: a session moved to another
+	// node replies from the tenant's first active number until the
+	// customer writes again.
+	number string
 }
 
 // newSession activates the session id, resuming dormant (its encoded
@@ -234,10 +239,16 @@ func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType s
 		Tenant:         s.tenant.ID,
 		Phone:          s.phone,
 		Channel:        s.tenant.Channel(),
+		From:           s.number,
 		Text:           text,
 		ConversationId: conversationID,
 		InReplyTo:      in.GetId(),
 		CreatedAtMs:    now.UnixMilli(),
+	}
+	if v, ok := s.tenant.Via(out.From); ok {
+		out.Channel = v.Channel()
+	} else {
+		out.From = "" // the number is gone: the tenant's first active one
 	}
 	o.add(wire.TopicOutbound, out)
 	o.add(wire.TopicEvents, &wire.Event{

@@ -233,13 +233,20 @@ func keepMaskedSecrets(old *tenants.Tenant, next *tenants.Tenant) {
 			*now = was
 		}
 	}
-	if old.Twilio != nil && next.Twilio != nil {
-		keep(old.Twilio.AuthToken, &next.Twilio.AuthToken)
-	}
-	if old.Meta != nil && next.Meta != nil {
-		keepString(old.Meta.AccessToken, &next.Meta.AccessToken)
-		keepString(old.Meta.AppSecret, &next.Meta.AppSecret)
-		keepString(old.Meta.VerifyToken, &next.Meta.VerifyToken)
+	for _, was := range old.Numbers() {
+		now, ok := next.NumberByID(was.ID())
+		if !ok {
+			continue
+		}
+		// now's pointers are next's own: changing them changes next.
+		if was.Twilio != nil && now.Twilio != nil {
+			keep(was.Twilio.AuthToken, &now.Twilio.AuthToken)
+		}
+		if was.Meta != nil && now.Meta != nil {
+			keepString(was.Meta.AccessToken, &now.Meta.AccessToken)
+			keepString(was.Meta.AppSecret, &now.Meta.AppSecret)
+			keepString(was.Meta.VerifyToken, &now.Meta.VerifyToken)
+		}
 	}
 	if old.Webhook != nil && next.Webhook != nil {
 		keep(old.Webhook.Secret, &next.Webhook.Secret)

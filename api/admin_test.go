@@ -325,3 +325,43 @@ func TestAdminNumberRoutes(t *testing.T) {
 		t.Fatalf("bravo after its number was deleted: %+v", got)
 	}
 }
+
+// TestAdminSeveralNumbers: a tenant's second and third numbers (Twilio
+// and Meta) are connected beside its first; sends choose one ("from"),
+// an unknown one is a 400 and a switched-off one a 503; deleting the
+// first makes the next the first; every credential stays sealed away
+// from the answers.
+func TestAdminSeveralNumbers(t *testing.T) {
+	w := newAdminWorld(t)
+	second := map[string]any{"account_sid": "AC0123456789abcdef0123456789abcde2", "auth_token": "5econdf00dfeedf00dfeedf00dbeef22", "from": "whatsapp:+14155230002"}
+	send := func(from string) map[string]any { return map[string]any{"to": "+4915112345678", "text": "hello", "from": from} }
+	w.run([]adminCase{
+		{"a tenant", "POST", "/api/v1/tenants", opsKey, twilioBody(twilioTenant("bravo")), 201, ""},
+		{"a second Twilio sender", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Sales", "twilio": second}, 201, ""},
+		{"a Meta number", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Support", "meta": metaTenant("x", "106540352242922")["meta"]}, 201, ""},
+		{"the second again", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": second}, 409, "number_exists"},
+		{"the Meta number on another tenant", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 409, "number_taken"},
+		{"switch the second off", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230002", opsKey, map[string]any{"active": false}, 200, ""},
+		{"send from an unknown number", "POST", "/api/v1/tenants/bravo/messages", opsKey, send("+19995550000"), 400, "unknown_sender"},
+		{"send from the switched-off number", "POST", "/api/v1/tenants/bravo/messages", opsKey, send("+14155230002"), 503, "sender_offline"},
+		{"change a number's sender", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230002", opsKey, map[string]any{"twilio": map[string]any{"from": "whatsapp:+14155230003"}}, 400, "invalid_number"},
+	})
+	got := w.reg.Get("bravo")
+	if n := got.Numbers(); len(n) != 3 || n[1].ID() != "+14155230002" || !n[1].Inactive || n[2].Meta == nil || n[1].Twilio.AuthToken != "5econdf00dfeedf00dfeedf00dbeef22" {
+		t.Fatalf("bravo's numbers: %+v", n)
+	}
+	if v, ok := got.Via("+14155230002"); !ok || v.Twilio.From != "whatsapp:+14155230002" || got.Twilio.From != "whatsapp:+14155238886" {
+		t.Fatalf("Via the second: %+v", v)
+	}
+	w.run([]adminCase{{"delete the first", "DELETE", "/api/v1/tenants/bravo/numbers/+14155238886", opsKey, nil, 204, ""}})
+	got = w.reg.Get("bravo")
+	if n := got.Numbers(); len(n) != 2 || got.First().ID() != "+14155230002" || n[1].Meta == nil {
+		t.Fatalf("after deleting the first: %+v", n)
+	}
+	_, _, listed := w.do("GET", "/api/v1/tenants/bravo/numbers", opsKey, nil)
+	var list struct{ Items []numberView }
+	if err := json.Unmarshal(listed, &list); err != nil || len(list.Items) != 2 || !list.Items[0].First || list.Items[1].Channel != "meta" ||
+		strings.Contains(string(listed), "5econdf00dfeedf00dfeedf00dbeef22") || strings.Contains(string(listed), "appSECRETvalue0000001") {
+		t.Fatalf("numbers: %s", listed)
+	}
+}

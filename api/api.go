@@ -99,7 +99,11 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 }
 
 type sendRequest struct {
-	To       string `json:"to"`
+	To string `json:"to"`
+	// From is the tenant's number to send from (a Twilio sender's E.164
+	// number or a Meta phone_number_id); empty: the number the customer
+	// last wrote to, else the tenant's first active one.
+	From     string `json:"from"`
 	Text     string `json:"text"`
 	Template *struct {
 		Name       string            `json:"name"`
@@ -131,7 +135,19 @@ func (a *API) send(ctx *fasthttp.RequestCtx, c Call) {
 			"to must be an E.164 number such as +4915112345678, without spaces or punctuation")
 		return
 	}
-	msg := &wire.SendMessage{}
+	if req.From != "" {
+		n, ok := t.NumberByID(req.From)
+		switch {
+		case !ok:
+			Error(ctx, fasthttp.StatusBadRequest, "unknown_sender", "from "+strconv.Quote(req.From)+" is not one of this tenant's numbers (GET .../numbers)")
+			return
+		case n.Inactive:
+			Error(ctx, fasthttp.StatusServiceUnavailable, "sender_offline", "number "+req.From+" is inactive: activate it to send")
+			return
+		}
+		t, _ = t.Via(req.From) // its channel's text limit
+	}
+	msg := &wire.SendMessage{From: req.From}
 	limit := a.textLimit(t)
 	switch {
 	case req.Template != nil && req.Text != "":

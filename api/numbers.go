@@ -3,18 +3,16 @@ package api
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/parleyhq/parley/tenants"
 )
 
-// A tenant has one WhatsApp number today: a Twilio sender or a Meta Cloud
-// number. The numbers routes are that number as a resource of its own,
-// as the number-connection guide presents it (connect, edit, switch
-// on and off, delete), written through the tenant's record on
-// parley.config like every other change.
+// A tenant's WhatsApp numbers (Twilio senders, Meta Cloud numbers) as a
+// resource of their own, as the number-connection guide presents them
+// (connect, edit, switch on and off, delete), written through the
+// tenant's record on parley.config like every other change.
 
 // numberView is a tenant's number as the numbers routes answer with it,
 // credentials masked (tenants.Twilio's Secret and tenants.Meta mask
@@ -26,24 +24,14 @@ type numberView struct {
 	Channel     string          `json:"channel"`
 	DisplayName string          `json:"display_name"`
 	Active      bool            `json:"active"`
+	First       bool            `json:"first"`
 	Twilio      *tenants.Twilio `json:"twilio,omitempty"`
 	Meta        *tenants.Meta   `json:"meta,omitempty"`
 }
 
-// numberID is the path id of t's number, "" when none is connected.
-func numberID(t *tenants.Tenant) string {
-	switch {
-	case t.Twilio != nil:
-		return strings.TrimPrefix(t.Twilio.From, "whatsapp:")
-	case t.Meta != nil:
-		return t.Meta.PhoneNumberID
-	}
-	return ""
-}
-
-func viewNumber(t *tenants.Tenant) numberView {
-	return numberView{ID: numberID(t), Channel: t.Channel(), DisplayName: t.Number.DisplayName,
-		Active: !t.Number.Inactive, Twilio: t.Twilio, Meta: t.Meta}
+func viewNumber(t *tenants.Tenant, n tenants.Number) numberView {
+	return numberView{ID: n.ID(), Channel: n.Channel(), DisplayName: n.DisplayName,
+		Active: !n.Inactive, First: n.ID() == t.First().ID(), Twilio: n.Twilio, Meta: n.Meta}
 }
 
 // numberRequest is the body of POST and PATCH on numbers: the number's
@@ -55,18 +43,19 @@ type numberRequest struct {
 	Meta        json.RawMessage `json:"meta"`
 }
 
-// listNumbers is GET /tenants/{tenant}/numbers.
+// listNumbers is GET /tenants/{tenant}/numbers: the first number first.
 func (a *API) listNumbers(ctx *fasthttp.RequestCtx, c Call) {
 	items := []numberView{}
-	if c.Tenant.Channel() == tenants.ChannelTwilio || c.Tenant.Channel() == tenants.ChannelMeta {
-		items = append(items, viewNumber(c.Tenant))
+	for _, n := range c.Tenant.Numbers() {
+		items = append(items, viewNumber(c.Tenant, n))
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": items})
 }
 
 // connectNumber is POST /tenants/{tenant}/numbers {"display_name",
-// "active", "twilio": {...} | "meta": {...}}: the tenant's number, served
-// by every node within a second.
+// "active", "twilio": {...} | "meta": {...}}: one more number of the
+// tenant (its first, if it has none), served by every node within a
+// second.
 func (a *API) connectNumber(ctx *fasthttp.RequestCtx, c Call) {
 	if !a.configured(ctx) || !a.notFromFile(ctx, c.Tenant.ID) {
 		return
@@ -76,28 +65,32 @@ func (a *API) connectNumber(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
 		return
 	}
-	if id := numberID(c.Tenant); id != "" || c.Tenant.Sim {
-		Error(ctx, fasthttp.StatusConflict, "number_exists",
-			"this tenant has a number ("+strconv.Quote(id)+"): a tenant has one number; change it with PATCH or delete it first")
-		return
-	}
 	if (len(req.Twilio) == 0) == (len(req.Meta) == 0) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_number", "give the credentials of one provider: twilio or meta")
 		return
 	}
-	t := c.Tenant.Clone()
-	t.Number = tenants.NumberSettings{}
-	if !a.applyNumber(ctx, &t, req) {
+	var n tenants.Number
+	if !applyNumber(ctx, &n, req) {
 		return
 	}
-	a.putNumber(ctx, t, fasthttp.StatusCreated)
+	t := c.Tenant.Clone()
+	if err := t.AddNumber(n); err != nil {
+		Error(ctx, fasthttp.StatusConflict, "number_exists", err.Error())
+		return
+	}
+	a.putNumber(ctx, t, n.ID(), fasthttp.StatusCreated)
 }
 
 // updateNumber is PATCH /tenants/{tenant}/numbers/{id}: display name,
-// active, and the provider's fields (a rotated token); another provider
-// is a new number (delete, then connect).
+// active, and the provider's fields (a rotated token); the provider and
+// the number itself (sender, phone_number_id) stay: another is another
+// number.
 func (a *API) updateNumber(ctx *fasthttp.RequestCtx, c Call) {
-	if !a.configured(ctx) || !a.notFromFile(ctx, c.Tenant.ID) || !a.theNumber(ctx, c) {
+	if !a.configured(ctx) || !a.notFromFile(ctx, c.Tenant.ID) {
+		return
+	}
+	n, ok := a.theNumber(ctx, c)
+	if !ok {
 		return
 	}
 	var req numberRequest
@@ -105,63 +98,79 @@ func (a *API) updateNumber(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
 		return
 	}
-	if len(req.Twilio) > 0 && c.Tenant.Twilio == nil || len(req.Meta) > 0 && c.Tenant.Meta == nil {
-		Error(ctx, fasthttp.StatusBadRequest, "invalid_number", "this number is on "+c.Tenant.Channel()+": another provider is another number (delete this one, then connect)")
+	if len(req.Twilio) > 0 && n.Twilio == nil || len(req.Meta) > 0 && n.Meta == nil {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_number", "this number is on "+n.Channel()+": another provider is another number (connect it)")
 		return
 	}
 	t := c.Tenant.Clone()
-	if !a.applyNumber(ctx, &t, req) {
+	n, _ = t.NumberByID(n.ID()) // the clone's, whose pointers are its own
+	id := n.ID()
+	if !applyNumber(ctx, &n, req) {
 		return
 	}
+	if n.ID() != id {
+		Error(ctx, fasthttp.StatusBadRequest, "invalid_number", "a number's sender or phone_number_id cannot change: connect the other number")
+		return
+	}
+	t.ReplaceNumber(id, n)
 	keepMaskedSecrets(c.Tenant, &t)
-	a.putNumber(ctx, t, fasthttp.StatusOK)
+	a.putNumber(ctx, t, id, fasthttp.StatusOK)
 }
 
 // deleteNumber is DELETE /tenants/{tenant}/numbers/{id}: its webhooks
-// answer 404 on every node within a second; the tenant and its
-// conversations stay.
+// answer 404 (403 for a Twilio sender whose tenant has others) on every
+// node within a second; the tenant and its conversations stay.
 func (a *API) deleteNumber(ctx *fasthttp.RequestCtx, c Call) {
-	if !a.configured(ctx) || !a.notFromFile(ctx, c.Tenant.ID) || !a.theNumber(ctx, c) {
+	if !a.configured(ctx) || !a.notFromFile(ctx, c.Tenant.ID) {
+		return
+	}
+	n, ok := a.theNumber(ctx, c)
+	if !ok {
 		return
 	}
 	t := c.Tenant.Clone()
-	t.Twilio, t.Meta, t.Number = nil, nil, tenants.NumberSettings{}
+	t.RemoveNumber(n.ID())
 	if a.writeTenant(ctx, t) {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	}
 }
 
-// theNumber answers 404 unknown_number unless the path's {id} is the
-// tenant's number.
-func (a *API) theNumber(ctx *fasthttp.RequestCtx, c Call) bool {
-	if id := numberID(c.Tenant); id == "" || id != c.Param("id") {
+// theNumber finds the path's {id} among the tenant's numbers, answering
+// 404 unknown_number otherwise.
+func (a *API) theNumber(ctx *fasthttp.RequestCtx, c Call) (tenants.Number, bool) {
+	n, ok := c.Tenant.NumberByID(c.Param("id"))
+	if !ok {
 		Error(ctx, fasthttp.StatusNotFound, "unknown_number", "tenant "+c.Tenant.ID+" has no number "+strconv.Quote(c.Param("id")))
-		return false
 	}
-	return true
+	return n, ok
 }
 
-// applyNumber puts req's fields onto t: the provider's object merged
-// field by field into what t has.
-func (a *API) applyNumber(ctx *fasthttp.RequestCtx, t *tenants.Tenant, req numberRequest) bool {
+// applyNumber puts req's fields onto n: the provider's object merged
+// field by field into what n has (copied first: n's pointers may be
+// shared with the tenant the request read).
+func applyNumber(ctx *fasthttp.RequestCtx, n *tenants.Number, req numberRequest) bool {
 	if req.DisplayName != nil {
-		t.Number.DisplayName = *req.DisplayName
+		n.DisplayName = *req.DisplayName
 	}
 	if req.Active != nil {
-		t.Number.Inactive = !*req.Active
+		n.Inactive = !*req.Active
 	}
 	var err error
 	switch {
 	case len(req.Twilio) > 0:
-		if t.Twilio == nil {
-			t.Twilio = &tenants.Twilio{}
+		tw := tenants.Twilio{}
+		if n.Twilio != nil {
+			tw = *n.Twilio
 		}
-		err = decodeStrict(req.Twilio, t.Twilio)
+		err = decodeStrict(req.Twilio, &tw)
+		n.Twilio = &tw
 	case len(req.Meta) > 0:
-		if t.Meta == nil {
-			t.Meta = &tenants.Meta{}
+		m := tenants.Meta{}
+		if n.Meta != nil {
+			m = *n.Meta
 		}
-		err = decodeStrict(req.Meta, t.Meta)
+		err = decodeStrict(req.Meta, &m)
+		n.Meta = &m
 	}
 	if err != nil {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_json", err.Error())
@@ -170,13 +179,14 @@ func (a *API) applyNumber(ctx *fasthttp.RequestCtx, t *tenants.Tenant, req numbe
 	return true
 }
 
-// putNumber writes t and answers status and its number.
-func (a *API) putNumber(ctx *fasthttp.RequestCtx, t tenants.Tenant, status int) {
+// putNumber writes t and answers status and its number id.
+func (a *API) putNumber(ctx *fasthttp.RequestCtx, t tenants.Tenant, id string, status int) {
 	if !a.writeTenant(ctx, t) {
 		return
 	}
 	if got := a.o.Tenants.Get(t.ID); got != nil {
 		t = *got
 	}
-	writeJSON(ctx, status, viewNumber(&t))
+	n, _ := t.NumberByID(id)
+	writeJSON(ctx, status, viewNumber(&t, n))
 }

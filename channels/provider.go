@@ -54,11 +54,16 @@ type Checker interface {
 	CheckConnect(t *tenants.Tenant) error
 }
 
-// CheckConnect checks t's credentials with the provider of its channel,
-// when that provider has a Checker.
+// CheckConnect checks the credentials of each of t's numbers with its
+// provider, when that provider has a Checker.
 func (r *Registry) CheckConnect(t *tenants.Tenant) error {
-	if c, ok := r.Get(t.Channel()).(Checker); ok {
-		return c.CheckConnect(t)
+	for _, n := range t.Numbers() {
+		v, _ := t.Via(n.ID())
+		if c, ok := r.Get(n.Channel()).(Checker); ok {
+			if err := c.CheckConnect(v); err != nil {
+				return fmt.Errorf("number %s: %w", n.ID(), err)
+			}
+		}
 	}
 	return nil
 }

@@ -31,9 +31,15 @@ type Tenant struct {
 	// Meta connects the tenant's number directly through Meta's Cloud API.
 	Meta *Meta `yaml:"meta,omitempty" json:"meta,omitempty"`
 	Sim  bool  `yaml:"simulator,omitempty" json:"simulator,omitempty"`
-	// Number is what the business says of its WhatsApp number beyond the
-	// provider's credentials: its display name, whether it is active.
-	Number  NumberSettings `yaml:"number,omitempty" json:"number,omitzero"`
+	// Number is what the business says of its WhatsApp number (twilio or
+	// meta above) beyond the provider's credentials: its display name,
+	// whether it is active.
+	Number NumberSettings `yaml:"number,omitempty" json:"number,omitzero"`
+	// MoreNumbers are the tenant's other WhatsApp numbers: the one above
+	// is its first. Customers write to any; replies leave from the number
+	// they wrote to; API sends choose one ("from") or take the first
+	// active.
+	MoreNumbers []Number `yaml:"more_numbers,omitempty" json:"more_numbers,omitempty"`
 	Backend BackendConfig  `yaml:"backend" json:"backend"`
 	Brain   BrainConfig    `yaml:"brain" json:"brain"`
 	Session SessionConfig  `yaml:"session,omitempty" json:"session,omitempty"`
@@ -61,6 +67,14 @@ type NumberSettings struct {
 	// verified, stored and logged (nothing is lost), nothing is answered
 	// automatically, and API sends from it answer 503 sender_offline.
 	Inactive bool `yaml:"inactive,omitempty" json:"inactive,omitempty"`
+}
+
+// Number is one of a tenant's other numbers: a Twilio sender or a Meta
+// Cloud number, and its settings.
+type Number struct {
+	NumberSettings `yaml:",inline"`
+	Twilio         *Twilio `yaml:"twilio,omitempty" json:"twilio,omitempty"`
+	Meta           *Meta   `yaml:"meta,omitempty" json:"meta,omitempty"`
 }
 
 // OutboundConfig tunes sending from the tenant's number.
@@ -142,9 +156,19 @@ func (t *Tenant) Channel() string {
 	return ChannelNone
 }
 
-// CanSend reports whether messages can leave from the tenant's number
-// now: one is connected and it is active.
-func (t *Tenant) CanSend() bool { return t.Channel() != ChannelNone && !t.Number.Inactive }
+// CanSend reports whether messages can leave from one of the tenant's
+// numbers now: one is connected and active.
+func (t *Tenant) CanSend() bool {
+	if t.Sim {
+		return true
+	}
+	for _, n := range t.Numbers() {
+		if !n.Inactive {
+			return true
+		}
+	}
+	return false
+}
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -176,6 +200,9 @@ func (t *Tenant) Validate() error {
 	}
 	// No channel is a tenant whose number is not connected yet (an
 	// agency creates the business first): valid, it just reaches no one.
+	if err := t.validateNumbers(); err != nil {
+		return err
+	}
 	switch t.Backend.Kind {
 	case "", "demo":
 	case "http":
@@ -270,17 +297,16 @@ var ErrNumberTaken = errors.New("number already connected to another tenant")
 func checkNumbers(byID map[string]*Tenant) error {
 	seen := make(map[string]string)
 	for _, t := range byID {
-		if t.Meta == nil {
-			continue
-		}
-		if other, dup := seen[t.Meta.PhoneNumberID]; dup {
-			a, b := other, t.ID
-			if b < a {
-				a, b = b, a
+		for _, id := range t.metaNumbers() {
+			if other, dup := seen[id]; dup && other != t.ID {
+				a, b := other, t.ID
+				if b < a {
+					a, b = b, a
+				}
+				return fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s: %w", id, a, b, ErrNumberTaken)
 			}
-			return fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s: %w", t.Meta.PhoneNumberID, a, b, ErrNumberTaken)
+			seen[id] = t.ID
 		}
-		seen[t.Meta.PhoneNumberID] = t.ID
 	}
 	return nil
 }
@@ -333,12 +359,18 @@ func (r *Registry) Check(t Tenant) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	if t.Meta == nil {
+	mine := t.metaNumbers()
+	if len(mine) == 0 {
 		return nil
 	}
 	for _, o := range r.All() {
-		if o.ID != t.ID && o.Meta != nil && o.Meta.PhoneNumberID == t.Meta.PhoneNumberID {
-			return fmt.Errorf("meta phone_number_id %s is tenant %s's: %w", t.Meta.PhoneNumberID, o.ID, ErrNumberTaken)
+		if o.ID == t.ID {
+			continue
+		}
+		for _, id := range o.metaNumbers() {
+			if slices.Contains(mine, id) {
+				return fmt.Errorf("meta phone_number_id %s is tenant %s's: %w", id, o.ID, ErrNumberTaken)
+			}
 		}
 	}
 	return nil
@@ -378,5 +410,17 @@ func (t *Tenant) Clone() Tenant {
 	c.Outbound.FallbackVariables = maps.Clone(t.Outbound.FallbackVariables)
 	c.Templates = maps.Clone(t.Templates)
 	c.Brain.Escalate = slices.Clone(t.Brain.Escalate)
+	c.MoreNumbers = nil
+	for _, n := range t.MoreNumbers {
+		if n.Twilio != nil {
+			tw := *n.Twilio
+			n.Twilio = &tw
+		}
+		if n.Meta != nil {
+			m := *n.Meta
+			n.Meta = &m
+		}
+		c.MoreNumbers = append(c.MoreNumbers, n)
+	}
 	return c
 }

@@ -34,6 +34,10 @@ type Inbound struct {
 	Phone        string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`                                      // customer, E.164
 	Channel      string                 `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`                                  // twilio | meta | sim | api
 	ReceivedAtMs int64                  `protobuf:"varint,5,opt,name=received_at_ms,json=receivedAtMs,proto3" json:"received_at_ms,omitempty"` // when the ingress accepted it
+	// to is the tenant's number the customer wrote to (a Twilio sender's
+	// E.164 number, a Meta phone_number_id): replies leave from it. Empty
+	// for commands and older records: the tenant's first number.
+	To string `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*Inbound_Message
@@ -107,6 +111,13 @@ func (x *Inbound) GetReceivedAtMs() int64 {
 		return x.ReceivedAtMs
 	}
 	return 0
+}
+
+func (x *Inbound) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
 }
 
 func (x *Inbound) GetKind() isInbound_Kind {
@@ -511,6 +522,7 @@ type SendMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
 	Template      *Template              `protobuf:"bytes,2,opt,name=template,proto3" json:"template,omitempty"`
+	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"` // the tenant's number to send from; empty: the first active one
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -557,6 +569,13 @@ func (x *SendMessage) GetTemplate() *Template {
 		return x.Template
 	}
 	return nil
+}
+
+func (x *SendMessage) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
 }
 
 // Respond asks the assistant to answer message in the customer's
@@ -1037,7 +1056,10 @@ type Outbound struct {
 	// sealed_text, when set, is the text sealed (internal/seal, AES-GCM,
 	// bound to id) and text is empty: a one-time code is never readable on
 	// parley.outbound. The sender opens it just before sending.
-	SealedText    []byte `protobuf:"bytes,10,opt,name=sealed_text,json=sealedText,proto3" json:"sealed_text,omitempty"`
+	SealedText []byte `protobuf:"bytes,10,opt,name=sealed_text,json=sealedText,proto3" json:"sealed_text,omitempty"`
+	// from is the tenant's number the message leaves from (as
+	// Inbound.to); empty: the tenant's first active number.
+	From          string `protobuf:"bytes,11,opt,name=from,proto3" json:"from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1140,6 +1162,13 @@ func (x *Outbound) GetSealedText() []byte {
 		return x.SealedText
 	}
 	return nil
+}
+
+func (x *Outbound) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
 }
 
 // Template is a pre-approved WhatsApp template: the only kind of message
@@ -2155,13 +2184,14 @@ var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\vparley.wire\"\xb2\x02\n" +
+	"\fparley.proto\x12\vparley.wire\"\xc2\x02\n" +
 	"\aInbound\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x18\n" +
 	"\achannel\x18\x04 \x01(\tR\achannel\x12$\n" +
-	"\x0ereceived_at_ms\x18\x05 \x01(\x03R\freceivedAtMs\x128\n" +
+	"\x0ereceived_at_ms\x18\x05 \x01(\x03R\freceivedAtMs\x12\x0e\n" +
+	"\x02to\x18\x06 \x01(\tR\x02to\x128\n" +
 	"\amessage\x18\n" +
 	" \x01(\v2\x1c.parley.wire.CustomerMessageH\x00R\amessage\x125\n" +
 	"\x06status\x18\v \x01(\v2\x1b.parley.wire.DeliveryStatusH\x00R\x06status\x120\n" +
@@ -2190,10 +2220,11 @@ const file_parley_proto_rawDesc = "" +
 	"\voutbound_id\x18\x01 \x01(\tR\n" +
 	"outboundId\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\x02 \x01(\tR\terrorCode\"T\n" +
+	"error_code\x18\x02 \x01(\tR\terrorCode\"h\n" +
 	"\vSendMessage\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x121\n" +
-	"\btemplate\x18\x02 \x01(\v2\x15.parley.wire.TemplateR\btemplate\"\xa4\x01\n" +
+	"\btemplate\x18\x02 \x01(\v2\x15.parley.wire.TemplateR\btemplate\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\"\xa4\x01\n" +
 	"\aRespond\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12A\n" +
 	"\tvariables\x18\x02 \x03(\v2#.parley.wire.Respond.VariablesEntryR\tvariables\x1a<\n" +
@@ -2239,7 +2270,7 @@ const file_parley_proto_rawDesc = "" +
 	"providerId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\x03 \x01(\tR\terrorCode\"\xb7\x02\n" +
+	"error_code\x18\x03 \x01(\tR\terrorCode\"\xcb\x02\n" +
 	"\bOutbound\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
@@ -2252,7 +2283,8 @@ const file_parley_proto_rawDesc = "" +
 	"\btemplate\x18\t \x01(\v2\x15.parley.wire.TemplateR\btemplate\x12\x1f\n" +
 	"\vsealed_text\x18\n" +
 	" \x01(\fR\n" +
-	"sealedText\"\xdd\x01\n" +
+	"sealedText\x12\x12\n" +
+	"\x04from\x18\v \x01(\tR\x04from\"\xdd\x01\n" +
 	"\bTemplate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcontent_sid\x18\x02 \x01(\tR\n" +

@@ -274,9 +274,10 @@ func Normalize(p *Payload, tenantOf func(phoneNumberID string) (tenant string, o
 		out []*wire.Inbound
 		rep NormalizeError
 	)
-	emit := func(tenant, phone string, kind func(*wire.Inbound)) {
+	emit := func(tenant, to, phone string, kind func(*wire.Inbound)) {
 		in := &wire.Inbound{
 			Tenant:       tenant,
+			To:           to,
 			Phone:        phone,
 			Channel:      Channel,
 			ReceivedAtMs: receivedAt.UnixMilli(),
@@ -313,7 +314,7 @@ func Normalize(p *Payload, tenantOf func(phoneNumberID string) (tenant string, o
 				case err != nil:
 					rep.refuse(fmt.Sprintf("%s message %d", where, mi), err)
 				case msg != nil:
-					emit(tenant, phone, func(in *wire.Inbound) { in.Kind = &wire.Inbound_Message{Message: msg} })
+					emit(tenant, id, phone, func(in *wire.Inbound) { in.Kind = &wire.Inbound_Message{Message: msg} })
 				}
 			}
 			for si := range v.Statuses {
@@ -322,7 +323,7 @@ func Normalize(p *Payload, tenantOf func(phoneNumberID string) (tenant string, o
 				case err != nil:
 					rep.refuse(fmt.Sprintf("%s status %d", where, si), err)
 				case st != nil:
-					emit(tenant, phone, func(in *wire.Inbound) { in.Kind = &wire.Inbound_Status{Status: st} })
+					emit(tenant, id, phone, func(in *wire.Inbound) { in.Kind = &wire.Inbound_Status{Status: st} })
 				}
 			}
 		}

@@ -28,12 +28,15 @@ func signedBy(secret string) func(string, []byte) map[string]string {
 	}
 }
 
+// numberOf is the phone_number_id each tenant's records name as To.
+var numberOf = map[string]string{"acme": acmeNumberID, "beta": betaNumberID}
+
 func msgIn(tenant, phone string, m *wire.CustomerMessage) *wire.Inbound {
-	return &wire.Inbound{Tenant: tenant, Phone: phone, Channel: "meta", Kind: &wire.Inbound_Message{Message: m}}
+	return &wire.Inbound{Tenant: tenant, To: numberOf[tenant], Phone: phone, Channel: "meta", Kind: &wire.Inbound_Message{Message: m}}
 }
 
 func statusIn(tenant, phone string, s *wire.DeliveryStatus) *wire.Inbound {
-	return &wire.Inbound{Tenant: tenant, Phone: phone, Channel: "meta", Kind: &wire.Inbound_Status{Status: s}}
+	return &wire.Inbound{Tenant: tenant, To: numberOf[tenant], Phone: phone, Channel: "meta", Kind: &wire.Inbound_Status{Status: s}}
 }
 
 func one(in *wire.Inbound) []*wire.Inbound { return []*wire.Inbound{in} }

@@ -26,15 +26,18 @@ type Numbers struct {
 func IndexNumbers(reg *tenants.Registry) (*Numbers, error) {
 	n := &Numbers{reg: reg, version: reg.Version(), byID: map[string]Number{}}
 	for _, t := range reg.All() {
-		if t.Meta == nil {
-			continue
-		}
-		if other, dup := n.byID[t.Meta.PhoneNumberID]; dup {
-			return nil, fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s", t.Meta.PhoneNumberID, other.Tenant, t.ID)
-		}
-		n.byID[t.Meta.PhoneNumberID] = Number{Tenant: t.ID, AppSecret: t.Meta.AppSecret}
-		if t.Meta.AppSecret != "" && !slices.Contains(n.secrets, t.Meta.AppSecret) {
-			n.secrets = append(n.secrets, t.Meta.AppSecret)
+		for _, num := range t.Numbers() {
+			m := num.Meta
+			if m == nil {
+				continue
+			}
+			if other, dup := n.byID[m.PhoneNumberID]; dup {
+				return nil, fmt.Errorf("meta phone_number_id %s configured for tenants %s and %s", m.PhoneNumberID, other.Tenant, t.ID)
+			}
+			n.byID[m.PhoneNumberID] = Number{Tenant: t.ID, AppSecret: m.AppSecret}
+			if m.AppSecret != "" && !slices.Contains(n.secrets, m.AppSecret) {
+				n.secrets = append(n.secrets, m.AppSecret)
+			}
 		}
 	}
 	return n, nil

@@ -45,13 +45,15 @@ func handshake(ctx *fasthttp.RequestCtx, env channels.Env) {
 		return
 	}
 	for _, t := range env.Tenants.All() {
-		if t.Meta == nil {
-			continue
-		}
-		if challenge, ok := VerifyChallenge(q, t.Meta.VerifyToken); ok {
-			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.SetBodyString(challenge)
-			return
+		for _, n := range t.Numbers() {
+			if n.Meta == nil {
+				continue
+			}
+			if challenge, ok := VerifyChallenge(q, n.Meta.VerifyToken); ok {
+				ctx.SetContentType("text/plain; charset=utf-8")
+				ctx.SetBodyString(challenge)
+				return
+			}
 		}
 	}
 	ctx.Error("verification failed", fasthttp.StatusForbidden)

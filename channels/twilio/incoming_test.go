@@ -20,6 +20,17 @@ func signed(u string, body []byte) map[string]string {
 	return signedFor(u)(u, body)
 }
 
+// secondToken is the auth token of acme's second sender's account.
+const secondToken = "f00dfeedf00dfeedf00dfeedf00dbeef"
+
+// signedWith signs for u with another account's token.
+func signedWith(token, u string) func(string, []byte) map[string]string {
+	return func(_ string, body []byte) map[string]string {
+		form, _ := url.ParseQuery(string(body))
+		return map[string]string{"X-Twilio-Signature": twilio.Signature(token, u, form)}
+	}
+}
+
 // signedFor signs for another URL than the one called.
 func signedFor(u string) func(string, []byte) map[string]string {
 	return func(_ string, body []byte) map[string]string {
@@ -32,11 +43,11 @@ func signedFor(u string) func(string, []byte) map[string]string {
 }
 
 func message(phone string, m *wire.CustomerMessage) []*wire.Inbound {
-	return []*wire.Inbound{{Tenant: "acme", Phone: phone, Channel: "twilio", Kind: &wire.Inbound_Message{Message: m}}}
+	return []*wire.Inbound{{Tenant: "acme", To: "+14155238886", Phone: phone, Channel: "twilio", Kind: &wire.Inbound_Message{Message: m}}}
 }
 
 func status(phone string, s *wire.DeliveryStatus) []*wire.Inbound {
-	return []*wire.Inbound{{Tenant: "acme", Phone: phone, Channel: "twilio", Kind: &wire.Inbound_Status{Status: s}}}
+	return []*wire.Inbound{{Tenant: "acme", To: "+14155238886", Phone: phone, Channel: "twilio", Kind: &wire.Inbound_Status{Status: s}}}
 }
 
 const (
@@ -91,6 +102,14 @@ var incoming = []providertest.IncomingCase{
 	{Label: "a status signed for the message URL", Path: statusURL, Data: "status_delivered.json",
 		Sign: signedFor(publicBaseURL + hook), Status: 403},
 
+	// A tenant's second sender, on another account: the webhook URL is
+	// the tenant's, the number is the one the message was sent to, and the
+	// signature must be by that number's account.
+	{Label: "to the second number", Path: hook, Data: "text_message_second_number.json", Sign: signedWith(secondToken, publicBaseURL+hook),
+		Inbound: []*wire.Inbound{{Tenant: "acme", To: "+14155230002", Phone: "+447700900456", Channel: "twilio", Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{
+			ProviderId: "SM4123456789abcdef0123456789abcdef", Text: "Hello, second number", ProfileName: "Sam", To: "+14155230002"}}}}},
+	{Label: "to the second number, signed by the first number's account", Path: hook, Data: "text_message_second_number.json", Sign: signed, Status: 403},
+
 	// Refusals.
 	{Label: "unknown tenant", Path: "/webhooks/twilio/nobody", Data: "text_message.json", Sign: signed, Status: 404},
 	{Label: "a tenant without Twilio", Path: "/webhooks/twilio/beta", Data: "text_message.json", Sign: signed, Status: 404},
@@ -102,7 +121,8 @@ var incoming = []providertest.IncomingCase{
 
 func TestIncoming(t *testing.T) {
 	reg, err := tenants.NewRegistry([]tenants.Tenant{
-		{ID: "acme", Twilio: &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken, From: twiliotest.SandboxFrom}},
+		{ID: "acme", Twilio: &tenants.Twilio{AccountSID: twiliotest.TestAccountSID, AuthToken: twiliotest.TestAuthToken, From: twiliotest.SandboxFrom},
+			MoreNumbers: []tenants.Number{{Twilio: &tenants.Twilio{AccountSID: "AC00000000000000000000000000000002", AuthToken: secondToken, From: "whatsapp:+14155230002"}}}},
 		{ID: "beta", Sim: true},
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/internal/ids"
+	"github.com/parleyhq/parley/tenants"
 	"github.com/parleyhq/parley/wire"
 )
 
@@ -50,7 +51,24 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 	// differs from what this server sees.
 	fullURL := env.PublicBaseURL + string(ctx.URI().RequestURI())
 	sig := string(ctx.Request.Header.Peek("X-Twilio-Signature"))
-	if !ValidSignature(t.Twilio.AuthToken.Reveal(), fullURL, form, sig) {
+	// The tenant's senders share its webhook URL: the one the request is
+	// signed for (its account's token) and addressed to (its account and
+	// sender) is the number it came to.
+	var number *tenants.Twilio
+	var addressed error
+	signed := false
+	for _, n := range t.Numbers() {
+		tw := n.Twilio
+		if tw == nil || !ValidSignature(tw.AuthToken.Reveal(), fullURL, form, sig) {
+			continue
+		}
+		signed = true
+		if addressed = CheckAddressed(tw.AccountSID, tw.From, form); addressed == nil {
+			number = tw
+			break
+		}
+	}
+	if !signed {
 		ctx.Error("invalid signature", fasthttp.StatusForbidden)
 		return nil, true
 	}
@@ -59,10 +77,11 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 		ctx.Error(err.Error(), fasthttp.StatusBadRequest)
 		return nil, true
 	}
-	if err := CheckAddressed(t.Twilio.AccountSID, t.Twilio.From, form); err != nil {
-		ctx.Error(err.Error(), fasthttp.StatusForbidden)
+	if number == nil {
+		ctx.Error(addressed.Error(), fasthttp.StatusForbidden)
 		return nil, true
 	}
+	in.To = tenants.NumberID(number, nil)
 	return []*wire.Inbound{in}, false
 }
 

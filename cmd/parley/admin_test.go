@@ -58,7 +58,9 @@ func within(t *testing.T, what string, limit time.Duration, ok func() bool) time
 // TestAdminChangesReachEveryNode (issue 13): two processes on one broker.
 // A tenant created through n1's API without a number is a 404 for
 // webhooks; its number connected on n1 answers a signed webhook on n2
-// within a second; switched off on n1, n2 still takes and logs its
+// within a second; a second sender connected on n1 answers its own
+// customers from itself and sends from itself when the API asks; the
+// first switched off on n1, n2 still takes and logs its
 // webhooks but answers nothing and refuses sends (503 sender_offline),
 // and answers again once it is switched on; a key created on n1 works on n2 within a second, and once
 // revoked on n1 is refused on n2 within a second; after both nodes
@@ -90,11 +92,36 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 		t.Fatalf("bravo's customer got no answer: %v", err)
 	}
 
+	// A second sender of the same account: a customer writing to it is
+	// answered from it, and the API sends from it when asked to.
+	const second = "whatsapp:+14155230002"
+	sales := bravoNumber(c)
+	sales["display_name"] = "Sales"
+	sales["twilio"].(map[string]any)["from"] = second
+	if r, err := c.Call(n1, http.MethodPost, "tenants/bravo/numbers", clustertest.AdminKey, sales); err != nil || r.Status != http.StatusCreated {
+		t.Fatalf("connect bravo's second number on n1: %v %s", err, r)
+	}
+	took = within(t, "second number connected on n1: its webhook acknowledged on n2", time.Second, func() bool {
+		status, _ := c.PostTwilioTo(n2, "bravo", second, "+447700900717", "hi", clustertest.NewMessageSID())
+		return status == http.StatusOK
+	})
+	t.Logf("second number connected on n1: its signed webhook acknowledged on n2 after %v", took)
+	if m, err := c.NextReply("+447700900717", 20*time.Second); err != nil || m.From != second {
+		t.Fatalf("the customer of the second number: answered from %q (%v), want %s", m.From, err, second)
+	}
+	if r, err := c.Call(n2, http.MethodPost, "tenants/bravo/messages", clustertest.AdminKey,
+		map[string]any{"to": "+447700900711", "text": "From sales", "from": strings.TrimPrefix(second, "whatsapp:")}); err != nil || r.Status != http.StatusAccepted {
+		t.Fatalf("send from the second number: %v %s", err, r)
+	}
+	if m, err := c.NextReply("+447700900711", 20*time.Second); err != nil || m.From != second || m.Body != "From sales" {
+		t.Fatalf("the send from the second number arrived as %+v (%v)", m, err)
+	}
+
 	number := "tenants/bravo/numbers/" + strings.TrimPrefix(twiliotest.SandboxFrom, "whatsapp:")
 	if r, err := c.Call(n1, http.MethodPatch, number, clustertest.AdminKey, map[string]any{"active": false}); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("switch bravo's number off on n1: %v %s", err, r)
 	}
-	send := map[string]any{"to": "+447700900715", "text": "hello"}
+	send := map[string]any{"to": "+447700900715", "text": "hello", "from": strings.TrimPrefix(twiliotest.SandboxFrom, "whatsapp:")}
 	took = within(t, "switched off on n1: sends refused on n2", time.Second, func() bool {
 		r, err := c.Call(n2, http.MethodPost, "tenants/bravo/messages", clustertest.AdminKey, send)
 		return err == nil && r.Status == http.StatusServiceUnavailable && r.APIError() == "sender_offline"

@@ -160,9 +160,15 @@ func (c *Cluster) PostTwilioSID(n *Node, phone, body, sid string) (int, error) {
 // PostTwilioTenant is PostTwilioSID for another tenant on the same local
 // Twilio account and sender.
 func (c *Cluster) PostTwilioTenant(n *Node, tenant, phone, body, sid string) (int, error) {
+	return c.PostTwilioTo(n, tenant, twiliotest.SandboxFrom, phone, body, sid)
+}
+
+// PostTwilioTo is PostTwilioTenant to the tenant's sender to
+// ("whatsapp:+E164"), signed with the test account's token.
+func (c *Cluster) PostTwilioTo(n *Node, tenant, to, phone, body, sid string) (int, error) {
 	form := url.Values{
 		"MessageSid": {sid}, "SmsMessageSid": {sid}, "AccountSid": {twiliotest.TestAccountSID},
-		"From": {"whatsapp:" + phone}, "To": {twiliotest.SandboxFrom},
+		"From": {"whatsapp:" + phone}, "To": {to},
 		"Body": {body}, "NumMedia": {"0"}, "ProfileName": {FirstName},
 	}
 	path := "/webhooks/twilio/" + tenant

@@ -345,6 +345,13 @@ func (s *Deliverer) process(ctx context.Context, j job) bool {
 		results.WithLabelValues("unknown", "dead_lettered").Inc()
 		return s.produce(ctx, s.deadLetter(j.m, out.Id, ReasonUnknownTenant, failure{kind: channels.Permanent, msg: "unknown tenant " + out.Tenant}, 0))
 	}
+	// The tenant as its number out.From (the one the customer wrote to,
+	// or the caller chose); a number since removed: the first active one.
+	if v, ok := t.Via(out.From); ok {
+		t = v
+	} else {
+		t, _ = t.Via("")
+	}
 	ch, simulated := s.providerFor(t, out)
 	if simulated {
 		return s.simulate(ctx, t, out)

@@ -89,6 +89,16 @@ type secrets struct {
 	BackendToken    string `json:"backend_token,omitempty"`
 	BrainAPIKey     string `json:"brain_api_key,omitempty"`
 	WebhookSecret   string `json:"webhook_secret,omitempty"`
+	// More are the credentials of the tenant's more_numbers, by index.
+	More []numberSecrets `json:"more,omitempty"`
+}
+
+// numberSecrets are one more number's credentials.
+type numberSecrets struct {
+	TwilioAuthToken string `json:"twilio_auth_token,omitempty"`
+	MetaAccessToken string `json:"meta_access_token,omitempty"`
+	MetaAppSecret   string `json:"meta_app_secret,omitempty"`
+	MetaVerifyToken string `json:"meta_verify_token,omitempty"`
 }
 
 // EncodeTenant is t's record value: t as JSON without its credentials,
@@ -115,6 +125,24 @@ func EncodeTenant(box *seal.Box, t tenants.Tenant) ([]byte, error) {
 	}
 	s.BackendToken, c.Backend.Token = t.Backend.Token.Reveal(), ""
 	s.BrainAPIKey, c.Brain.APIKey = t.Brain.APIKey.Reveal(), ""
+	c.MoreNumbers = nil
+	for _, n := range t.MoreNumbers {
+		var ns numberSecrets
+		if n.Twilio != nil {
+			tw := *n.Twilio
+			ns.TwilioAuthToken, tw.AuthToken = tw.AuthToken.Reveal(), ""
+			n.Twilio = &tw
+		}
+		if n.Meta != nil {
+			m := *n.Meta
+			ns.MetaAccessToken, m.AccessToken = m.AccessToken, ""
+			ns.MetaAppSecret, m.AppSecret = m.AppSecret, ""
+			ns.MetaVerifyToken, m.VerifyToken = m.VerifyToken, ""
+			n.Meta = &m
+		}
+		s.More = append(s.More, ns)
+		c.MoreNumbers = append(c.MoreNumbers, n)
+	}
 	pub, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -161,6 +189,18 @@ func DecodeTenant(box *seal.Box, key, value []byte) (tenants.Tenant, error) {
 	}
 	t.Backend.Token = tenants.Secret(s.BackendToken)
 	t.Brain.APIKey = tenants.Secret(s.BrainAPIKey)
+	if len(s.More) != len(t.MoreNumbers) {
+		return t, fmt.Errorf("secrets of %d more numbers for %d", len(s.More), len(t.MoreNumbers))
+	}
+	for i := range t.MoreNumbers {
+		n, ns := &t.MoreNumbers[i], s.More[i]
+		if n.Twilio != nil {
+			n.Twilio.AuthToken = tenants.Secret(ns.TwilioAuthToken)
+		}
+		if n.Meta != nil {
+			n.Meta.AccessToken, n.Meta.AppSecret, n.Meta.VerifyToken = ns.MetaAccessToken, ns.MetaAppSecret, ns.MetaVerifyToken
+		}
+	}
 	return t, nil
 }
 

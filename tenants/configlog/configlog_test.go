@@ -56,12 +56,18 @@ func metaTenant(id, number string) tenants.Tenant {
 
 func TestRecordSealsCredentials(t *testing.T) {
 	b := box(t)
-	for _, in := range []tenants.Tenant{twilioTenant("acme"), metaTenant("beta", "106540352242922")} {
+	several := twilioTenant("several")
+	several.MoreNumbers = []tenants.Number{
+		{Twilio: &tenants.Twilio{AccountSID: "AC00000000000000000000000000000002", AuthToken: "twiliotokenSECRETmore00002", From: "whatsapp:+14155230002"}},
+		{Meta: &tenants.Meta{PhoneNumberID: "106540352242999", AccessToken: "EAAmoreACCESStokenSECRET02", AppSecret: "moreAPPsecret000000002", VerifyToken: "moreVERIFY0002"}},
+	}
+	for _, in := range []tenants.Tenant{twilioTenant("acme"), metaTenant("beta", "106540352242922"), several} {
 		v, err := EncodeTenant(b, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []string{twilioToken, metaToken, appSecret, verifyToken, "webhookSECRET0001"} {
+		for _, s := range []string{twilioToken, metaToken, appSecret, verifyToken, "webhookSECRET0001",
+			"twiliotokenSECRETmore00002", "EAAmoreACCESStokenSECRET02", "moreAPPsecret000000002", "moreVERIFY0002"} {
 			if bytes.Contains(v, []byte(s)) {
 				t.Errorf("%s: record holds %q in the clear: %s", in.ID, s, v)
 			}
@@ -75,6 +81,10 @@ func TestRecordSealsCredentials(t *testing.T) {
 		}
 		if out.Twilio != nil && out.Twilio.AuthToken != twilioToken || out.Meta != nil && out.Meta.AppSecret != appSecret {
 			t.Errorf("%s: credentials not restored", in.ID)
+		}
+		if len(in.MoreNumbers) > 0 && (len(out.MoreNumbers) != 2 || out.MoreNumbers[0].Twilio.AuthToken != "twiliotokenSECRETmore00002" ||
+			out.MoreNumbers[1].Meta.AppSecret != "moreAPPsecret000000002" || out.MoreNumbers[1].Meta.VerifyToken != "moreVERIFY0002") {
+			t.Errorf("%s: more numbers' credentials not restored: %+v", in.ID, out.MoreNumbers)
 		}
 		if _, err := DecodeTenant(box(t), TenantKey(in.ID), v); err == nil {
 			t.Errorf("%s: opened with another key", in.ID)
