@@ -334,7 +334,9 @@ func TestAdminNumberRoutes(t *testing.T) {
 func TestAdminSeveralNumbers(t *testing.T) {
 	w := newAdminWorld(t)
 	second := map[string]any{"account_sid": "AC0123456789abcdef0123456789abcde2", "auth_token": "5econdf00dfeedf00dfeedf00dbeef22", "from": "whatsapp:+14155230002"}
-	send := func(from string) map[string]any { return map[string]any{"to": "+4915112345678", "text": "hello", "from": from} }
+	send := func(from string) map[string]any {
+		return map[string]any{"to": "+4915112345678", "text": "hello", "from": from}
+	}
 	w.run([]adminCase{
 		{"a tenant", "POST", "/api/v1/tenants", opsKey, twilioBody(twilioTenant("bravo")), 201, ""},
 		{"a second Twilio sender", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Sales", "twilio": second}, 201, ""},

@@ -39,10 +39,10 @@ type Tenant struct {
 	// is its first. Customers write to any; replies leave from the number
 	// they wrote to; API sends choose one ("from") or take the first
 	// active.
-	MoreNumbers []Number `yaml:"more_numbers,omitempty" json:"more_numbers,omitempty"`
-	Backend BackendConfig  `yaml:"backend" json:"backend"`
-	Brain   BrainConfig    `yaml:"brain" json:"brain"`
-	Session SessionConfig  `yaml:"session,omitempty" json:"session,omitempty"`
+	MoreNumbers []Number      `yaml:"more_numbers,omitempty" json:"more_numbers,omitempty"`
+	Backend     BackendConfig `yaml:"backend" json:"backend"`
+	Brain       BrainConfig   `yaml:"brain" json:"brain"`
+	Session     SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
 	// Templates are the tenant's approved WhatsApp templates by name.
 	Templates map[string]Template `yaml:"templates,omitempty" json:"templates,omitempty"`
 	// Webhook, when set, receives "message.received" and
