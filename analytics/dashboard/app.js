@@ -419,14 +419,13 @@
     const body = $('numbers').tBodies[0];
     body.replaceChildren(...items.map(numberRow));
     if (!items.length) body.append(emptyRow(5, 'No number connected: connect one below.'));
-    // A tenant has one number: the form is for connecting it.
-    $('number-form').hidden = items.length > 0;
+    $('number-form').hidden = false;
     $('numbers-card').dataset.count = String(items.length);
   }
 
   function numberRow(n) {
     const tr = el('tr', { 'data-number': n.id, 'data-active': String(n.active) });
-    tr.append(el('td', { class: 'mono' }, n.id), el('td', {}, n.channel === 'meta' ? 'Meta' : 'Twilio'));
+    tr.append(el('td', { class: 'mono' }, n.id + (n.first ? ' (first)' : '')), el('td', {}, n.channel === 'meta' ? 'Meta' : 'Twilio'));
     const name = el('input', { value: n.display_name || '', 'aria-label': 'display name', class: 'n-name' });
     const save = el('button', { type: 'button', class: 'n-save' }, 'Save');
     save.addEventListener('click', () => changeNumber(n, { display_name: name.value.trim() }, 'Saved'));
