@@ -326,6 +326,15 @@ func TestAdminNumberRoutes(t *testing.T) {
 	}
 }
 
+// withWABA is a Meta number's fields with its business account id.
+func withWABA(m any, id string) map[string]any {
+	out := map[string]any{"business_account_id": id}
+	for k, v := range m.(map[string]any) {
+		out[k] = v
+	}
+	return out
+}
+
 // TestAdminSeveralNumbers: a tenant's second and third numbers (Twilio
 // and Meta) are connected beside its first; sends choose one ("from"),
 // an unknown one is a 400 and a switched-off one a 503; deleting the
@@ -340,7 +349,8 @@ func TestAdminSeveralNumbers(t *testing.T) {
 	w.run([]adminCase{
 		{"a tenant", "POST", "/api/v1/tenants", opsKey, twilioBody(twilioTenant("bravo")), 201, ""},
 		{"a second Twilio sender", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Sales", "twilio": second}, 201, ""},
-		{"a Meta number", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Support", "meta": metaTenant("x", "106540352242922")["meta"]}, 201, ""},
+		{"a Meta number with a bad business account id", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"meta": withWABA(metaTenant("x", "106540352242922")["meta"], "waba-1")}, 400, "invalid_tenant"},
+		{"a Meta number", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Support", "meta": withWABA(metaTenant("x", "106540352242922")["meta"], "102290129340398")}, 201, ""},
 		{"the second again", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": second}, 409, "number_exists"},
 		{"the Meta number on another tenant", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 409, "number_taken"},
 		{"switch the second off", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230002", opsKey, map[string]any{"active": false}, 200, ""},
@@ -349,7 +359,8 @@ func TestAdminSeveralNumbers(t *testing.T) {
 		{"change a number's sender", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230002", opsKey, map[string]any{"twilio": map[string]any{"from": "whatsapp:+14155230003"}}, 400, "invalid_number"},
 	})
 	got := w.reg.Get("bravo")
-	if n := got.Numbers(); len(n) != 3 || n[1].ID() != "+14155230002" || !n[1].Inactive || n[2].Meta == nil || n[1].Twilio.AuthToken != "5econdf00dfeedf00dfeedf00dbeef22" {
+	if n := got.Numbers(); len(n) != 3 || n[1].ID() != "+14155230002" || !n[1].Inactive || n[2].Meta == nil || n[2].Meta.BusinessAccountID != "102290129340398" ||
+		n[1].Twilio.AuthToken != "5econdf00dfeedf00dfeedf00dbeef22" {
 		t.Fatalf("bravo's numbers: %+v", n)
 	}
 	if v, ok := got.Via("+14155230002"); !ok || v.Twilio.From != "whatsapp:+14155230002" || got.Twilio.From != "whatsapp:+14155238886" {

@@ -40,6 +40,10 @@ type Meta struct {
 	// number itself): sends go to /{PhoneNumberID}/messages and webhooks
 	// name it in metadata.phone_number_id.
 	PhoneNumberID string `yaml:"phone_number_id" json:"phone_number_id"`
+	// BusinessAccountID is the WhatsApp Business Account the number
+	// belongs to (optional): kept for the people who manage the number;
+	// sends and webhooks do not need it.
+	BusinessAccountID string `yaml:"business_account_id,omitempty" json:"business_account_id,omitempty"`
 	// AccessToken authenticates sends (Authorization: Bearer).
 	AccessToken string `yaml:"access_token" json:"access_token"`
 	// AppSecret is the secret of the Meta app whose webhooks bring this
@@ -77,6 +81,8 @@ func (c *Meta) Validate() error {
 		return fmt.Errorf("meta: app_secret missing")
 	case c.VerifyToken == "":
 		return fmt.Errorf("meta: verify_token missing")
+	case c.BusinessAccountID != "" && !MetaPhoneNumberID.MatchString(c.BusinessAccountID):
+		return fmt.Errorf("meta: business_account_id %q is not a WhatsApp Business Account id (digits)", clipID(c.BusinessAccountID))
 	case c.APIVersion != "" && !MetaAPIVersion.MatchString(c.APIVersion):
 		return fmt.Errorf("meta: api_version %q is not like %q", clipID(c.APIVersion), MetaDefaultAPIVersion)
 	}
