@@ -207,6 +207,8 @@ func configError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, tenants.ErrNumberTaken):
 		Error(ctx, fasthttp.StatusConflict, "number_taken", err.Error())
+	case errors.Is(err, tenants.ErrUnknownAgent):
+		Error(ctx, fasthttp.StatusBadRequest, "unknown_agent", err.Error())
 	case errors.Is(err, configlog.ErrInvalid):
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_tenant", err.Error())
 	case errors.Is(err, configlog.ErrNotApplied), errors.Is(err, context.DeadlineExceeded):
@@ -257,6 +259,8 @@ func keepMaskedSecrets(old *tenants.Tenant, next *tenants.Tenant) {
 
 // keyRequest is the body of POST /keys.
 type keyRequest struct {
+	// Agent makes the key an agent's: role agent, the agent's tenant.
+	Agent   string   `json:"agent"`
 	Name    string   `json:"name"`
 	Role    string   `json:"role"`
 	Tenants []string `json:"tenants"`
@@ -298,11 +302,30 @@ func (a *API) createKey(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusForbidden, "forbidden_tenant", "this API key cannot make keys for all of these tenants")
 		return
 	}
+	if req.Agent != "" {
+		if len(req.Tenants) != 1 || req.Role != apikeys.RoleAgent {
+			Error(ctx, fasthttp.StatusBadRequest, "invalid_key", "an agent's key has role agent and the agent's one tenant")
+			return
+		}
+		t := a.o.Tenants.Get(req.Tenants[0])
+		ag, ok := tenants.Agent{}, false
+		if t != nil {
+			ag, ok = t.AgentByID(req.Agent)
+		}
+		if !ok {
+			Error(ctx, fasthttp.StatusBadRequest, "unknown_agent", "tenant "+req.Tenants[0]+" has no agent "+strconv.Quote(req.Agent))
+			return
+		}
+		if req.Name == "" {
+			req.Name = ag.Name
+		}
+	}
 	secret, st, err := apikeys.Generate(req.Name, req.Role, req.Tenants, c.Key.Label(), time.Now())
 	if err != nil {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_key", err.Error())
 		return
 	}
+	st.Agent = req.Agent
 	wait, cancel := context.WithTimeout(context.Background(), configTimeout)
 	defer cancel()
 	if err := a.o.Config.PutKey(wait, st); err != nil {
@@ -314,7 +337,7 @@ func (a *API) createKey(ctx *fasthttp.RequestCtx, c Call) {
 
 // answerKey answers 201 with a new key, its secret this once.
 func answerKey(ctx *fasthttp.RequestCtx, secret string, st apikeys.Stored) {
-	info := apikeys.Info{ID: st.ID, Name: st.Name, Key: "****" + st.Hint, Role: st.Role, Tenants: st.Tenants, Source: "api", CreatedAt: &st.CreatedAt}
+	info := apikeys.Info{ID: st.ID, Name: st.Name, Key: "****" + st.Hint, Role: st.Role, Tenants: st.Tenants, Source: "api", Agent: st.Agent, CreatedAt: &st.CreatedAt}
 	if info.Name == "" {
 		info.Name = st.ID
 	}
@@ -397,6 +420,7 @@ func (a *API) rotateKey(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_key", err.Error())
 		return
 	}
+	next.Agent = old.Agent
 	wait, cancel := context.WithTimeout(context.Background(), configTimeout)
 	defer cancel()
 	// The replacement first: if the old key's change fails, both work.

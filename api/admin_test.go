@@ -121,6 +121,18 @@ func (w *adminWorld) do(method, path, key string, body any) (int, string, []byte
 	return ctx.Response.StatusCode(), e.Error.Code, append([]byte(nil), ctx.Response.Body()...)
 }
 
+// agent makes an agent of tenant through the API and returns its id.
+func (w *adminWorld) agent(tenant, name string, whatsapp bool) string {
+	w.t.Helper()
+	status, _, body := w.do("POST", "/api/v1/tenants/"+tenant+"/agents", opsKey,
+		map[string]any{"name": name, "email": strings.ToLower(name) + "@" + tenant + ".example", "whatsapp_enabled": whatsapp})
+	var ag tenants.Agent
+	if err := json.Unmarshal(body, &ag); status != 201 || err != nil || ag.ID == "" {
+		w.t.Fatalf("create agent %s: %d %s", name, status, body)
+	}
+	return ag.ID
+}
+
 type adminCase struct {
 	name         string
 	method, path string
@@ -285,18 +297,29 @@ func TestAdminNumberRoutes(t *testing.T) {
 	tw := twilioBody(twilioTenant("x"))["twilio"]
 	const number = "/api/v1/tenants/bravo/numbers/+14155238886"
 	send := map[string]any{"to": "+4915112345678", "text": "hello"}
+	w.run([]adminCase{{"a tenant without a number", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "bravo", "name": "Bravo"}, 201, ""}})
+	sam := w.agent("bravo", "Sam", true)
+	kim := w.agent("bravo", "Kim", false)
 	w.run([]adminCase{
-		{"a tenant without a number", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "bravo", "name": "Bravo"}, 201, ""},
+		{"no agent", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw}, 400, "agent_required"},
+		{"an unknown agent", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw, "assigned_agent": "agt_nobody"}, 400, "unknown_agent"},
+		{"an agent without WhatsApp", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw, "assigned_agent": kim}, 400, "unknown_agent"},
+		{"inactive needs no agent yet", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": map[string]any{
+			"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": twilioToken, "from": "whatsapp:+14155239999"}, "active": false}, 201, ""},
+		{"switched on without an agent", "PATCH", "/api/v1/tenants/bravo/numbers/+14155239999", opsKey, map[string]any{"active": true}, 400, "agent_required"},
+		{"removed again", "DELETE", "/api/v1/tenants/bravo/numbers/+14155239999", opsKey, nil, 204, ""},
 		{"none listed", "GET", "/api/v1/tenants/bravo/numbers", opsKey, nil, 200, ""},
 		{"no number: sends are offline", "POST", "/api/v1/tenants/bravo/messages", opsKey, send, 503, "sender_offline"},
 		{"no provider", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "x"}, 400, "invalid_number"},
 		{"two providers", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw, "meta": metaTenant("x", "1")["meta"]}, 400, "invalid_number"},
 		{"a misspelt field", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": map[string]any{"acount_sid": "AC"}}, 400, "invalid_json"},
-		{"a token twilio-go refuses", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": map[string]any{
+		{"a token twilio-go refuses", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"assigned_agent": sam, "twilio": map[string]any{
 			"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "has-dashes-0123456789", "from": "whatsapp:+14155238886"}}, 400, "invalid_credentials"},
 		{"an agent connects nothing", "POST", "/api/v1/tenants/acme/numbers", acmeAgentKey, map[string]any{"twilio": tw}, 403, "forbidden_role"},
 		{"the file's tenant", "POST", "/api/v1/tenants/acme/numbers", opsKey, map[string]any{"twilio": tw}, 409, "defined_in_config_file"},
-		{"connect", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Front desk", "twilio": tw}, 201, ""},
+		{"connect", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Front desk", "twilio": tw, "assigned_agent": sam}, 201, ""},
+		{"its agent cannot lose WhatsApp", "PATCH", "/api/v1/tenants/bravo/agents/" + sam, opsKey, map[string]any{"whatsapp_enabled": false}, 409, "agent_assigned"},
+		{"nor go", "DELETE", "/api/v1/tenants/bravo/agents/" + sam, opsKey, nil, 409, "agent_assigned"},
 		{"connect a second", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": tw}, 409, "number_exists"},
 		{"another number", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230000", opsKey, map[string]any{"active": false}, 404, "unknown_number"},
 		{"another provider", "PATCH", number, opsKey, map[string]any{"meta": map[string]any{"phone_number_id": "1"}}, 400, "invalid_number"},
@@ -304,7 +327,7 @@ func TestAdminNumberRoutes(t *testing.T) {
 		{"switched off: sends are offline", "POST", "/api/v1/tenants/bravo/messages", opsKey, send, 503, "sender_offline"},
 	})
 	got := w.reg.Get("bravo")
-	if got.Twilio == nil || got.Twilio.AuthToken != twilioToken || !got.Number.Inactive || got.Number.DisplayName != "Front desk" {
+	if got.Twilio == nil || got.Twilio.AuthToken != twilioToken || !got.Number.Inactive || got.Number.DisplayName != "Front desk" || got.Number.Agent != sam {
 		t.Fatalf("bravo's number: %+v %+v", got.Twilio, got.Number)
 	}
 	_, _, listed := w.do("GET", "/api/v1/tenants/bravo/numbers", opsKey, nil)
@@ -317,7 +340,7 @@ func TestAdminNumberRoutes(t *testing.T) {
 	w.run([]adminCase{
 		{"a Meta number", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 201, ""},
 		{"the Meta number again, elsewhere", "POST", "/api/v1/tenants", opsKey, map[string]any{"id": "delta"}, 201, ""},
-		{"connect it to delta", "POST", "/api/v1/tenants/delta/numbers", opsKey, map[string]any{"meta": metaTenant("x", "106540352242922")["meta"]}, 409, "number_taken"},
+		{"connect it to delta", "POST", "/api/v1/tenants/delta/numbers", opsKey, map[string]any{"meta": metaTenant("x", "106540352242922")["meta"], "active": false}, 409, "number_taken"},
 		{"delete", "DELETE", number, opsKey, nil, 204, ""},
 		{"delete again", "DELETE", number, opsKey, nil, 404, "unknown_number"},
 	})
@@ -342,16 +365,17 @@ func withWABA(m any, id string) map[string]any {
 // from the answers.
 func TestAdminSeveralNumbers(t *testing.T) {
 	w := newAdminWorld(t)
+	w.run([]adminCase{{"a tenant", "POST", "/api/v1/tenants", opsKey, twilioBody(twilioTenant("bravo")), 201, ""}})
+	sam := w.agent("bravo", "Sam", true)
 	second := map[string]any{"account_sid": "AC0123456789abcdef0123456789abcde2", "auth_token": "5econdf00dfeedf00dfeedf00dbeef22", "from": "whatsapp:+14155230002"}
 	send := func(from string) map[string]any {
 		return map[string]any{"to": "+4915112345678", "text": "hello", "from": from}
 	}
 	w.run([]adminCase{
-		{"a tenant", "POST", "/api/v1/tenants", opsKey, twilioBody(twilioTenant("bravo")), 201, ""},
-		{"a second Twilio sender", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Sales", "twilio": second}, 201, ""},
-		{"a Meta number with a bad business account id", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"meta": withWABA(metaTenant("x", "106540352242922")["meta"], "waba-1")}, 400, "invalid_tenant"},
-		{"a Meta number", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Support", "meta": withWABA(metaTenant("x", "106540352242922")["meta"], "102290129340398")}, 201, ""},
-		{"the second again", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": second}, 409, "number_exists"},
+		{"a second Twilio sender", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Sales", "twilio": second, "assigned_agent": sam}, 201, ""},
+		{"a Meta number with a bad business account id", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"assigned_agent": sam, "meta": withWABA(metaTenant("x", "106540352242922")["meta"], "waba-1")}, 400, "invalid_tenant"},
+		{"a Meta number", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"display_name": "Support", "assigned_agent": sam, "meta": withWABA(metaTenant("x", "106540352242922")["meta"], "102290129340398")}, 201, ""},
+		{"the second again", "POST", "/api/v1/tenants/bravo/numbers", opsKey, map[string]any{"twilio": second, "assigned_agent": sam}, 409, "number_exists"},
 		{"the Meta number on another tenant", "POST", "/api/v1/tenants", opsKey, metaTenant("charlie", "106540352242922"), 409, "number_taken"},
 		{"switch the second off", "PATCH", "/api/v1/tenants/bravo/numbers/+14155230002", opsKey, map[string]any{"active": false}, 200, ""},
 		{"send from an unknown number", "POST", "/api/v1/tenants/bravo/messages", opsKey, send("+19995550000"), 400, "unknown_sender"},
@@ -376,5 +400,44 @@ func TestAdminSeveralNumbers(t *testing.T) {
 	if err := json.Unmarshal(listed, &list); err != nil || len(list.Items) != 2 || !list.Items[0].First || list.Items[1].Channel != "meta" ||
 		strings.Contains(string(listed), "5econdf00dfeedf00dfeedf00dbeef22") || strings.Contains(string(listed), "appSECRETvalue0000001") {
 		t.Fatalf("numbers: %s", listed)
+	}
+}
+
+// TestAdminAgentRoutes: a tenant's agents are made, listed (agents may
+// list them), changed and deleted; a key made for an agent names it, and
+// goes when the agent goes.
+func TestAdminAgentRoutes(t *testing.T) {
+	w := newAdminWorld(t)
+	w.run([]adminCase{{"a tenant", "POST", "/api/v1/tenants", opsKey, twilioBody(twilioTenant("bravo")), 201, ""}})
+	sam := w.agent("bravo", "Sam", true)
+	w.run([]adminCase{
+		{"a bad email", "POST", "/api/v1/tenants/bravo/agents", opsKey, map[string]any{"name": "Zed", "email": "zed"}, 400, "invalid_agent"},
+		{"no name", "POST", "/api/v1/tenants/bravo/agents", opsKey, map[string]any{"email": "zed@bravo.example"}, 400, "invalid_agent"},
+		{"an email taken", "POST", "/api/v1/tenants/bravo/agents", opsKey, map[string]any{"name": "Sam 2", "email": "SAM@bravo.example"}, 409, "agent_exists"},
+		{"an agent makes no agents", "POST", "/api/v1/tenants/acme/agents", acmeAgentKey, map[string]any{"name": "Zed", "email": "zed@acme.example"}, 403, "forbidden_role"},
+		{"an agent lists them", "GET", "/api/v1/tenants/acme/agents", acmeAgentKey, nil, 200, ""},
+		{"rename", "PATCH", "/api/v1/tenants/bravo/agents/" + sam, opsKey, map[string]any{"name": "Sam Smith"}, 200, ""},
+		{"an unknown agent", "PATCH", "/api/v1/tenants/bravo/agents/agt_nobody", opsKey, map[string]any{"name": "x"}, 404, "unknown_agent"},
+		{"a key for an unknown agent", "POST", "/api/v1/keys", opsKey, map[string]any{"agent": "agt_nobody", "role": "agent", "tenants": []string{"bravo"}}, 400, "unknown_agent"},
+		{"an agent's key for two tenants", "POST", "/api/v1/keys", opsKey, map[string]any{"agent": sam, "role": "agent", "tenants": []string{"bravo", "acme"}}, 400, "invalid_key"},
+	})
+	if ag, _ := w.reg.Get("bravo").AgentByID(sam); ag.Name != "Sam Smith" || !ag.WhatsAppEnabled || ag.Email != "sam@bravo.example" {
+		t.Fatalf("sam after PATCH: %+v", ag)
+	}
+	status, _, body := w.do("POST", "/api/v1/keys", opsKey, map[string]any{"agent": sam, "role": "agent", "tenants": []string{"bravo"}})
+	var made struct{ Key, ID, Name, Agent string }
+	if err := json.Unmarshal(body, &made); status != 201 || err != nil || made.Agent != sam || made.Name != "Sam Smith" {
+		t.Fatalf("an agent's key: %d %s", status, body)
+	}
+	k, err := w.keys.Authorize("Bearer "+made.Key, "bravo", apikeys.ConversationsWrite)
+	if err != nil || k.Agent != sam || k.Label() != "Sam Smith" {
+		t.Fatalf("the agent's key: %+v %v", k, err)
+	}
+	w.run([]adminCase{{"delete", "DELETE", "/api/v1/tenants/bravo/agents/" + sam, opsKey, nil, 204, ""}})
+	if _, err := w.keys.Identify("Bearer " + made.Key); err == nil {
+		t.Fatal("a deleted agent's key still works")
+	}
+	if _, ok := w.reg.Get("bravo").AgentByID(sam); ok {
+		t.Fatal("the agent is still there")
 	}
 }

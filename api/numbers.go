@@ -23,6 +23,7 @@ type numberView struct {
 	ID          string          `json:"id"`
 	Channel     string          `json:"channel"`
 	DisplayName string          `json:"display_name"`
+	Agent       string          `json:"assigned_agent,omitempty"`
 	Active      bool            `json:"active"`
 	First       bool            `json:"first"`
 	Twilio      *tenants.Twilio `json:"twilio,omitempty"`
@@ -30,17 +31,18 @@ type numberView struct {
 }
 
 func viewNumber(t *tenants.Tenant, n tenants.Number) numberView {
-	return numberView{ID: n.ID(), Channel: n.Channel(), DisplayName: n.DisplayName,
+	return numberView{ID: n.ID(), Channel: n.Channel(), DisplayName: n.DisplayName, Agent: n.Agent,
 		Active: !n.Inactive, First: n.ID() == t.First().ID(), Twilio: n.Twilio, Meta: n.Meta}
 }
 
 // numberRequest is the body of POST and PATCH on numbers: the number's
 // settings and one provider's credentials.
 type numberRequest struct {
-	DisplayName *string         `json:"display_name"`
-	Active      *bool           `json:"active"`
-	Twilio      json.RawMessage `json:"twilio"`
-	Meta        json.RawMessage `json:"meta"`
+	DisplayName   *string         `json:"display_name"`
+	AssignedAgent *string         `json:"assigned_agent"`
+	Active        *bool           `json:"active"`
+	Twilio        json.RawMessage `json:"twilio"`
+	Meta          json.RawMessage `json:"meta"`
 }
 
 // listNumbers is GET /tenants/{tenant}/numbers: the first number first.
@@ -78,6 +80,9 @@ func (a *API) connectNumber(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusConflict, "number_exists", err.Error())
 		return
 	}
+	if !checkAssignment(ctx, c.Tenant, n, true) {
+		return
+	}
 	a.putNumber(ctx, t, n.ID(), fasthttp.StatusCreated)
 }
 
@@ -110,6 +115,9 @@ func (a *API) updateNumber(ctx *fasthttp.RequestCtx, c Call) {
 	}
 	if n.ID() != id {
 		Error(ctx, fasthttp.StatusBadRequest, "invalid_number", "a number's sender or phone_number_id cannot change: connect the other number")
+		return
+	}
+	if !checkAssignment(ctx, c.Tenant, n, req.Active != nil && *req.Active) {
 		return
 	}
 	t.ReplaceNumber(id, n)
@@ -151,6 +159,9 @@ func (a *API) theNumber(ctx *fasthttp.RequestCtx, c Call) (tenants.Number, bool)
 func applyNumber(ctx *fasthttp.RequestCtx, n *tenants.Number, req numberRequest) bool {
 	if req.DisplayName != nil {
 		n.DisplayName = *req.DisplayName
+	}
+	if req.AssignedAgent != nil {
+		n.Agent = *req.AssignedAgent
 	}
 	if req.Active != nil {
 		n.Inactive = !*req.Active

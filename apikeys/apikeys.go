@@ -95,6 +95,8 @@ type Key struct {
 	Hint      string    `yaml:"-" json:"hint,omitempty"`
 	CreatedAt time.Time `yaml:"-" json:"created_at,omitzero"`
 	ExpiresAt time.Time `yaml:"-" json:"expires_at,omitzero"`
+	// Agent is the tenant's agent an agent key is for (Stored.Agent).
+	Agent string `yaml:"-" json:"agent,omitempty"`
 }
 
 // Can reports whether the key's role grants p.

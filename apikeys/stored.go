@@ -27,6 +27,9 @@ type Stored struct {
 	Hint      string    `json:"hint"`   // the key's last four characters
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by,omitempty"` // the creating key's label
+	// Agent is the tenant's agent the key is for (agent keys only): who
+	// "assigned=me" is, and who acted in the audit.
+	Agent string `json:"agent,omitempty"`
 	// ExpiresAt, when set, ends the key: a rotated key keeps working
 	// until then, beside its replacement.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
@@ -80,13 +83,16 @@ func (st *Stored) Check() error {
 	if d, err := hex.DecodeString(st.Digest); err != nil || len(d) != sha256.Size {
 		return fmt.Errorf("key %s: digest is not a hex SHA-256", st.ID)
 	}
+	if st.Agent != "" && (st.Role != RoleAgent || len(st.Tenants) != 1 || st.Tenants[0] == AllTenants) {
+		return fmt.Errorf("key %s: an agent's key has the agent role and the agent's one tenant", st.ID)
+	}
 	return checkScope(st.Role, st.Tenants)
 }
 
 // key is the stored key as the set authorizes with it.
 func (st *Stored) key() *Key {
 	return &Key{Tenants: slices.Clone(st.Tenants), Role: st.Role, Name: st.Name,
-		ID: st.ID, Stored: true, Hint: st.Hint, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt}
+		ID: st.ID, Stored: true, Hint: st.Hint, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt, Agent: st.Agent}
 }
 
 // ErrDuplicateKey says a stored key has the digest of another key.
@@ -155,6 +161,7 @@ type Info struct {
 	// Source is "api" for keys created through the API, "config" for the
 	// configuration file's (revoked by editing the file).
 	Source    string     `json:"source"`
+	Agent     string     `json:"agent,omitempty"`
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// LastUsedAt is the last request this node authorized with the key.
@@ -171,7 +178,7 @@ func (s *Set) List(by *Key) []Info {
 		if !by.Oversees(k.Tenants) {
 			continue
 		}
-		in := Info{ID: k.ID, Name: k.Label(), Role: k.Role, Tenants: slices.Clone(k.Tenants), Source: "config"}
+		in := Info{ID: k.ID, Name: k.Label(), Role: k.Role, Tenants: slices.Clone(k.Tenants), Source: "config", Agent: k.Agent}
 		if k.Stored {
 			in.Source, in.Key = "api", "****"+k.Hint
 			in.CreatedAt = timePtr(k.CreatedAt)

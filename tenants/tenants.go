@@ -39,10 +39,13 @@ type Tenant struct {
 	// is its first. Customers write to any; replies leave from the number
 	// they wrote to; API sends choose one ("from") or take the first
 	// active.
-	MoreNumbers []Number      `yaml:"more_numbers,omitempty" json:"more_numbers,omitempty"`
-	Backend     BackendConfig `yaml:"backend" json:"backend"`
-	Brain       BrainConfig   `yaml:"brain" json:"brain"`
-	Session     SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
+	MoreNumbers []Number `yaml:"more_numbers,omitempty" json:"more_numbers,omitempty"`
+	// Agents are the business's people who answer when the assistant
+	// hands a conversation over (tenants/agents.go).
+	Agents  []Agent       `yaml:"agents,omitempty" json:"agents,omitempty"`
+	Backend BackendConfig `yaml:"backend" json:"backend"`
+	Brain   BrainConfig   `yaml:"brain" json:"brain"`
+	Session SessionConfig `yaml:"session,omitempty" json:"session,omitempty"`
 	// Templates are the tenant's approved WhatsApp templates by name.
 	Templates map[string]Template `yaml:"templates,omitempty" json:"templates,omitempty"`
 	// Webhook, when set, receives "message.received" and
@@ -63,6 +66,10 @@ type Tenant struct {
 type NumberSettings struct {
 	// DisplayName is how the agency's people know the number.
 	DisplayName string `yaml:"display_name,omitempty" json:"display_name,omitempty"`
+	// Agent is the id of the agent the number is assigned to (one of the
+	// tenant's agents, WhatsApp enabled): who answers its conversations
+	// when a person must.
+	Agent string `yaml:"assigned_agent,omitempty" json:"assigned_agent,omitempty"`
 	// Inactive: the number is switched off. Its webhooks are still
 	// verified, stored and logged (nothing is lost), nothing is answered
 	// automatically, and API sends from it answer 503 sender_offline.
@@ -201,6 +208,9 @@ func (t *Tenant) Validate() error {
 	// No channel is a tenant whose number is not connected yet (an
 	// agency creates the business first): valid, it just reaches no one.
 	if err := t.validateNumbers(); err != nil {
+		return err
+	}
+	if err := t.validateAgents(); err != nil {
 		return err
 	}
 	switch t.Backend.Kind {
@@ -410,6 +420,7 @@ func (t *Tenant) Clone() Tenant {
 	c.Outbound.FallbackVariables = maps.Clone(t.Outbound.FallbackVariables)
 	c.Templates = maps.Clone(t.Templates)
 	c.Brain.Escalate = slices.Clone(t.Brain.Escalate)
+	c.Agents = slices.Clone(t.Agents)
 	c.MoreNumbers = nil
 	for _, n := range t.MoreNumbers {
 		if n.Twilio != nil {

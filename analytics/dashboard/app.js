@@ -401,9 +401,10 @@
     const card = $('numbers-card');
     if (state.role !== 'admin') { card.hidden = true; return; }
     const tenant = state.tenant;
-    let res;
+    let res, agents;
     try {
-      res = await api(numbersBase());
+      [res, agents] = await Promise.all([api(numbersBase()),
+        api('/api/v1/tenants/' + encodeURIComponent(state.tenant) + '/agents')]);
     } catch (e) {
       if (tenant !== state.tenant) return;
       card.hidden = e.code === 'forbidden_role';
@@ -412,13 +413,20 @@
     }
     if (tenant !== state.tenant) return;
     card.hidden = false;
+    state.agents = agents.items || [];
+    // Numbers are assigned to agents who answer WhatsApp.
+    const pick = $('n-agent');
+    const was = pick.value;
+    pick.replaceChildren(el('option', { value: '' }, state.agents.some((a) => a.whatsapp_enabled) ? 'Assigned agent…' : 'No agent with WhatsApp'),
+      ...state.agents.filter((a) => a.whatsapp_enabled).map((a) => el('option', { value: a.id }, a.name)));
+    pick.value = was;
     renderNumbers(res.items || []);
   }
 
   function renderNumbers(items) {
     const body = $('numbers').tBodies[0];
     body.replaceChildren(...items.map(numberRow));
-    if (!items.length) body.append(emptyRow(5, 'No number connected: connect one below.'));
+    if (!items.length) body.append(emptyRow(6, 'No number connected: connect one below.'));
     $('number-form').hidden = false;
     $('numbers-card').dataset.count = String(items.length);
   }
@@ -431,7 +439,9 @@
     save.addEventListener('click', () => changeNumber(n, { display_name: name.value.trim() }, 'Saved'));
     const nameCell = el('td');
     nameCell.append(name, ' ', save);
-    tr.append(nameCell, el('td', { class: n.active ? 'dir-in' : 'muted' }, n.active ? 'Active' : 'Inactive'));
+    const agent = (state.agents || []).find((a) => a.id === n.assigned_agent);
+    tr.append(nameCell, el('td', { class: 'n-agent' }, agent ? agent.name : (n.assigned_agent || '–')),
+      el('td', { class: n.active ? 'dir-in' : 'muted' }, n.active ? 'Active' : 'Inactive'));
     const toggle = el('button', { type: 'button', class: 'n-toggle' }, n.active ? 'Switch off' : 'Switch on');
     toggle.addEventListener('click', () => changeNumber(n, { active: !n.active }, n.active ? 'Switched off' : 'Switched on'));
     // Deleting takes a second click, on the same button.
@@ -470,7 +480,7 @@
 
   async function connectNumber() {
     const v = (id) => $(id).value.trim();
-    const body = { display_name: v('n-display') };
+    const body = { display_name: v('n-display'), assigned_agent: $('n-agent').value };
     if ($('n-provider').value === 'meta') {
       body.meta = { phone_number_id: v('n-pnid'), access_token: v('n-access'), app_secret: v('n-secret'), verify_token: v('n-verify') };
     } else {

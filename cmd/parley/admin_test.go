@@ -82,7 +82,15 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 		status, _ := c.PostTwilioTenant(n2, "bravo", "+447700900710", "hi", clustertest.NewMessageSID())
 		return status == http.StatusNotFound
 	})
-	r, err = c.Call(n1, http.MethodPost, "tenants/bravo/numbers", clustertest.AdminKey, bravoNumber(c))
+	r, err = c.Call(n1, http.MethodPost, "tenants/bravo/agents", clustertest.AdminKey,
+		map[string]any{"name": "Sam", "email": "sam@bravo.example", "whatsapp_enabled": true})
+	var sam struct{ ID string }
+	if err != nil || r.Status != http.StatusCreated || r.JSON(&sam) != nil {
+		t.Fatalf("bravo's agent on n1: %v %s", err, r)
+	}
+	front := bravoNumber(c)
+	front["assigned_agent"] = sam.ID
+	r, err = c.Call(n1, http.MethodPost, "tenants/bravo/numbers", clustertest.AdminKey, front)
 	if err != nil || r.Status != http.StatusCreated || bytes.Contains(r.Body, []byte(twiliotest.TestAuthToken)) {
 		t.Fatalf("connect bravo's number on n1: %v %s", err, r)
 	}
@@ -96,7 +104,7 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 	// answered from it, and the API sends from it when asked to.
 	const second = "whatsapp:+14155230002"
 	sales := bravoNumber(c)
-	sales["display_name"] = "Sales"
+	sales["display_name"], sales["assigned_agent"] = "Sales", sam.ID
 	sales["twilio"].(map[string]any)["from"] = second
 	if r, err := c.Call(n1, http.MethodPost, "tenants/bravo/numbers", clustertest.AdminKey, sales); err != nil || r.Status != http.StatusCreated {
 		t.Fatalf("connect bravo's second number on n1: %v %s", err, r)

@@ -44,9 +44,15 @@ func TestDashboardNumbersInBrowser(t *testing.T) {
 	if status, body := call(http.MethodPost, "tenants", map[string]any{"id": "bravo", "name": "Bravo Cleaning"}); status != http.StatusCreated {
 		t.Fatalf("create bravo: %d %s", status, body)
 	}
+	status, body := call(http.MethodPost, "tenants/bravo/agents", map[string]any{"name": "Sam Smith", "email": "sam@bravo.example", "whatsapp_enabled": true})
+	var sam struct{ ID string }
+	if status != http.StatusCreated || json.Unmarshal(body, &sam) != nil {
+		t.Fatalf("bravo's agent: %d %s", status, body)
+	}
 	type number struct {
 		ID          string `json:"id"`
 		DisplayName string `json:"display_name"`
+		Agent       string `json:"assigned_agent"`
 		Active      bool   `json:"active"`
 	}
 	numbers := func() []number {
@@ -89,6 +95,7 @@ func TestDashboardNumbersInBrowser(t *testing.T) {
 		  const set = (id, v) => { document.getElementById(id).value = v; };
 		  set('n-display', 'Front desk'); set('n-from', 'whatsapp:+14155238886');
 		  set('n-sid', 'AC0123456789abcdef0123456789abcdef'); set('n-token', ` + jsString(tok) + `);
+		  set('n-agent', ` + jsString(sam.ID) + `);
 		  document.querySelector('#number-form button[type=submit]').click();
 		})()`)
 	}
@@ -99,7 +106,8 @@ func TestDashboardNumbersInBrowser(t *testing.T) {
 	}
 	fill(token)
 	wait("connected", `document.getElementById('numbers-card').dataset.count === '1' && !!document.querySelector('#numbers tr[data-number="+14155238886"][data-active="true"]')`)
-	if n := numbers(); len(n) != 1 || n[0].ID != "+14155238886" || n[0].DisplayName != "Front desk" || !n[0].Active {
+	wait("the agent's name in the row", `document.querySelector('#numbers tr[data-number] .n-agent').textContent === 'Sam Smith'`)
+	if n := numbers(); len(n) != 1 || n[0].ID != "+14155238886" || n[0].DisplayName != "Front desk" || !n[0].Active || n[0].Agent != sam.ID {
 		t.Fatalf("after connect: %+v", n)
 	}
 
@@ -121,6 +129,14 @@ func TestDashboardNumbersInBrowser(t *testing.T) {
 	}
 	run(`document.querySelector('#numbers tr[data-number] .n-delete').click()`)
 	wait("deleted", `document.getElementById('numbers-card').dataset.count === '0' && !document.getElementById('number-form').hidden`)
+	// Connecting without an agent is refused with the reason on the page.
+	run(`(() => {
+	  const set = (id, v) => { document.getElementById(id).value = v; };
+	  set('n-from', 'whatsapp:+14155238886'); set('n-sid', 'AC0123456789abcdef0123456789abcdef');
+	  set('n-token', ` + jsString(token) + `); set('n-agent', '');
+	  document.querySelector('#number-form button[type=submit]').click();
+	})()`)
+	wait("an active number needs an agent", `document.getElementById('numbers-error').textContent.includes('assigned_agent')`)
 	if n := numbers(); len(n) != 0 {
 		t.Fatalf("after delete: %+v", n)
 	}
