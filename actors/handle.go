@@ -26,6 +26,16 @@ const (
 	queryGroup = "group_message"
 )
 
+// firstActive is the id of t's first active number ("" when none).
+func firstActive(t *tenants.Tenant) string {
+	for _, n := range t.Numbers() {
+		if !n.Inactive {
+			return n.ID()
+		}
+	}
+	return ""
+}
+
 // policyOf maps a tenant's session settings onto the core's policy; zero
 // fields keep the core's defaults.
 func policyOf(t *tenants.Tenant) conversation.Policy {
@@ -59,16 +69,26 @@ func freshRand() conversation.Rand {
 func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
-	if _, ok := in.Kind.(*wire.Inbound_Message); ok && in.To != "" {
-		s.number = in.To
+	// The number the customer writes to, "" for the tenant's first (so
+	// that single-number tenants' states carry none).
+	number := s.state.Number()
+	if _, ok := in.Kind.(*wire.Inbound_Message); ok {
+		number = in.To
+		if number == s.tenant.First().ID() {
+			number = ""
+		}
 	}
-	// Quiet when the number the customer wrote to is switched off.
-	if n, ok := s.tenant.NumberByID(s.number); ok {
+	// Quiet when that number is switched off.
+	id := number
+	if id == "" {
+		id = s.tenant.First().ID()
+	}
+	if n, ok := s.tenant.NumberByID(id); ok {
 		x.policy.Quiet = n.Inactive
 	}
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
-		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text, Group: k.Message.GroupId != ""})
+		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text, Group: k.Message.GroupId != "", Number: number})
 	case *wire.Inbound_Command:
 		c := k.Command
 		switch op := c.Op.(type) {
@@ -416,15 +436,12 @@ func (x *execution) decided(d conversation.SendDecision) {
 	}
 	// From the number the caller chose, else the one the customer last
 	// wrote to while it is active, else the tenant's first active one.
-	keep := s.number
-	if n, ok := s.tenant.NumberByID(s.number); !ok || n.Inactive {
-		s.number = ""
-	}
-	if m.GetFrom() != "" {
-		s.number = m.GetFrom()
+	s.from = m.GetFrom()
+	if v, ok := s.tenant.Via(s.replyFrom()); s.from == "" && (!ok || v.Number.Inactive) {
+		s.from = firstActive(s.tenant)
 	}
 	out := s.reply(x.o, x.in, m.GetText(), body, "operator")
-	s.number = keep
+	s.from = ""
 	out.Template = m.GetTemplate()
 	x.result.Ok = true
 	x.result.OutboundId = out.Id

@@ -93,11 +93,9 @@ type session struct {
 	tenant *tenants.Tenant
 	phone  string
 	state  *conversation.State
-	// number is the tenant's number the customer last wrote to: replies
-	// leave from it. Kept in memory only: a session moved to another
-	// node replies from the tenant's first active number until the
-	// customer writes again.
-	number string
+	// from overrides, for one send, the number replies leave from
+	// (conversation.State.Number): an API send's "from".
+	from string
 }
 
 // newSession activates the session id, resuming dormant (its encoded
@@ -229,6 +227,15 @@ func (o *outputs) produce(out Output, partition int32) {
 	}
 }
 
+// replyFrom is the number a reply leaves from: the one a send asked
+// for, else the one the customer last wrote to ("" for the first).
+func (s *session) replyFrom() string {
+	if s.from != "" {
+		return s.from
+	}
+	return s.state.Number()
+}
+
 // reply queues a text to the customer and its message-log event. logBody
 // is what the log keeps (a verification code is never logged).
 func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType string) *wire.Outbound {
@@ -239,7 +246,7 @@ func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType s
 		Tenant:         s.tenant.ID,
 		Phone:          s.phone,
 		Channel:        s.tenant.Channel(),
-		From:           s.number,
+		From:           s.replyFrom(),
 		Text:           text,
 		ConversationId: conversationID,
 		InReplyTo:      in.GetId(),

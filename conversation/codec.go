@@ -25,6 +25,12 @@ import (
 //	memory                                          if flagMemory
 //	keyed: count, then key fingerprint result until each
 //	                                                if flagKeyed
+//	number                                          if flagNumber
+//
+// flagNumber is written only for a customer of a tenant with several
+// numbers who last wrote to one that is not its first: a node of an
+// earlier release, which refuses the flag, still reads every other
+// session during a rolling deploy.
 //
 // Version 1 is the same up to seen, with only flagAIOff and flagHasCode:
 // it decodes with the newer fields zero.
@@ -40,9 +46,10 @@ const (
 	flagDeliveries = 1 << 3
 	flagMemory     = 1 << 4
 	flagKeyed      = 1 << 5
+	flagNumber     = 1 << 6
 
 	flagsV1 = flagAIOff | flagHasCode
-	flagsV2 = flagsV1 | flagOptedOut | flagDeliveries | flagMemory | flagKeyed
+	flagsV2 = flagsV1 | flagOptedOut | flagDeliveries | flagMemory | flagKeyed | flagNumber
 )
 
 var errCorrupt = errors.New("conversation: corrupt state encoding")
@@ -55,7 +62,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 // encodedSizeHint is a little more than the encoding usually takes, so
 // that MarshalBinary allocates once.
 func (s *State) encodedSizeHint() int {
-	n := 64 + len(s.conversationID) + len(s.profileID) + len(s.firstName) + len(s.seen)*12
+	n := 64 + len(s.conversationID) + len(s.profileID) + len(s.firstName) + len(s.number) + len(s.seen)*12
 	n += len(s.lastDelivery) + len(s.deliveries)*8 + len(s.memory)
 	for _, k := range s.keyed {
 		n += len(k.key) + len(k.fingerprint) + len(k.result) + 12
@@ -85,6 +92,9 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	if len(s.keyed) > 0 {
 		flags |= flagKeyed
+	}
+	if s.number != "" {
+		flags |= flagNumber
 	}
 	b = append(b, codecVersion, byte(s.phase), byte(s.status), s.attempts, flags)
 	b = appendString(b, s.conversationID)
@@ -137,6 +147,9 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			b = appendBytes(b, k.result)
 			b = binary.AppendVarint(b, k.until)
 		}
+	}
+	if flags&flagNumber != 0 {
+		b = appendString(b, s.number)
 	}
 	return b, nil
 }
@@ -238,6 +251,9 @@ func (s *State) UnmarshalBinary(data []byte) error {
 			}
 		}
 	}
+	if flags&flagNumber != 0 {
+		n.number = d.string()
+	}
 	switch {
 	case d.err != nil:
 		return d.err
@@ -251,7 +267,8 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		return errCorrupt
 	case flags&flagDeliveries != 0 && !n.hasDeliveries(),
 		flags&flagMemory != 0 && len(n.memory) == 0,
-		flags&flagKeyed != 0 && len(n.keyed) == 0:
+		flags&flagKeyed != 0 && len(n.keyed) == 0,
+		flags&flagNumber != 0 && n.number == "":
 		// Empty sections are never written: one state, one encoding.
 		return errCorrupt
 	}

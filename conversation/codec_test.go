@@ -14,6 +14,8 @@ func richState(t testing.TB) State {
 	h := newHarness(t)
 	h.s = s
 	h.now = t0
+	h.do(Inbound{ProviderID: "wamid.second", Text: "to the second number", Number: "+14155230002"})
+	h.do(SetStatus{Status: StatusArchived}) // the message reopened it
 	h.do(OptOut{})
 	h.do(DeliveryStatus{ProviderID: "SM1", Status: "sent"})
 	h.do(DeliveryStatus{ProviderID: "SM1", Status: "delivered"})
@@ -230,4 +232,27 @@ func FuzzStateDecode(f *testing.F) {
 		s.Recall(DefaultPolicy(), "k", nil, t0)
 		s.Compact(Policy{}, t0)
 	})
+}
+
+// TestNumberIsWrittenOnlyForAnotherNumber: a customer of the tenant's
+// first number (every single-number tenant's) is encoded without the
+// number section, so a node of the release before reads it; one who
+// wrote to another number keeps it across encoding.
+func TestNumberIsWrittenOnlyForAnotherNumber(t *testing.T) {
+	h := newHarness(t)
+	h.say("hi")
+	b, _ := h.s.MarshalBinary()
+	if b[4]&flagNumber != 0 {
+		t.Fatal("the first number's customer was encoded with a number")
+	}
+	h.do(Inbound{ProviderID: "wamid.2", Text: "hello", Number: "106540352242999"})
+	b, _ = h.s.MarshalBinary()
+	var back State
+	if err := back.UnmarshalBinary(b); err != nil || b[4]&flagNumber == 0 || back.Number() != "106540352242999" {
+		t.Fatalf("decoded number %q, err %v", back.Number(), err)
+	}
+	h.do(Inbound{ProviderID: "wamid.3", Text: "back to the first"})
+	if h.s.Number() != "" {
+		t.Fatalf("after writing to the first number: %q", h.s.Number())
+	}
 }

@@ -17,6 +17,10 @@ type Inbound struct {
 	// nothing else: no reply, no sign-in, and the one-to-one window and
 	// conversation are left as they are.
 	Group bool
+	// Number is the business's number the customer wrote to, when the
+	// tenant has several and it is not the first ("" for the first):
+	// replies leave from it, on whichever node holds the session next.
+	Number string
 }
 
 // Profile is one of the tenant's customer profiles that uses the phone

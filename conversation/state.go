@@ -145,9 +145,10 @@ type State struct {
 
 	phase    Phase
 	status   Status
-	attempts uint8 // wrong+right entries of the current code
-	aiOff    bool  // zero value means AI on
-	optedOut bool  // the customer unsubscribed; cleared when they write
+	attempts uint8  // wrong+right entries of the current code
+	aiOff    bool   // zero value means AI on
+	number   string // the business number last written to; "" the first
+	optedOut bool   // the customer unsubscribed; cleared when they write
 }
 
 // Disposable reports whether the session holds nothing worth keeping: the
@@ -191,6 +192,10 @@ func (s *State) Status() Status { return s.status }
 
 // ConversationID is the current conversation, "" before the first message.
 func (s *State) ConversationID() string { return s.conversationID }
+
+// Number is the business's number the customer last wrote to ("" for the
+// tenant's first): where replies leave from.
+func (s *State) Number() string { return s.number }
 
 // ProfileID is the chosen profile ("" before a profile is selected). It is
 // not proof of sign-in: check Authenticated.
@@ -293,7 +298,7 @@ func shrink[T any](s []T) []T {
 // rounding). The shell can use it for a gauge.
 func (s *State) ApproxSize() int {
 	n := int(unsafe.Sizeof(*s))
-	n += len(s.conversationID) + len(s.profileID) + len(s.firstName)
+	n += len(s.conversationID) + len(s.profileID) + len(s.firstName) + len(s.number)
 	n += cap(s.candidates) * int(unsafe.Sizeof(candidate{}))
 	for _, c := range s.candidates {
 		n += len(c.id) + len(c.name) + len(c.maskedEmail)

@@ -111,6 +111,7 @@ func (c *step) inbound(e Inbound) {
 	// Writing again is the customer opting back in (a redelivery of a
 	// message from before the opt-out, dropped above, is not).
 	s.optedOut = false
+	s.number = e.Number
 	c.openConversation()
 
 	// Judge the session against the previous message's deadlines before

@@ -202,6 +202,15 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 			t.Fatalf("after the restart, bravo's customer on %s got no answer: %v", n, err)
 		}
 	}
+	// The number a customer last wrote to is part of the session: after
+	// the restart a send without "from" still leaves from the second.
+	if r, err := c.Call(n1, http.MethodPost, "tenants/bravo/messages", clustertest.AdminKey,
+		map[string]any{"to": "+447700900717", "text": "Still sales"}); err != nil || r.Status != http.StatusAccepted {
+		t.Fatalf("send after the restart: %v %s", err, r)
+	}
+	if m, err := c.NextReply("+447700900717", 30*time.Second); err != nil || m.From != second || m.Body != "Still sales" {
+		t.Fatalf("after the restart the send arrived as %+v (%v), want from %s", m, err, second)
+	}
 	var listed struct {
 		Items []struct{ ID, Name string }
 	}
