@@ -165,10 +165,11 @@ type keySnapshot struct {
 // entry is one key and what the set knows of it. Entries are shared
 // between snapshots, so its last use survives changes of the set.
 type entry struct {
-	key     *Key
-	digest  [sha256.Size]byte
-	lastUse atomic.Int64 // unix nanoseconds, on this node
-	stored  *Stored      // what parley.config keeps; nil for the file's
+	key      *Key
+	digest   [sha256.Size]byte
+	lastUse  atomic.Int64 // unix nanoseconds, the latest any node reported
+	localUse atomic.Int64 // unix nanoseconds, on this node
+	stored   *Stored      // what parley.config keeps; nil for the file's
 }
 
 // New validates the keys and prepares them. A key must be at least
@@ -250,6 +251,7 @@ func (s *Set) Identify(header string) (*Key, error) {
 		return nil, ErrExpiredKey
 	}
 	found.lastUse.Store(now.UnixNano())
+	found.localUse.Store(now.UnixNano())
 	return found.key, nil
 }
 

@@ -126,6 +126,7 @@ func (s *Set) Put(st Stored) error {
 	e := &entry{key: st.key(), digest: d, stored: &rec}
 	if prev != nil {
 		e.lastUse.Store(prev.lastUse.Load())
+		e.localUse.Store(prev.localUse.Load())
 	}
 	s.snap.Store(&keySnapshot{entries: append(next, e)})
 	return nil
@@ -164,7 +165,9 @@ type Info struct {
 	Agent     string     `json:"agent,omitempty"`
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	// LastUsedAt is the last request this node authorized with the key.
+	// LastUsedAt is the key's last request: for keys made through the
+	// API, on any node (nodes tell each other within a minute); for the
+	// config file's, on the node answering.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
@@ -232,4 +235,40 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// Use is when a stored key was last used, on some node.
+type Use struct {
+	ID string
+	At time.Time
+}
+
+// UsedSince is the stored keys used on this node after since (their last
+// use as this node saw it): what a node tells the others.
+func (s *Set) UsedSince(since time.Time) []Use {
+	var out []Use
+	for _, e := range s.snap.Load().entries {
+		if e.stored == nil {
+			continue
+		}
+		if n := e.localUse.Load(); n > since.UnixNano() {
+			out = append(out, Use{ID: e.stored.ID, At: time.Unix(0, n)})
+		}
+	}
+	return out
+}
+
+// SeenUse records that another node used stored key id at at: the key's
+// last use is the latest any node saw.
+func (s *Set) SeenUse(id string, at time.Time) {
+	for _, e := range s.snap.Load().entries {
+		if e.stored != nil && e.stored.ID == id {
+			for {
+				old := e.lastUse.Load()
+				if at.UnixNano() <= old || e.lastUse.CompareAndSwap(old, at.UnixNano()) {
+					return
+				}
+			}
+		}
+	}
 }

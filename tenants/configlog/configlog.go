@@ -37,7 +37,20 @@ import (
 const (
 	PrefixTenant = "tenant/"
 	PrefixKey    = "key/"
+	// PrefixKeyUse records are when an API key was last used: each node
+	// writes those it saw used, at most once per UseInterval.
+	PrefixKeyUse = "keyuse/"
 )
+
+// DefaultUseInterval is how often a node tells the others which keys it
+// saw used.
+const DefaultUseInterval = 30 * time.Second
+
+// keyUse is the value of a keyuse/ record.
+type keyUse struct {
+	V    int   `json:"v"`
+	AtMs int64 `json:"at_ms"`
+}
 
 // TenantKey is the record key of a tenant.
 func TenantKey(id string) []byte { return []byte(PrefixTenant + id) }
@@ -218,6 +231,9 @@ type Options struct {
 	// File is the tenants the file defines: they win over the topic.
 	File   []tenants.Tenant
 	Logger *slog.Logger
+	// UseInterval is how often this node writes the last use of the keys
+	// it saw used (DefaultUseInterval when zero).
+	UseInterval time.Duration
 	// AllowSimulator lets simulator tenants from the topic in (dev, or
 	// allow_simulator); without it they are skipped, as serve refuses them
 	// in the file.
@@ -251,6 +267,13 @@ func Start(ctx context.Context, o Options) (*Log, error) {
 	live := false
 	started := time.Now()
 	err := bus.Follow(ctx, o.Brokers, o.Security, wire.TopicConfig, o.Logger, func(key, value []byte) {
+		if id, ok := strings.CutPrefix(string(key), PrefixKeyUse); ok {
+			var u keyUse
+			if o.Keys != nil && value != nil && json.Unmarshal(value, &u) == nil && u.V == 1 {
+				o.Keys.SeenUse(id, time.UnixMilli(u.AtMs))
+			}
+			return
+		}
 		if id, ok := strings.CutPrefix(string(key), PrefixKey); ok {
 			l.applyKey(id, key, value)
 			return
@@ -327,6 +350,9 @@ func Start(ctx context.Context, o Options) (*Log, error) {
 			return nil, fmt.Errorf("seed %s: %w", wire.TopicConfig, err)
 		}
 	}
+	if o.Keys != nil {
+		go l.tellUses(ctx)
+	}
 	o.Logger.Info("parley.config loaded", "tenants", loaded, "api_keys", l.keys.Load(), "from_file", len(o.File), "written", len(msgs), "took", time.Since(started).Round(time.Millisecond))
 	return l, nil
 }
@@ -340,6 +366,45 @@ func sameTenant(box *seal.Box, a, b tenants.Tenant) bool {
 	}
 	ra, err := DecodeTenant(box, TenantKey(a.ID), v)
 	return err == nil && reflect.DeepEqual(ra, b)
+}
+
+// tellUses writes, every UseInterval, when the keys this node saw used
+// were last used, so that every node lists the same last use.
+func (l *Log) tellUses(ctx context.Context) {
+	every := l.o.UseInterval
+	if every <= 0 {
+		every = DefaultUseInterval
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	since := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		next := time.Now()
+		if err := l.TellUses(ctx, since); err != nil {
+			l.o.Logger.Warn("parley.config: key use not written; next time", "err", err)
+			continue
+		}
+		since = next
+	}
+}
+
+// TellUses writes the last use of the keys this node saw used after
+// since (tellUses runs it every UseInterval).
+func (l *Log) TellUses(ctx context.Context, since time.Time) error {
+	var msgs []kafka.Message
+	for _, u := range l.o.Keys.UsedSince(since) {
+		v, _ := json.Marshal(keyUse{V: 1, AtMs: u.At.UnixMilli()})
+		msgs = append(msgs, kafka.Message{Topic: wire.TopicConfig, Key: []byte(PrefixKeyUse + u.ID), Value: v})
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return l.o.Producer.Produce(ctx, msgs...)
 }
 
 // FromFile reports whether the config file defines tenant id: the file
@@ -451,6 +516,10 @@ func (l *Log) PutKey(ctx context.Context, st apikeys.Stored) error {
 func (l *Log) DeleteKey(ctx context.Context, id string) error {
 	if l.o.Keys == nil {
 		return errors.New("parley.config: this node keeps no API keys")
+	}
+	// Its last use goes with it (compaction then drops both).
+	if err := l.o.Producer.Produce(ctx, kafka.Message{Topic: wire.TopicConfig, Key: []byte(PrefixKeyUse + id)}); err != nil {
+		return err
 	}
 	return l.write(ctx, APIKeyKey(id), nil, func() bool {
 		_, ok := l.o.Keys.Stored(id)

@@ -189,6 +189,19 @@ func TestKeysCreatedRotatedAndRevokedOnEveryNode(t *testing.T) {
 	if _, err := c.keys.Identify("Bearer " + secret); err != nil {
 		t.Fatalf("rotated key inside its overlap: %v", err)
 	}
+	// Used on c, listed as used on a once c told it.
+	usedAt := time.Now()
+	if err := c.log.TellUses(ctx, usedAt.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "c's use of the key listed on a", time.Second, func() bool {
+		for _, k := range a.keys.List(&apikeys.Key{Tenants: []string{"*"}, Role: apikeys.RoleAdmin}) {
+			if k.ID == st.ID && k.LastUsedAt != nil && !k.LastUsedAt.Before(usedAt.Add(-time.Second)) {
+				return true
+			}
+		}
+		return false
+	})
 
 	if err := a.log.DeleteKey(ctx, st2.ID); err != nil {
 		t.Fatal(err)
