@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
 	"github.com/parleyhq/parley/internal/clustertest"
@@ -226,6 +229,18 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 		t.Fatalf("n2 does not list the kept key: %+v", listed.Items)
 	}
 
+	// Nor in ClickHouse: every row of every table of the cluster's
+	// database, as text.
+	rows := clickHouseText(t, c.CHAddr, c.Database)
+	if !strings.Contains(rows, "+447700900711") {
+		t.Fatalf("ClickHouse holds none of bravo's messages (%d bytes): the search below would prove nothing", len(rows))
+	}
+	for _, s := range []string{twiliotest.TestAuthToken, clustertest.BackendToken, kept, revoked} {
+		if strings.Contains(rows, s) {
+			t.Errorf("ClickHouse holds a credential or key in the clear")
+		}
+	}
+
 	raw := configBytes(t, []string{c.Broker.Addr})
 	for _, s := range []string{twiliotest.TestAuthToken, clustertest.BackendToken, kept, revoked} {
 		if bytes.Contains(raw, []byte(s)) {
@@ -241,4 +256,46 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 		return status == http.StatusNotFound
 	})
 	t.Logf("tenant deleted on n1: its webhooks 404 on n2 after %v", took)
+}
+
+// clickHouseText is every row of every table of database, each column as
+// text.
+func clickHouseText(t *testing.T, addr, database string) string {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{addr}, Auth: ch.Auth{Database: database}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var tables []string
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND engine NOT LIKE '%View'", database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	var all strings.Builder
+	for _, table := range tables {
+		rows, err := conn.Query(ctx, "SELECT toString(tuple(*)) FROM `"+table+"`")
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			all.WriteString(line)
+		}
+		rows.Close()
+	}
+	return all.String()
 }
