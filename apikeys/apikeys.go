@@ -155,6 +155,9 @@ type Set struct {
 	snap atomic.Pointer[keySnapshot]
 	mu   sync.Mutex // serialises writers
 	now  func() time.Time
+	// pendingUse are uses of keys not in the set yet (SeenUse), by id;
+	// guarded by mu.
+	pendingUse map[string]int64
 }
 
 // keySnapshot is one state of the set.

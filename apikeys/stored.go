@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley/tenants"
@@ -127,6 +128,10 @@ func (s *Set) Put(st Stored) error {
 	if prev != nil {
 		e.lastUse.Store(prev.lastUse.Load())
 		e.localUse.Store(prev.localUse.Load())
+	}
+	if n, ok := s.pendingUse[st.ID]; ok {
+		raise(&e.lastUse, n)
+		delete(s.pendingUse, st.ID)
 	}
 	s.snap.Store(&keySnapshot{entries: append(next, e)})
 	return nil
@@ -251,7 +256,7 @@ func (s *Set) UsedSince(since time.Time) []Use {
 		if e.stored == nil {
 			continue
 		}
-		if n := e.localUse.Load(); n > since.UnixNano() {
+		if n := e.localUse.Load(); n != 0 && n > since.UnixNano() {
 			out = append(out, Use{ID: e.stored.ID, At: time.Unix(0, n)})
 		}
 	}
@@ -259,16 +264,30 @@ func (s *Set) UsedSince(since time.Time) []Use {
 }
 
 // SeenUse records that another node used stored key id at at: the key's
-// last use is the latest any node saw.
+// last use is the latest any node saw. A use of a key the set does not
+// have yet (parley.config compacted: the key's record is now after its
+// use's) is kept until Put brings the key.
 func (s *Set) SeenUse(id string, at time.Time) {
 	for _, e := range s.snap.Load().entries {
 		if e.stored != nil && e.stored.ID == id {
-			for {
-				old := e.lastUse.Load()
-				if at.UnixNano() <= old || e.lastUse.CompareAndSwap(old, at.UnixNano()) {
-					return
-				}
-			}
+			raise(&e.lastUse, at.UnixNano())
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pendingUse == nil {
+		s.pendingUse = map[string]int64{}
+	}
+	s.pendingUse[id] = max(s.pendingUse[id], at.UnixNano())
+}
+
+// raise sets v to n unless it holds a later time.
+func raise(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
 		}
 	}
 }

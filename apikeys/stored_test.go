@@ -101,3 +101,26 @@ func TestStoredCheck(t *testing.T) {
 		t.Fatal("Generate took an unknown role")
 	}
 }
+
+// TestUsesSeenAcrossNodes: a key's last use is the latest any node
+// reported, even one reported before the key itself arrived.
+func TestUsesSeenAcrossNodes(t *testing.T) {
+	s, _ := New(nil)
+	_, st, err := Generate("bot", RoleAgent, []string{"acme"}, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	s.SeenUse(st.ID, at) // before the key: kept
+	if err := s.Put(st); err != nil {
+		t.Fatal(err)
+	}
+	s.SeenUse(st.ID, at.Add(-time.Hour)) // older: ignored
+	list := s.List(&Key{Tenants: []string{"*"}, Role: RoleAdmin})
+	if len(list) != 1 || list[0].LastUsedAt == nil || !list[0].LastUsedAt.Equal(at) {
+		t.Fatalf("list: %+v", list)
+	}
+	if u := s.UsedSince(time.Time{}); len(u) != 0 {
+		t.Fatalf("uses this node did not see are not its to tell: %+v", u)
+	}
+}
