@@ -10,6 +10,7 @@ package channels
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -168,12 +169,31 @@ func (r *Registry) Routes() []Route {
 // owns it.
 func (r *Registry) FetchMedia(ctx context.Context, t *tenants.Tenant, ref string) (io.ReadCloser, string, int64, error) {
 	for _, p := range r.All() {
-		if p.OwnsMedia(ref) {
-			if p.Number(t) == "" {
-				break
-			}
-			return p.FetchMedia(ctx, t, ref)
+		if !p.OwnsMedia(ref) {
+			continue
 		}
+		// A file is its number's: a tenant with several numbers of the
+		// provider (other accounts, other apps) tries each, first first.
+		err := fmt.Errorf("%w: %q", ErrMediaNotFound, ref)
+		var refused error
+		for _, n := range t.Numbers() {
+			v, _ := t.Via(n.ID())
+			if p.Number(v) == "" {
+				continue
+			}
+			body, ct, size, ferr := p.FetchMedia(ctx, v, ref)
+			if ferr == nil {
+				return body, ct, size, nil
+			}
+			if !errors.Is(ferr, ErrMediaNotFound) && refused == nil {
+				refused = ferr
+			}
+			err = ferr
+		}
+		if refused != nil {
+			return nil, "", 0, refused
+		}
+		return nil, "", 0, err
 	}
 	return nil, "", 0, fmt.Errorf("%w: %q", ErrMediaNotFound, ref)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/channels"
 	"github.com/parleyhq/parley/channels/providertest"
 	"github.com/parleyhq/parley/channels/twilio"
 	"github.com/parleyhq/parley/channels/twilio/twiliotest"
@@ -53,5 +54,25 @@ func TestFetchMedia(t *testing.T) {
 				t.Fatalf("the token is in the error: %v", err)
 			}
 		})
+	}
+}
+
+// TestMediaOfATenantsSecondAccount: a file a customer sent to a tenant's
+// second sender, on another Twilio account, is fetched with that
+// account's credentials.
+func TestMediaOfATenantsSecondAccount(t *testing.T) {
+	first := twiliotest.Start(t, "AC00000000000000000000000000000001", "0123456789abcdef0123456789abcdef")
+	second := twiliotest.Start(t, "AC00000000000000000000000000000002", "fedcba9876543210fedcba9876543210")
+	photo := bytes.Repeat([]byte{0xff, 0xd8, 0x42}, 500)
+	mediaURL := second.AddMedia("MM1123456789abcdef0123456789abcdef", "ME1123456789abcdef0123456789abcdef", "image/jpeg", photo)
+	tn := &tenants.Tenant{ID: "acme", Twilio: first.Config("whatsapp:+14155238886"),
+		MoreNumbers: []tenants.Number{{Twilio: second.Config("whatsapp:+14155230002")}}}
+	reg := channels.NewRegistry(twilio.New(nil, ""))
+	body, ct, size, err := reg.FetchMedia(context.Background(), tn, mediaURL)
+	providertest.CheckDownload(t, photo, "image/jpeg", body, ct, size, err)
+
+	one := &tenants.Tenant{ID: "acme", Twilio: first.Config("whatsapp:+14155238886")}
+	if _, _, _, err := reg.FetchMedia(context.Background(), one, mediaURL); !errors.Is(err, channels.ErrMediaNotFound) {
+		t.Fatalf("another account's file without that account: %v", err)
 	}
 }
