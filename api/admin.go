@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -58,6 +60,39 @@ func (a *API) view(t *tenants.Tenant) tenantView {
 	return v
 }
 
+// AuditEntry is one change made through the admin routes: never a
+// credential.
+type AuditEntry struct {
+	Action string // tenant.create, number.update, key.revoke, ...
+	Actor  string // the key's label
+	Tenant string // "" for agency-wide changes
+	Detail string
+}
+
+// audit records a change that was applied; a failure is logged by the
+// caller's Audit, not answered: the change itself stands.
+func (a *API) audit(c Call, action, tenant, detail string) {
+	if a.o.Audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = a.o.Audit(ctx, AuditEntry{Action: action, Actor: c.Key.Label(), Tenant: tenant, Detail: detail})
+}
+
+// fieldsOf names the top-level fields of a JSON object body, sorted: what
+// a PATCH changed, for the audit.
+func fieldsOf(body []byte) string {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(body, &m)
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
 // configured answers 503 when this node takes no configuration changes.
 func (a *API) configured(ctx *fasthttp.RequestCtx) bool {
 	if a.o.Config == nil {
@@ -105,7 +140,9 @@ func (a *API) createTenant(ctx *fasthttp.RequestCtx, c Call) {
 		Error(ctx, fasthttp.StatusConflict, "tenant_exists", "tenant "+strconv.Quote(t.ID)+" exists: change it with PATCH /api/v1/tenants/"+t.ID)
 		return
 	}
-	a.putTenant(ctx, t, fasthttp.StatusCreated)
+	if a.putTenant(ctx, t, fasthttp.StatusCreated) {
+		a.audit(c, "tenant.create", t.ID, "")
+	}
 }
 
 // getTenant is GET /tenants/{tenant}: its configuration, masked.
@@ -141,7 +178,9 @@ func (a *API) patchTenant(ctx *fasthttp.RequestCtx, c Call) {
 		return
 	}
 	keepMaskedSecrets(c.Tenant, &t)
-	a.putTenant(ctx, t, fasthttp.StatusOK)
+	if a.putTenant(ctx, t, fasthttp.StatusOK) {
+		a.audit(c, "tenant.update", t.ID, "fields "+fieldsOf(body))
+	}
 }
 
 // deleteTenant is DELETE /tenants/{tenant}: its webhooks answer 404 on
@@ -158,6 +197,7 @@ func (a *API) deleteTenant(ctx *fasthttp.RequestCtx, c Call) {
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	a.audit(c, "tenant.delete", c.Tenant.ID, "")
 }
 
 func (a *API) notFromFile(ctx *fasthttp.RequestCtx, id string) bool {
@@ -170,16 +210,17 @@ func (a *API) notFromFile(ctx *fasthttp.RequestCtx, id string) bool {
 }
 
 // putTenant writes t and answers status and the tenant once this node
-// applied it.
-func (a *API) putTenant(ctx *fasthttp.RequestCtx, t tenants.Tenant, status int) {
+// applied it; it reports whether it did.
+func (a *API) putTenant(ctx *fasthttp.RequestCtx, t tenants.Tenant, status int) bool {
 	if !a.writeTenant(ctx, t) {
-		return
+		return false
 	}
 	if got := a.o.Tenants.Get(t.ID); got != nil {
 		writeJSON(ctx, status, a.view(got))
-		return
+	} else {
+		writeJSON(ctx, status, a.view(&t))
 	}
-	writeJSON(ctx, status, a.view(&t))
+	return true
 }
 
 // writeTenant checks t and writes it, returning once this node applied
@@ -333,6 +374,7 @@ func (a *API) createKey(ctx *fasthttp.RequestCtx, c Call) {
 		return
 	}
 	answerKey(ctx, secret, st)
+	a.audit(c, "key.create", "", keyDetail(st))
 }
 
 // answerKey answers 201 with a new key, its secret this once.
@@ -383,6 +425,7 @@ func (a *API) revokeKey(ctx *fasthttp.RequestCtx, c Call) {
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	a.audit(c, "key.revoke", "", keyDetail(st))
 }
 
 // rotateKey is POST /keys/{id}/rotate {"overlap": "24h"}: a new key with
@@ -436,4 +479,14 @@ func (a *API) rotateKey(ctx *fasthttp.RequestCtx, c Call) {
 		}
 	}
 	answerKey(ctx, secret, next)
+	a.audit(c, "key.rotate", "", keyDetail(next)+" replaces "+old.ID+" (overlap "+overlap.String()+")")
+}
+
+// keyDetail says which key, of which role and tenants, for the audit.
+func keyDetail(st apikeys.Stored) string {
+	d := st.ID + " role " + st.Role + " tenants " + strings.Join(st.Tenants, ",")
+	if st.Agent != "" {
+		d += " agent " + st.Agent
+	}
+	return d
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ const (
 // changes go to parley.config and come back through configlog.
 type adminWorld struct {
 	t      *testing.T
+	mu     sync.Mutex
+	audits []AuditEntry
 	router *Router
 	reg    *tenants.Registry
 	keys   *apikeys.Set
@@ -75,8 +78,15 @@ func newAdminWorld(t *testing.T) *adminWorld {
 		t.Fatal(err)
 	}
 	provs := channels.NewRegistry(twilio.New(nil, ""), meta.New(nil, 0))
-	a := New(Options{Tenants: reg, Keys: keys, Providers: provs, Config: log})
-	return &adminWorld{t: t, router: NewRouter(keys, reg, Routes(a, nil)), reg: reg, keys: keys}
+	w := &adminWorld{t: t, reg: reg, keys: keys}
+	a := New(Options{Tenants: reg, Keys: keys, Providers: provs, Config: log, Audit: func(_ context.Context, e AuditEntry) error {
+		w.mu.Lock()
+		w.audits = append(w.audits, e)
+		w.mu.Unlock()
+		return nil
+	}})
+	w.router = NewRouter(keys, reg, Routes(a, nil))
+	return w
 }
 
 func twilioTenant(id string) tenants.Tenant {
@@ -394,6 +404,24 @@ func TestAdminSeveralNumbers(t *testing.T) {
 	got = w.reg.Get("bravo")
 	if n := got.Numbers(); len(n) != 2 || got.First().ID() != "+14155230002" || n[1].Meta == nil {
 		t.Fatalf("after deleting the first: %+v", n)
+	}
+	var actions []string
+	for _, e := range w.audits {
+		actions = append(actions, e.Action+" "+e.Actor+" "+e.Tenant+" "+e.Detail)
+		if strings.Contains(e.Detail, "5econdf00dfeedf00dfeedf00dbeef22") || strings.Contains(e.Detail, twilioToken) {
+			t.Fatalf("a credential in the audit: %+v", e)
+		}
+	}
+	want := []string{
+		"tenant.create ops bravo ",
+		"agent.create ops bravo " + sam,
+		"number.connect ops bravo twilio +14155230002",
+		"number.connect ops bravo meta 106540352242922",
+		"number.update ops bravo +14155230002 fields active",
+		"number.delete ops bravo +14155238886",
+	}
+	if strings.Join(actions, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit:\n%s\nwant:\n%s", strings.Join(actions, "\n"), strings.Join(want, "\n"))
 	}
 	_, _, listed := w.do("GET", "/api/v1/tenants/bravo/numbers", opsKey, nil)
 	var list struct{ Items []numberView }

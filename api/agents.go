@@ -52,6 +52,7 @@ func (a *API) createAgent(ctx *fasthttp.RequestCtx, c Call) {
 	t.Agents = append(t.Agents, ag)
 	if a.writeTenant(ctx, t) {
 		writeJSON(ctx, fasthttp.StatusCreated, ag)
+		a.audit(c, "agent.create", t.ID, ag.ID)
 	}
 }
 
@@ -85,6 +86,7 @@ func (a *API) updateAgent(ctx *fasthttp.RequestCtx, c Call) {
 	}
 	if a.writeTenant(ctx, t) {
 		writeJSON(ctx, fasthttp.StatusOK, ag)
+		a.audit(c, "agent.update", t.ID, ag.ID+" fields "+fieldsOf(ctx.PostBody()))
 	}
 }
 
@@ -123,6 +125,7 @@ func (a *API) deleteAgent(ctx *fasthttp.RequestCtx, c Call) {
 	t.Agents = kept
 	if a.writeTenant(ctx, t) {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		a.audit(c, "agent.delete", t.ID, ag.ID)
 	}
 }
 

@@ -45,6 +45,9 @@ type Options struct {
 	// Config takes the admin routes' changes (tenants, keys); nil: they
 	// answer 503 config_unavailable.
 	Config ConfigLog
+	// Audit records who changed what through the admin routes (the
+	// ClickHouse audit table); nil records nothing.
+	Audit func(ctx context.Context, e AuditEntry) error
 	// Timeout bounds the wait for the session's answer. Default 10s.
 	Timeout time.Duration
 }

@@ -83,7 +83,9 @@ func (a *API) connectNumber(ctx *fasthttp.RequestCtx, c Call) {
 	if !checkAssignment(ctx, c.Tenant, n, true) {
 		return
 	}
-	a.putNumber(ctx, t, n.ID(), fasthttp.StatusCreated)
+	if a.putNumber(ctx, t, n.ID(), fasthttp.StatusCreated) {
+		a.audit(c, "number.connect", t.ID, n.Channel()+" "+n.ID())
+	}
 }
 
 // updateNumber is PATCH /tenants/{tenant}/numbers/{id}: display name,
@@ -122,7 +124,9 @@ func (a *API) updateNumber(ctx *fasthttp.RequestCtx, c Call) {
 	}
 	t.ReplaceNumber(id, n)
 	keepMaskedSecrets(c.Tenant, &t)
-	a.putNumber(ctx, t, id, fasthttp.StatusOK)
+	if a.putNumber(ctx, t, id, fasthttp.StatusOK) {
+		a.audit(c, "number.update", t.ID, id+" fields "+fieldsOf(ctx.PostBody()))
+	}
 }
 
 // deleteNumber is DELETE /tenants/{tenant}/numbers/{id}: its webhooks
@@ -140,6 +144,7 @@ func (a *API) deleteNumber(ctx *fasthttp.RequestCtx, c Call) {
 	t.RemoveNumber(n.ID())
 	if a.writeTenant(ctx, t) {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		a.audit(c, "number.delete", t.ID, n.ID())
 	}
 }
 
@@ -190,14 +195,16 @@ func applyNumber(ctx *fasthttp.RequestCtx, n *tenants.Number, req numberRequest)
 	return true
 }
 
-// putNumber writes t and answers status and its number id.
-func (a *API) putNumber(ctx *fasthttp.RequestCtx, t tenants.Tenant, id string, status int) {
+// putNumber writes t and answers status and its number id; it reports
+// whether it did.
+func (a *API) putNumber(ctx *fasthttp.RequestCtx, t tenants.Tenant, id string, status int) bool {
 	if !a.writeTenant(ctx, t) {
-		return
+		return false
 	}
 	if got := a.o.Tenants.Get(t.ID); got != nil {
 		t = *got
 	}
 	n, _ := t.NumberByID(id)
 	writeJSON(ctx, status, viewNumber(&t, n))
+	return true
 }

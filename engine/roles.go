@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ingress"
 	"github.com/parleyhq/parley/internal/chserver"
+	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/internal/seal"
 	chsink "github.com/parleyhq/parley/sinks/clickhouse"
 	"github.com/parleyhq/parley/sinks/delivery"
@@ -237,6 +238,17 @@ func (e *Engine) startWebhooks(reg *tenants.Registry) {
 	e.roles.Go("webhooks", notifier.Run)
 }
 
+// auditAdmin records a change made through the admin routes in the
+// ClickHouse audit table; a failure is logged (the change stands).
+func (e *Engine) auditAdmin(ctx context.Context, a api.AuditEntry) error {
+	err := e.store.WriteAudit(ctx, chsink.AuditRecord{ID: ids.New(), At: time.Now(), Action: a.Action, Actor: a.Actor,
+		Tenant: a.Tenant, Status: "done", Detail: a.Detail})
+	if err != nil {
+		e.log.Warn("audit record not written", "action", a.Action, "actor", a.Actor, "tenant", a.Tenant, "err", err)
+	}
+	return err
+}
+
 // frontDoor is what the HTTP server serves.
 type frontDoor struct {
 	reg       *tenants.Registry
@@ -272,6 +284,7 @@ func (e *Engine) startHTTP(f frontDoor) (err error) {
 	// to move it (the session timeout) and for its restore.
 	automation := api.New(api.Options{Tenants: f.reg, Providers: f.providers, Producer: e.producer, Pending: f.pending, Keys: f.keys,
 		Config:  e.tenantLog,
+		Audit:   e.auditAdmin,
 		Timeout: cfg.Kafka.SessionTimeout + 10*time.Second})
 	insights := analytics.NewAPI(analytics.Options{
 		Store: e.store, Tenants: f.reg, Keys: f.keys, Logger: e.log,

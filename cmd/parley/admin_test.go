@@ -240,6 +240,12 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 			t.Errorf("ClickHouse holds a credential or key in the clear")
 		}
 	}
+	// Who changed what is in the audit table.
+	for _, s := range []string{"tenant.create", "number.connect", "number.update", "agent.create", "key.create", "key.revoke"} {
+		if !strings.Contains(rows, s) {
+			t.Errorf("no %s in ClickHouse's audit", s)
+		}
+	}
 
 	raw := configBytes(t, []string{c.Broker.Addr})
 	for _, s := range []string{twiliotest.TestAuthToken, clustertest.BackendToken, kept, revoked} {

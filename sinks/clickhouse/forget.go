@@ -105,7 +105,7 @@ func PhoneHash(tenant, phone string) string {
 type AuditRecord struct {
 	ID        string
 	At        time.Time
-	Action    string // forget
+	Action    string // forget; tenant.create, number.update, key.revoke, ... (the admin routes)
 	Actor     string // who asked: an API key's name, an operator, a CLI user
 	Tenant    string
 	PhoneHash string
