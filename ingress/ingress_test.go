@@ -103,7 +103,9 @@ func TestTwilioWebhookStatuses(t *testing.T) {
 		// What the route itself answers (signatures, tenants, forms) is in
 		// channels/twilio's incoming table; here, what the ingress adds.
 		{"oversized body", "/webhooks/twilio/acme", big.Encode(), sign("/webhooks/twilio/acme", big), 413},
-		{"signed for another sender", "/webhooks/twilio/acme", otherSender.Encode(), sign("/webhooks/twilio/acme", otherSender), 403},
+		// The tenant's account, a sender it does not have (deleted, or a
+		// second number not connected): no such number here.
+		{"signed for another sender", "/webhooks/twilio/acme", otherSender.Encode(), sign("/webhooks/twilio/acme", otherSender), 404},
 		{"signed for another account", "/webhooks/twilio/acme", otherAccount.Encode(), sign("/webhooks/twilio/acme", otherAccount), 403},
 		{"a field twice", "/webhooks/twilio/acme", twice, "x", 400},
 	}

@@ -109,6 +109,9 @@ var incoming = []providertest.IncomingCase{
 		Inbound: []*wire.Inbound{{Tenant: "acme", To: "+14155230002", Phone: "+447700900456", Channel: "twilio", Kind: &wire.Inbound_Message{Message: &wire.CustomerMessage{
 			ProviderId: "SM4123456789abcdef0123456789abcdef", Text: "Hello, second number", ProfileName: "Sam", To: "+14155230002"}}}}},
 	{Label: "to the second number, signed by the first number's account", Path: hook, Data: "text_message_second_number.json", Sign: signed, Status: 403},
+	// The first account's, to a sender the tenant does not have (deleted):
+	// no such number here.
+	{Label: "to a sender not connected", Path: hook, Data: "text_message_deleted_sender.json", Sign: signed, Status: 404},
 
 	// Refusals.
 	{Label: "unknown tenant", Path: "/webhooks/twilio/nobody", Data: "text_message.json", Sign: signed, Status: 404},

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -57,12 +58,14 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 	var number *tenants.Twilio
 	var addressed error
 	signed := false
+	var signedBy []string // the accounts of the numbers whose token signed it
 	for _, n := range t.Numbers() {
 		tw := n.Twilio
 		if tw == nil || !ValidSignature(tw.AuthToken.Reveal(), fullURL, form, sig) {
 			continue
 		}
 		signed = true
+		signedBy = append(signedBy, tw.AccountSID)
 		if addressed = CheckAddressed(tw.AccountSID, tw.From, form); addressed == nil {
 			number = tw
 			break
@@ -78,6 +81,13 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 		return nil, true
 	}
 	if number == nil {
+		// Signed by one of the tenant's accounts and naming it, but sent
+		// to a sender the tenant does not have (deleted, or not yet
+		// connected): no such number here. Another account: refused.
+		if slices.Contains(signedBy, form.Get("AccountSid")) {
+			ctx.Error("this sender is not connected to the tenant", fasthttp.StatusNotFound)
+			return nil, true
+		}
 		ctx.Error(addressed.Error(), fasthttp.StatusForbidden)
 		return nil, true
 	}

@@ -254,6 +254,17 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 		}
 	}
 
+	// The second sender deleted on n1: its webhooks are refused as a
+	// number the tenant does not have, on n2 within a second.
+	if r, err := c.Call(n1, http.MethodDelete, "tenants/bravo/numbers/"+strings.TrimPrefix(second, "whatsapp:"), clustertest.AdminKey, nil); err != nil || r.Status != http.StatusNoContent {
+		t.Fatalf("delete the second sender on n1: %v %s", err, r)
+	}
+	took = within(t, "second sender deleted on n1: 404 on n2", time.Second, func() bool {
+		status, _ := c.PostTwilioTo(n2, "bravo", second, "+447700900717", "hi", clustertest.NewMessageSID())
+		return status == http.StatusNotFound
+	})
+	t.Logf("number deleted on n1: its webhooks 404 on n2 after %v", took)
+
 	if r, err := c.Call(n1, http.MethodDelete, "tenants/bravo", clustertest.AdminKey, nil); err != nil || r.Status != http.StatusNoContent {
 		t.Fatalf("delete bravo on n1: %v %s", err, r)
 	}
