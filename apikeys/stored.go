@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parleyhq/parley/internal/ids"
 	"github.com/parleyhq/parley/tenants"
 )
 
@@ -62,16 +63,7 @@ func Generate(name, role string, tenantIDs []string, createdBy string, now time.
 }
 
 // NewID is a new key id: key_ and 16 random lower-case characters.
-func NewID() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	id := []byte("key_")
-	for _, c := range b {
-		id = append(id, alphabet[int(c)%len(alphabet)])
-	}
-	return string(id)
-}
+func NewID() string { return ids.Short("key_", 16) }
 
 // ValidID reports whether id could be a stored key's id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }

@@ -1,11 +1,12 @@
 package tenants
 
 import (
-	"crypto/rand"
 	"fmt"
 	"net/mail"
 	"regexp"
 	"strings"
+
+	"github.com/parleyhq/parley/internal/ids"
 )
 
 // Agent is one of the business's people who answer customers when the
@@ -23,16 +24,7 @@ type Agent struct {
 var agentID = regexp.MustCompile(`^agt_[a-z0-9]{1,40}$`)
 
 // NewAgentID is a new agent id: agt_ and 12 random lower-case characters.
-func NewAgentID() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	id := []byte("agt_")
-	for _, c := range b {
-		id = append(id, alphabet[int(c)%len(alphabet)])
-	}
-	return string(id)
-}
+func NewAgentID() string { return ids.Short("agt_", 12) }
 
 // Validate reports what is wrong with the agent.
 func (a *Agent) Validate() error {

@@ -182,19 +182,7 @@ func TestAdminChangesReachEveryNode(t *testing.T) {
 	took = within(t, "a key revoked on n1 refused on n2", time.Second, func() bool { return !keyWorks(t, c, n2, revoked) })
 	t.Logf("key revoked on n1: refused on n2 after %v", took)
 
-	for _, n := range c.Nodes {
-		if _, err := c.Stop(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range c.Nodes {
-		c.Restart(n)
-	}
-	for _, n := range c.Nodes {
-		if _, err := c.WaitReady(n, 90*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.RestartAll()
 	for i, n := range c.Nodes {
 		if !keyWorks(t, c, n, kept) || keyWorks(t, c, n, revoked) {
 			t.Fatalf("after the restart, on %s: the kept key works %v, the revoked one %v", n, keyWorks(t, c, n, kept), keyWorks(t, c, n, revoked))

@@ -105,19 +105,7 @@ func TestTenantOnTheConfigTopicServedByEveryNode(t *testing.T) {
 	}
 	waitWebhook(t, c, n1, "bravo", "+447700900702", time.Second)
 
-	for _, n := range c.Nodes {
-		if _, err := c.Stop(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range c.Nodes {
-		c.Restart(n)
-	}
-	for _, n := range c.Nodes {
-		if _, err := c.WaitReady(n, 90*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.RestartAll()
 	for i, n := range c.Nodes {
 		phone := []string{"+447700900703", "+447700900704"}[i]
 		waitWebhook(t, c, n, "bravo", phone, time.Second)

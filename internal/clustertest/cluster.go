@@ -325,6 +325,26 @@ func (c *Cluster) Restart(n *Node) {
 	c.start(n)
 }
 
+// RestartAll stops every node (SIGTERM), starts them all again and waits
+// until each is ready: the whole cluster restarted, as after a full
+// outage or a deploy that stops everything.
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	for _, n := range c.Nodes {
+		if _, err := c.Stop(n); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	for _, n := range c.Nodes {
+		c.Restart(n)
+	}
+	for _, n := range c.Nodes {
+		if _, err := c.WaitReady(n, 90*time.Second); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
 // SetEnv sets environment variables (NAME=value) for the node's next
 // starts, after those of Options.Env: e.g. PARLEY_FAULT=before-commit
 // before a Restart makes that run kill itself at a crash point. SetEnv

@@ -94,19 +94,18 @@ type record struct {
 }
 
 // secrets are a tenant's credentials, in the clear, only ever sealed.
+// Its first number's are at the top level (numberSecrets is embedded, so
+// its fields are the record's own), the others' in More.
 type secrets struct {
-	TwilioAuthToken string `json:"twilio_auth_token,omitempty"`
-	MetaAccessToken string `json:"meta_access_token,omitempty"`
-	MetaAppSecret   string `json:"meta_app_secret,omitempty"`
-	MetaVerifyToken string `json:"meta_verify_token,omitempty"`
-	BackendToken    string `json:"backend_token,omitempty"`
-	BrainAPIKey     string `json:"brain_api_key,omitempty"`
-	WebhookSecret   string `json:"webhook_secret,omitempty"`
+	numberSecrets
+	BackendToken  string `json:"backend_token,omitempty"`
+	BrainAPIKey   string `json:"brain_api_key,omitempty"`
+	WebhookSecret string `json:"webhook_secret,omitempty"`
 	// More are the credentials of the tenant's more_numbers, by index.
 	More []numberSecrets `json:"more,omitempty"`
 }
 
-// numberSecrets are one more number's credentials.
+// numberSecrets are one number's credentials.
 type numberSecrets struct {
 	TwilioAuthToken string `json:"twilio_auth_token,omitempty"`
 	MetaAccessToken string `json:"meta_access_token,omitempty"`
@@ -114,23 +113,41 @@ type numberSecrets struct {
 	MetaVerifyToken string `json:"meta_verify_token,omitempty"`
 }
 
+// takeSecrets replaces a number's provider settings with copies without
+// their credentials, and returns the credentials.
+func takeSecrets(tw **tenants.Twilio, m **tenants.Meta) numberSecrets {
+	var ns numberSecrets
+	if *tw != nil {
+		c := **tw
+		ns.TwilioAuthToken, c.AuthToken = c.AuthToken.Reveal(), ""
+		*tw = &c
+	}
+	if *m != nil {
+		c := **m
+		ns.MetaAccessToken, c.AccessToken = c.AccessToken, ""
+		ns.MetaAppSecret, c.AppSecret = c.AppSecret, ""
+		ns.MetaVerifyToken, c.VerifyToken = c.VerifyToken, ""
+		*m = &c
+	}
+	return ns
+}
+
+// putSecrets puts ns back into a number's provider settings.
+func putSecrets(tw *tenants.Twilio, m *tenants.Meta, ns numberSecrets) {
+	if tw != nil {
+		tw.AuthToken = tenants.Secret(ns.TwilioAuthToken)
+	}
+	if m != nil {
+		m.AccessToken, m.AppSecret, m.VerifyToken = ns.MetaAccessToken, ns.MetaAppSecret, ns.MetaVerifyToken
+	}
+}
+
 // EncodeTenant is t's record value: t as JSON without its credentials,
 // and the credentials sealed with box.
 func EncodeTenant(box *seal.Box, t tenants.Tenant) ([]byte, error) {
 	var s secrets
 	c := t // a copy: the pointers below are copied before they are changed
-	if t.Twilio != nil {
-		tw := *t.Twilio
-		s.TwilioAuthToken, tw.AuthToken = tw.AuthToken.Reveal(), ""
-		c.Twilio = &tw
-	}
-	if t.Meta != nil {
-		m := *t.Meta
-		s.MetaAccessToken, m.AccessToken = m.AccessToken, ""
-		s.MetaAppSecret, m.AppSecret = m.AppSecret, ""
-		s.MetaVerifyToken, m.VerifyToken = m.VerifyToken, ""
-		c.Meta = &m
-	}
+	s.numberSecrets = takeSecrets(&c.Twilio, &c.Meta)
 	if t.Webhook != nil {
 		w := *t.Webhook
 		s.WebhookSecret, w.Secret = w.Secret.Reveal(), ""
@@ -140,20 +157,7 @@ func EncodeTenant(box *seal.Box, t tenants.Tenant) ([]byte, error) {
 	s.BrainAPIKey, c.Brain.APIKey = t.Brain.APIKey.Reveal(), ""
 	c.MoreNumbers = nil
 	for _, n := range t.MoreNumbers {
-		var ns numberSecrets
-		if n.Twilio != nil {
-			tw := *n.Twilio
-			ns.TwilioAuthToken, tw.AuthToken = tw.AuthToken.Reveal(), ""
-			n.Twilio = &tw
-		}
-		if n.Meta != nil {
-			m := *n.Meta
-			ns.MetaAccessToken, m.AccessToken = m.AccessToken, ""
-			ns.MetaAppSecret, m.AppSecret = m.AppSecret, ""
-			ns.MetaVerifyToken, m.VerifyToken = m.VerifyToken, ""
-			n.Meta = &m
-		}
-		s.More = append(s.More, ns)
+		s.More = append(s.More, takeSecrets(&n.Twilio, &n.Meta))
 		c.MoreNumbers = append(c.MoreNumbers, n)
 	}
 	pub, err := json.Marshal(c)
@@ -191,12 +195,7 @@ func DecodeTenant(box *seal.Box, key, value []byte) (tenants.Tenant, error) {
 	if err := json.Unmarshal(plain, &s); err != nil {
 		return t, fmt.Errorf("secrets: %w", err)
 	}
-	if t.Twilio != nil {
-		t.Twilio.AuthToken = tenants.Secret(s.TwilioAuthToken)
-	}
-	if t.Meta != nil {
-		t.Meta.AccessToken, t.Meta.AppSecret, t.Meta.VerifyToken = s.MetaAccessToken, s.MetaAppSecret, s.MetaVerifyToken
-	}
+	putSecrets(t.Twilio, t.Meta, s.numberSecrets)
 	if t.Webhook != nil {
 		t.Webhook.Secret = tenants.Secret(s.WebhookSecret)
 	}
@@ -206,13 +205,7 @@ func DecodeTenant(box *seal.Box, key, value []byte) (tenants.Tenant, error) {
 		return t, fmt.Errorf("secrets of %d more numbers for %d", len(s.More), len(t.MoreNumbers))
 	}
 	for i := range t.MoreNumbers {
-		n, ns := &t.MoreNumbers[i], s.More[i]
-		if n.Twilio != nil {
-			n.Twilio.AuthToken = tenants.Secret(ns.TwilioAuthToken)
-		}
-		if n.Meta != nil {
-			n.Meta.AccessToken, n.Meta.AppSecret, n.Meta.VerifyToken = ns.MetaAccessToken, ns.MetaAppSecret, ns.MetaVerifyToken
-		}
+		putSecrets(t.MoreNumbers[i].Twilio, t.MoreNumbers[i].Meta, s.More[i])
 	}
 	return t, nil
 }

@@ -3,6 +3,7 @@ package configlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -395,5 +396,22 @@ func BenchmarkLoad10kTenants(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/load")
 		nd.stop()
+	}
+}
+
+// TestRecordOfTheReleaseBefore: a record as the release before wrote it
+// (credentials of the one number at the top level of the sealed JSON)
+// still opens, with every credential in place.
+func TestRecordOfTheReleaseBefore(t *testing.T) {
+	b := box(t)
+	pub := []byte(`{"id":"acme","name":"Acme","twilio":{"account_sid":"AC00000000000000000000000000000001","auth_token":"","from":"whatsapp:+14155238886"},"backend":{"kind":"demo"},"brain":{"kind":"rules"}}`)
+	plain := []byte(`{"twilio_auth_token":"` + twilioToken + `","backend_token":"backendSECRET0001"}`)
+	value, err := json.Marshal(record{V: 1, Tenant: pub, Sealed: b.Seal(plain, TenantKey("acme"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeTenant(b, TenantKey("acme"), value)
+	if err != nil || got.Twilio.AuthToken != twilioToken || got.Backend.Token != "backendSECRET0001" {
+		t.Fatalf("decoded %+v, %v", got, err)
 	}
 }
