@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,20 +65,11 @@ func startDev(t *testing.T, addr, dataDir string) (base, key string, stop func()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stop = func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("parley dev did not stop on SIGINT within 30s")
-		}
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	}
+	var once sync.Once
+	stop = func() { once.Do(func() { stopDev(t, cmd, &stderr) }) }
+	// A test that fails before it stops the process must not leave it
+	// (and the ClickHouse it started) running.
+	t.Cleanup(stop)
 	found := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -168,5 +160,22 @@ func TestDevFirstLook(t *testing.T) {
 	defer stop()
 	if again != key {
 		t.Fatal("a restart on the same data directory printed another key")
+	}
+}
+
+// stopDev stops `parley dev` with SIGINT, as a person would (Ctrl-C), and
+// kills it if it does not stop within 30 s.
+func stopDev(t *testing.T, cmd *exec.Cmd, stderr *strings.Builder) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Error("parley dev did not stop on SIGINT within 30s")
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s", stderr.String())
 	}
 }
