@@ -435,13 +435,19 @@
     const tr = el('tr', { 'data-number': n.id, 'data-active': String(n.active) });
     tr.append(el('td', { class: 'mono' }, n.id + (n.first ? ' (first)' : '')), el('td', {}, n.channel === 'meta' ? 'Meta' : 'Twilio'));
     const name = el('input', { value: n.display_name || '', 'aria-label': 'display name', class: 'n-name' });
+    // The agent, among those who answer WhatsApp (and the current one,
+    // whatever it is, so that saving a name does not change it).
+    const agents = (state.agents || []).filter((a) => a.whatsapp_enabled || a.id === n.assigned_agent);
+    const agent = el('select', { 'aria-label': 'assigned agent', class: 'n-agent' });
+    agent.append(el('option', { value: '' }, '–'), ...agents.map((a) => el('option', { value: a.id }, a.name)));
+    agent.value = n.assigned_agent || '';
     const save = el('button', { type: 'button', class: 'n-save' }, 'Save');
-    save.addEventListener('click', () => changeNumber(n, { display_name: name.value.trim() }, 'Saved'));
+    save.addEventListener('click', () => changeNumber(n, { display_name: name.value.trim(), assigned_agent: agent.value }, 'Saved'));
     const nameCell = el('td');
-    nameCell.append(name, ' ', save);
-    const agent = (state.agents || []).find((a) => a.id === n.assigned_agent);
-    tr.append(nameCell, el('td', { class: 'n-agent' }, agent ? agent.name : (n.assigned_agent || '–')),
-      el('td', { class: n.active ? 'dir-in' : 'muted' }, n.active ? 'Active' : 'Inactive'));
+    nameCell.append(name);
+    const agentCell = el('td');
+    agentCell.append(agent, ' ', save);
+    tr.append(nameCell, agentCell, el('td', { class: n.active ? 'dir-in' : 'muted' }, n.active ? 'Active' : 'Inactive'));
     const toggle = el('button', { type: 'button', class: 'n-toggle' }, n.active ? 'Switch off' : 'Switch on');
     toggle.addEventListener('click', () => changeNumber(n, { active: !n.active }, n.active ? 'Switched off' : 'Switched on'));
     // Deleting takes a second click, on the same button.

@@ -18,7 +18,8 @@ import (
 // TestDashboardNumbersInBrowser (issue 13): against `parley dev`, an admin
 // opens the dashboard on a tenant created through the API without a
 // number, and in headless Chromium connects its Twilio number (a token
-// twilio-go would refuse is shown refused first), renames it, switches it
+// twilio-go would refuse is shown refused first), renames it, assigns it
+// to another agent, switches it
 // off and deletes it; after each step the API says the same, and no
 // credential is on the page.
 func TestDashboardNumbersInBrowser(t *testing.T) {
@@ -48,6 +49,11 @@ func TestDashboardNumbersInBrowser(t *testing.T) {
 	var sam struct{ ID string }
 	if status != http.StatusCreated || json.Unmarshal(body, &sam) != nil {
 		t.Fatalf("bravo's agent: %d %s", status, body)
+	}
+	status, body = call(http.MethodPost, "tenants/bravo/agents", map[string]any{"name": "Kim Lee", "email": "kim@bravo.example", "whatsapp_enabled": true})
+	var kim struct{ ID string }
+	if status != http.StatusCreated || json.Unmarshal(body, &kim) != nil {
+		t.Fatalf("bravo's second agent: %d %s", status, body)
 	}
 	type number struct {
 		ID          string `json:"id"`
@@ -106,13 +112,18 @@ func TestDashboardNumbersInBrowser(t *testing.T) {
 	}
 	fill(token)
 	wait("connected", `document.getElementById('numbers-card').dataset.count === '1' && !!document.querySelector('#numbers tr[data-number="+14155238886"][data-active="true"]')`)
-	wait("the agent's name in the row", `document.querySelector('#numbers tr[data-number] .n-agent').textContent === 'Sam Smith'`)
+	wait("the agent in the row", `(() => { const s = document.querySelector('#numbers tr[data-number] .n-agent'); return s.value === `+jsString(sam.ID)+` && s.selectedOptions[0].textContent === 'Sam Smith'; })()`)
 	if n := numbers(); len(n) != 1 || n[0].ID != "+14155238886" || n[0].DisplayName != "Front desk" || !n[0].Active || n[0].Agent != sam.ID {
 		t.Fatalf("after connect: %+v", n)
 	}
 
 	run(`(() => { const r = document.querySelector('#numbers tr[data-number]'); r.querySelector('.n-name').value = 'Reception'; r.querySelector('.n-save').click(); })()`)
 	wait("renamed", `document.getElementById('numbers-status').textContent === 'Saved' && document.querySelector('#numbers tr[data-number] .n-name').value === 'Reception'`)
+	run(`(() => { const r = document.querySelector('#numbers tr[data-number]'); r.querySelector('.n-agent').value = ` + jsString(kim.ID) + `; r.querySelector('.n-save').click(); })()`)
+	wait("reassigned", `document.querySelector('#numbers tr[data-number] .n-agent').value === `+jsString(kim.ID))
+	if n := numbers(); len(n) != 1 || n[0].Agent != kim.ID || n[0].DisplayName != "Reception" {
+		t.Fatalf("after reassigning: %+v", n)
+	}
 	run(`document.querySelector('#numbers tr[data-number] .n-toggle').click()`)
 	wait("switched off", `!!document.querySelector('#numbers tr[data-number][data-active="false"]')`)
 	if n := numbers(); len(n) != 1 || n[0].DisplayName != "Reception" || n[0].Active {
