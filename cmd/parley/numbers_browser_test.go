@@ -19,9 +19,8 @@ import (
 // opens the dashboard on a tenant created through the API without a
 // number, and in headless Chromium connects its Twilio number (a token
 // twilio-go would refuse is shown refused first), renames it, assigns it
-// to another agent, switches it
-// off and deletes it; after each step the API says the same, and no
-// credential is on the page.
+// to another agent, switches it off and deletes it; after each step the
+// API says the same, and no credential is on the page.
 func TestDashboardNumbersInBrowser(t *testing.T) {
 	base, key, stop := startDev(t, freeAddr(t), t.TempDir())
 	defer stop()
