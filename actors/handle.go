@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -26,16 +27,6 @@ const (
 	queryGroup = "group_message"
 )
 
-// firstActive is the id of t's first active number ("" when none).
-func firstActive(t *tenants.Tenant) string {
-	for _, n := range t.Numbers() {
-		if !n.Inactive {
-			return n.ID()
-		}
-	}
-	return ""
-}
-
 // policyOf maps a tenant's session settings onto the core's policy; zero
 // fields keep the core's defaults.
 func policyOf(t *tenants.Tenant) conversation.Policy {
@@ -44,7 +35,6 @@ func policyOf(t *tenants.Tenant) conversation.Policy {
 		CodesPerDay:  t.Session.CodesPerDay,
 		SessionTTL:   t.Session.SessionTTL,
 		IdleTimeout:  t.Session.IdleTimeout,
-		Quiet:        t.Number.Inactive,
 	}
 }
 
@@ -70,22 +60,21 @@ func (s *session) handle(in *wire.Inbound) (*outputs, *wire.CommandResult) {
 	o := &outputs{key: wire.Key(s.tenant.ID, s.phone)}
 	x := &execution{s: s, in: in, o: o, policy: policyOf(s.tenant)}
 	// The number the customer writes to, "" for the tenant's first (so
-	// that single-number tenants' states carry none).
+	// that single-number tenants' states carry none); quiet when it is
+	// switched off.
+	first := s.tenant.First()
 	number := s.state.Number()
 	if _, ok := in.Kind.(*wire.Inbound_Message); ok {
 		number = in.To
-		if number == s.tenant.First().ID() {
+		if number == first.ID() {
 			number = ""
 		}
 	}
-	// Quiet when that number is switched off.
-	id := number
-	if id == "" {
-		id = s.tenant.First().ID()
+	to, ok := s.tenant.NumberByID(cmp.Or(number, first.ID()))
+	if !ok {
+		to = first
 	}
-	if n, ok := s.tenant.NumberByID(id); ok {
-		x.policy.Quiet = n.Inactive
-	}
+	x.policy.Quiet = to.Inactive
 	switch k := in.Kind.(type) {
 	case *wire.Inbound_Message:
 		x.step(conversation.Inbound{ProviderID: k.Message.ProviderId, Text: k.Message.Text, Group: k.Message.GroupId != "", Number: number})
@@ -248,7 +237,7 @@ func (x *execution) run(e conversation.Effect) {
 	case conversation.SendCode:
 		// The code goes to the customer; the log keeps that a code was
 		// sent, never the code.
-		out := s.reply(x.o, x.in, e.Text, "[verification code sent]", querySignIn)
+		out := s.reply(x.o, x.in, s.state.Number(), e.Text, "[verification code sent]", querySignIn)
 		if box := s.deps.Secrets; box != nil {
 			// Nobody reading parley.outbound reads the code: the sender
 			// opens it just before sending.
@@ -435,13 +424,12 @@ func (x *execution) decided(d conversation.SendDecision) {
 		body = "[template " + t.GetName() + t.GetContentSid() + "]"
 	}
 	// From the number the caller chose, else the one the customer last
-	// wrote to while it is active, else the tenant's first active one.
-	s.from = m.GetFrom()
-	if v, ok := s.tenant.Via(s.replyFrom()); s.from == "" && (!ok || v.Number.Inactive) {
-		s.from = firstActive(s.tenant)
+	// wrote to while it is active, else ("") the tenant's first active one.
+	from := m.GetFrom()
+	if n, ok := s.tenant.NumberByID(s.state.Number()); from == "" && ok && !n.Inactive {
+		from = n.ID()
 	}
-	out := s.reply(x.o, x.in, m.GetText(), body, "operator")
-	s.from = ""
+	out := s.reply(x.o, x.in, from, m.GetText(), body, "operator")
 	out.Template = m.GetTemplate()
 	x.result.Ok = true
 	x.result.OutboundId = out.Id

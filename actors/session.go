@@ -93,9 +93,6 @@ type session struct {
 	tenant *tenants.Tenant
 	phone  string
 	state  *conversation.State
-	// from overrides, for one send, the number replies leave from
-	// (conversation.State.Number): an API send's "from".
-	from string
 }
 
 // newSession activates the session id, resuming dormant (its encoded
@@ -227,35 +224,27 @@ func (o *outputs) produce(out Output, partition int32) {
 	}
 }
 
-// replyFrom is the number a reply leaves from: the one a send asked
-// for, else the one the customer last wrote to ("" for the first).
-func (s *session) replyFrom() string {
-	if s.from != "" {
-		return s.from
-	}
-	return s.state.Number()
-}
-
-// reply queues a text to the customer and its message-log event. logBody
-// is what the log keeps (a verification code is never logged).
-func (s *session) reply(o *outputs, in *wire.Inbound, text, logBody, queryType string) *wire.Outbound {
+// reply queues a text to the customer from the tenant's number from
+// ("" for its first active one; a number since removed is that too) and
+// its message-log event. logBody is what the log keeps (a verification
+// code is never logged).
+func (s *session) reply(o *outputs, in *wire.Inbound, from, text, logBody, queryType string) *wire.Outbound {
 	now := s.deps.Now()
 	conversationID := s.state.ConversationID()
+	via, ok := s.tenant.Via(from)
+	if !ok {
+		from = "" // the number is gone: the tenant's first active one
+	}
 	out := &wire.Outbound{
 		Id:             ids.New(),
 		Tenant:         s.tenant.ID,
 		Phone:          s.phone,
-		Channel:        s.tenant.Channel(),
-		From:           s.replyFrom(),
+		Channel:        via.Channel(),
+		From:           from,
 		Text:           text,
 		ConversationId: conversationID,
 		InReplyTo:      in.GetId(),
 		CreatedAtMs:    now.UnixMilli(),
-	}
-	if v, ok := s.tenant.Via(out.From); ok {
-		out.Channel = v.Channel()
-	} else {
-		out.From = "" // the number is gone: the tenant's first active one
 	}
 	o.add(wire.TopicOutbound, out)
 	o.add(wire.TopicEvents, &wire.Event{
@@ -286,7 +275,7 @@ func (s *session) replyInParts(o *outputs, in *wire.Inbound, text, queryType str
 		limit = channels.TextLimit{Max: math.MaxInt}
 	}
 	for _, part := range brain.Split(text, limit.Max, limit.Width) {
-		s.reply(o, in, part, part, queryType)
+		s.reply(o, in, s.state.Number(), part, part, queryType)
 	}
 }
 

@@ -69,15 +69,15 @@ type AuditEntry struct {
 	Detail string
 }
 
-// audit records a change that was applied; a failure is logged by the
-// caller's Audit, not answered: the change itself stands.
+// audit records a change that was applied; a failure is logged by
+// Options.Audit, not answered: the change itself stands.
 func (a *API) audit(c Call, action, tenant, detail string) {
 	if a.o.Audit == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = a.o.Audit(ctx, AuditEntry{Action: action, Actor: c.Key.Label(), Tenant: tenant, Detail: detail})
+	a.o.Audit(ctx, AuditEntry{Action: action, Actor: c.Key.Label(), Tenant: tenant, Detail: detail})
 }
 
 // fieldsOf names the top-level fields of a JSON object body, sorted: what
@@ -276,7 +276,7 @@ func keepMaskedSecrets(old *tenants.Tenant, next *tenants.Tenant) {
 			*now = was
 		}
 	}
-	for _, was := range old.Numbers() {
+	for was := range old.EachNumber() {
 		now, ok := next.NumberByID(was.ID())
 		if !ok {
 			continue
@@ -307,24 +307,12 @@ type keyRequest struct {
 	Tenants []string `json:"tenants"`
 }
 
-// createdKey is the answer of POST /keys and of a rotation: the key's
-// secret, this once, and the key as GET /keys lists it.
+// createdKey is the answer of POST /keys and of a rotation: the key as
+// GET /keys lists it, but with the secret itself, this once, as its key
+// (the shallower field wins in encoding/json).
 type createdKey struct {
+	apikeys.Info
 	Secret string `json:"key"`
-	Info   apikeys.Info
-}
-
-func (k createdKey) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(k.Info)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	m["key"] = k.Secret
-	return json.Marshal(m)
 }
 
 // createKey is POST /keys {"name", "role", "tenants"}: a key for tenants
@@ -379,12 +367,8 @@ func (a *API) createKey(ctx *fasthttp.RequestCtx, c Call) {
 
 // answerKey answers 201 with a new key, its secret this once.
 func answerKey(ctx *fasthttp.RequestCtx, secret string, st apikeys.Stored) {
-	info := apikeys.Info{ID: st.ID, Name: st.Name, Key: "****" + st.Hint, Role: st.Role, Tenants: st.Tenants, Source: "api", Agent: st.Agent, CreatedAt: &st.CreatedAt}
-	if info.Name == "" {
-		info.Name = st.ID
-	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	writeJSON(ctx, fasthttp.StatusCreated, createdKey{Secret: secret, Info: info})
+	writeJSON(ctx, fasthttp.StatusCreated, createdKey{Info: st.Info(), Secret: secret})
 }
 
 // listKeys is GET /keys: the keys of the tenants the caller reaches,

@@ -79,11 +79,10 @@ func newAdminWorld(t *testing.T) *adminWorld {
 	}
 	provs := channels.NewRegistry(twilio.New(nil, ""), meta.New(nil, 0))
 	w := &adminWorld{t: t, reg: reg, keys: keys}
-	a := New(Options{Tenants: reg, Keys: keys, Providers: provs, Config: log, Audit: func(_ context.Context, e AuditEntry) error {
+	a := New(Options{Tenants: reg, Keys: keys, Providers: provs, Config: log, Audit: func(_ context.Context, e AuditEntry) {
 		w.mu.Lock()
 		w.audits = append(w.audits, e)
 		w.mu.Unlock()
-		return nil
 	}})
 	w.router = NewRouter(keys, reg, Routes(a, nil))
 	return w

@@ -167,7 +167,7 @@ func checkAgent(ctx *fasthttp.RequestCtx, t *tenants.Tenant, ag tenants.Agent) b
 
 // assignedNumber is a number of t assigned to agent id, if there is one.
 func assignedNumber(t *tenants.Tenant, id string) (string, bool) {
-	for _, n := range t.Numbers() {
+	for n := range t.EachNumber() {
 		if n.Agent == id {
 			return n.ID(), true
 		}

@@ -46,8 +46,9 @@ type Options struct {
 	// answer 503 config_unavailable.
 	Config ConfigLog
 	// Audit records who changed what through the admin routes (the
-	// ClickHouse audit table); nil records nothing.
-	Audit func(ctx context.Context, e AuditEntry) error
+	// ClickHouse audit table) and logs its own failures; nil records
+	// nothing.
+	Audit func(ctx context.Context, e AuditEntry)
 	// Timeout bounds the wait for the session's answer. Default 10s.
 	Timeout time.Duration
 }

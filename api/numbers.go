@@ -48,7 +48,7 @@ type numberRequest struct {
 // listNumbers is GET /tenants/{tenant}/numbers: the first number first.
 func (a *API) listNumbers(ctx *fasthttp.RequestCtx, c Call) {
 	items := []numberView{}
-	for _, n := range c.Tenant.Numbers() {
+	for n := range c.Tenant.EachNumber() {
 		items = append(items, viewNumber(c.Tenant, n))
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"items": items})

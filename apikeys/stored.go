@@ -174,18 +174,10 @@ type Info struct {
 func (s *Set) List(by *Key) []Info {
 	var out []Info
 	for _, e := range s.snap.Load().entries {
-		k := e.key
-		if !by.Oversees(k.Tenants) {
+		if !by.Oversees(e.key.Tenants) {
 			continue
 		}
-		in := Info{ID: k.ID, Name: k.Label(), Role: k.Role, Tenants: slices.Clone(k.Tenants), Source: "config", Agent: k.Agent}
-		if k.Stored {
-			in.Source, in.Key = "api", "****"+k.Hint
-			in.CreatedAt = timePtr(k.CreatedAt)
-			in.ExpiresAt = timePtr(k.ExpiresAt)
-		} else {
-			in.Key = tenants.Mask(k.Key.Reveal())
-		}
+		in := e.key.Info()
 		if n := e.lastUse.Load(); n != 0 {
 			in.LastUsedAt = timePtr(time.Unix(0, n).UTC())
 		}
@@ -198,6 +190,33 @@ func (s *Set) List(by *Key) []Info {
 		return out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// Info is the key as the API lists it, without its last use.
+func (k *Key) Info() Info {
+	in := Info{ID: k.ID, Name: k.Label(), Role: k.Role, Tenants: slices.Clone(k.Tenants), Source: "config", Agent: k.Agent}
+	if k.Stored {
+		in.Source, in.Key = "api", "****"+k.Hint
+		in.CreatedAt = timePtr(k.CreatedAt)
+		in.ExpiresAt = timePtr(k.ExpiresAt)
+	} else {
+		in.Key = tenants.Mask(k.Key.Reveal())
+	}
+	return in
+}
+
+// Info is the stored key as the API lists it.
+func (st *Stored) Info() Info { return st.key().Info() }
+
+// StoredLen is the number of keys created through the API.
+func (s *Set) StoredLen() int {
+	n := 0
+	for _, e := range s.snap.Load().entries {
+		if e.stored != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Stored returns the stored key with that id, if there is one.

@@ -58,7 +58,7 @@ type Checker interface {
 // CheckConnect checks the credentials of each of t's numbers with its
 // provider, when that provider has a Checker.
 func (r *Registry) CheckConnect(t *tenants.Tenant) error {
-	for _, n := range t.Numbers() {
+	for n := range t.EachNumber() {
 		v, _ := t.Via(n.ID())
 		if c, ok := r.Get(n.Channel()).(Checker); ok {
 			if err := c.CheckConnect(v); err != nil {
@@ -176,7 +176,7 @@ func (r *Registry) FetchMedia(ctx context.Context, t *tenants.Tenant, ref string
 		// provider (other accounts, other apps) tries each, first first.
 		err := fmt.Errorf("%w: %q", ErrMediaNotFound, ref)
 		var refused error
-		for _, n := range t.Numbers() {
+		for n := range t.EachNumber() {
 			v, _ := t.Via(n.ID())
 			if p.Number(v) == "" {
 				continue

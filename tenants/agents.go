@@ -68,7 +68,7 @@ func (t *Tenant) validateAgents() error {
 		}
 		ids[a.ID], emails[email] = true, true
 	}
-	for _, n := range t.Numbers() {
+	for n := range t.EachNumber() {
 		if n.Agent == "" {
 			continue
 		}

@@ -2,6 +2,8 @@ package tenants
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"strings"
 )
 
@@ -42,18 +44,28 @@ func (n Number) Channel() string {
 	return ChannelNone
 }
 
-// Numbers is every connected number of the tenant, the first first.
-func (t *Tenant) Numbers() []Number {
-	var out []Number
-	if f := t.First(); f.ID() != "" {
-		out = append(out, f)
+// EachNumber yields every connected number of the tenant, the first
+// first, without building a slice: webhooks and sends look numbers up on
+// every message.
+func (t *Tenant) EachNumber() iter.Seq[Number] {
+	return func(yield func(Number) bool) {
+		if f := t.First(); f.ID() != "" && !yield(f) {
+			return
+		}
+		for _, n := range t.MoreNumbers {
+			if !yield(n) {
+				return
+			}
+		}
 	}
-	return append(out, t.MoreNumbers...)
 }
+
+// Numbers is every connected number of the tenant, the first first.
+func (t *Tenant) Numbers() []Number { return slices.Collect(t.EachNumber()) }
 
 // NumberByID returns the tenant's number with that id.
 func (t *Tenant) NumberByID(id string) (Number, bool) {
-	for _, n := range t.Numbers() {
+	for n := range t.EachNumber() {
 		if n.ID() == id {
 			return n, true
 		}
@@ -62,35 +74,44 @@ func (t *Tenant) NumberByID(id string) (Number, bool) {
 }
 
 // Via is the tenant as if number id were its first, for acting through
-// that number: sending from it, checking its webhooks. An empty id is the
-// first active number (the first number when none is active). ok is
-// false when the tenant has no number with that id. The tenant itself is
-// returned when the number is its first; otherwise a copy sharing
-// everything else.
-func (t *Tenant) Via(id string) (*Tenant, bool) {
-	nums := t.Numbers()
-	if id == "" {
-		for _, n := range nums {
-			if !n.Inactive {
-				id = n.ID()
-				break
-			}
-		}
-		if id == "" {
-			return t, true
-		}
-	}
-	if id == t.First().ID() {
+// that number: sending from it, checking its webhooks. An empty id, or
+// one the tenant does not have (a number since removed), is its first
+// active number (the first number when none is active); ok is false for
+// an id it does not have.
+func (t *Tenant) Via(id string) (v *Tenant, ok bool) {
+	switch id {
+	case "":
+		return t.firstActive(), true
+	case t.First().ID():
 		return t, true
 	}
 	for _, n := range t.MoreNumbers {
 		if n.ID() == id {
-			v := *t
-			v.Twilio, v.Meta, v.Number = n.Twilio, n.Meta, n.NumberSettings
-			return &v, true
+			return t.through(n), true
 		}
 	}
-	return nil, false
+	return t.firstActive(), false
+}
+
+// through is t with n as its first number: t itself when n is, otherwise
+// a copy sharing everything else.
+func (t *Tenant) through(n Number) *Tenant {
+	if n.ID() == t.First().ID() {
+		return t
+	}
+	c := *t
+	c.Twilio, c.Meta, c.Number = n.Twilio, n.Meta, n.NumberSettings
+	return &c
+}
+
+// firstActive is t through its first active number (t when none is).
+func (t *Tenant) firstActive() *Tenant {
+	for n := range t.EachNumber() {
+		if !n.Inactive {
+			return t.through(n)
+		}
+	}
+	return t
 }
 
 // validateNumbers checks the tenant's other numbers: one provider each,
@@ -128,7 +149,7 @@ func (t *Tenant) validateNumbers() error {
 // metaNumbers is the phone_number_ids of the tenant's Meta numbers.
 func (t *Tenant) metaNumbers() []string {
 	var out []string
-	for _, n := range t.Numbers() {
+	for n := range t.EachNumber() {
 		if n.Meta != nil {
 			out = append(out, n.Meta.PhoneNumberID)
 		}

@@ -169,7 +169,7 @@ func (t *Tenant) CanSend() bool {
 	if t.Sim {
 		return true
 	}
-	for _, n := range t.Numbers() {
+	for n := range t.EachNumber() {
 		if !n.Inactive {
 			return true
 		}

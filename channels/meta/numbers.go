@@ -26,7 +26,7 @@ type Numbers struct {
 func IndexNumbers(reg *tenants.Registry) (*Numbers, error) {
 	n := &Numbers{reg: reg, version: reg.Version(), byID: map[string]Number{}}
 	for _, t := range reg.All() {
-		for _, num := range t.Numbers() {
+		for num := range t.EachNumber() {
 			m := num.Meta
 			if m == nil {
 				continue

@@ -45,7 +45,7 @@ func handshake(ctx *fasthttp.RequestCtx, env channels.Env) {
 		return
 	}
 	for _, t := range env.Tenants.All() {
-		for _, n := range t.Numbers() {
+		for n := range t.EachNumber() {
 			if n.Meta == nil {
 				continue
 			}

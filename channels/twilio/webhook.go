@@ -1,7 +1,6 @@
 package twilio
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -57,15 +56,16 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 	// sender) is the number it came to.
 	var number *tenants.Twilio
 	var addressed error
-	signed := false
-	var signedBy []string // the accounts of the numbers whose token signed it
-	for _, n := range t.Numbers() {
+	// signed: by one of the tenant's numbers' tokens; byItsAccount: by
+	// the token of the account the request names.
+	signed, byItsAccount := false, false
+	for n := range t.EachNumber() {
 		tw := n.Twilio
 		if tw == nil || !ValidSignature(tw.AuthToken.Reveal(), fullURL, form, sig) {
 			continue
 		}
 		signed = true
-		signedBy = append(signedBy, tw.AccountSID)
+		byItsAccount = byItsAccount || tw.AccountSID == form.Get("AccountSid")
 		if addressed = CheckAddressed(tw.AccountSID, tw.From, form); addressed == nil {
 			number = tw
 			break
@@ -84,7 +84,7 @@ func acceptWebhook(ctx *fasthttp.RequestCtx, env channels.Env) ([]*wire.Inbound,
 		// Signed by one of the tenant's accounts and naming it, but sent
 		// to a sender the tenant does not have (deleted, or not yet
 		// connected): no such number here. Another account: refused.
-		if slices.Contains(signedBy, form.Get("AccountSid")) {
+		if byItsAccount {
 			ctx.Error("this sender is not connected to the tenant", fasthttp.StatusNotFound)
 			return nil, true
 		}

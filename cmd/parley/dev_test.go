@@ -66,7 +66,7 @@ func startDev(t *testing.T, addr, dataDir string) (base, key string, stop func()
 		t.Fatal(err)
 	}
 	var once sync.Once
-	stop = func() { once.Do(func() { stopDev(t, cmd, &stderr) }) }
+	stop = func() { once.Do(func() { stopParley(t, cmd, &stderr) }) }
 	// A test that fails before it stops the process must not leave it
 	// (and the ClickHouse it started) running.
 	t.Cleanup(stop)
@@ -163,9 +163,10 @@ func TestDevFirstLook(t *testing.T) {
 	}
 }
 
-// stopDev stops `parley dev` with SIGINT, as a person would (Ctrl-C), and
-// kills it if it does not stop within 30 s.
-func stopDev(t *testing.T, cmd *exec.Cmd, stderr *strings.Builder) {
+// stopParley stops a `parley dev` or `parley serve` the test started with
+// SIGINT, as a person would (Ctrl-C), and kills it if it does not stop
+// within 30 s; a failed test shows its stderr.
+func stopParley(t *testing.T, cmd *exec.Cmd, stderr *strings.Builder) {
 	_ = cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -173,7 +174,7 @@ func stopDev(t *testing.T, cmd *exec.Cmd, stderr *strings.Builder) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Error("parley dev did not stop on SIGINT within 30s")
+		t.Errorf("parley %s did not stop on SIGINT within 30s", cmd.Args[1])
 	}
 	if t.Failed() {
 		t.Logf("stderr:\n%s", stderr.String())

@@ -79,20 +79,7 @@ tenants:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("parley serve did not stop on SIGINT within 30s")
-		}
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	}()
+	defer stopParley(t, cmd, &stderr)
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -347,11 +347,7 @@ func (s *Deliverer) process(ctx context.Context, j job) bool {
 	}
 	// The tenant as its number out.From (the one the customer wrote to,
 	// or the caller chose); a number since removed: the first active one.
-	if v, ok := t.Via(out.From); ok {
-		t = v
-	} else {
-		t, _ = t.Via("")
-	}
+	t, _ = t.Via(out.From)
 	ch, simulated := s.providerFor(t, out)
 	if simulated {
 		return s.simulate(ctx, t, out)

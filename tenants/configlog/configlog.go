@@ -21,7 +21,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -239,7 +238,6 @@ type Log struct {
 
 	mu      sync.Mutex
 	applied chan struct{} // closed and replaced at each applied change
-	keys    atomic.Int64  // API keys on the topic now
 	file    map[string]bool
 }
 
@@ -343,10 +341,12 @@ func Start(ctx context.Context, o Options) (*Log, error) {
 			return nil, fmt.Errorf("seed %s: %w", wire.TopicConfig, err)
 		}
 	}
+	apiKeys := 0
 	if o.Keys != nil {
+		apiKeys = o.Keys.StoredLen()
 		go l.tellUses(ctx)
 	}
-	o.Logger.Info("parley.config loaded", "tenants", loaded, "api_keys", l.keys.Load(), "from_file", len(o.File), "written", len(msgs), "took", time.Since(started).Round(time.Millisecond))
+	o.Logger.Info("parley.config loaded", "tenants", loaded, "api_keys", apiKeys, "from_file", len(o.File), "written", len(msgs), "took", time.Since(started).Round(time.Millisecond))
 	return l, nil
 }
 
@@ -412,21 +412,14 @@ func (l *Log) applyKey(id string, key, value []byte) {
 	}
 	if value == nil {
 		if l.o.Keys.Remove(id) {
-			l.keys.Add(-1)
 			l.o.Logger.Info("parley.config: API key revoked", "key_id", id)
 		}
 	} else if st, err := DecodeKey(key, value); err != nil {
 		l.o.Logger.Warn("parley.config: key record skipped", "key", string(key), "err", err)
 		return
-	} else {
-		_, had := l.o.Keys.Stored(id)
-		if err := l.o.Keys.Put(st); err != nil {
-			l.o.Logger.Warn("parley.config: key record refused", "key_id", id, "err", err)
-			return
-		}
-		if !had {
-			l.keys.Add(1)
-		}
+	} else if err := l.o.Keys.Put(st); err != nil {
+		l.o.Logger.Warn("parley.config: key record refused", "key_id", id, "err", err)
+		return
 	}
 	l.changed()
 }
